@@ -1,0 +1,118 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+using Platform.Connectors;
+using Platform.Graph;
+using Platform.Runtime;
+
+namespace Platform.Client;
+
+/// <summary>
+/// Submits and controls jobs through an Orleans client (or from inside a silo): submit, status, list, cancel and
+/// wait for completion, and read what collect sinks gathered.
+/// </summary>
+public sealed class PlatformClient
+{
+    private static readonly TimeSpan LongPollInterval = TimeSpan.FromSeconds(10);
+    private readonly IGrainFactory _grains;
+    private readonly Serializer _serializer;
+
+    /// <summary>Creates a client over a connected <see cref="IClusterClient"/>.</summary>
+    public PlatformClient(IClusterClient client)
+        : this(client, client.ServiceProvider)
+    {
+    }
+
+    /// <summary>Creates a client from a grain factory and the services holding Orleans' serializer.</summary>
+    public PlatformClient(IGrainFactory grains, IServiceProvider services)
+    {
+        _grains = grains ?? throw new ArgumentNullException(nameof(grains));
+        _serializer = services.GetRequiredService<Serializer>();
+    }
+
+    /// <summary>Submits the job built by <paramref name="job"/> and returns its id once its tasks are deployed.</summary>
+    /// <exception cref="JobValidationException">The graph is invalid; the exception lists every problem.</exception>
+    public Task<string> SubmitAsync(StreamJobBuilder job, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        return SubmitAsync(job.ToJobGraph(_serializer), cancellationToken);
+    }
+
+    /// <summary>Submits a job graph and returns the job's id once its tasks are deployed.</summary>
+    /// <exception cref="JobValidationException">The graph is invalid; the exception lists every problem.</exception>
+    public async Task<string> SubmitAsync(JobGraph graph, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        var jobId = NewJobId(graph.Name);
+        cancellationToken.ThrowIfCancellationRequested();
+        await JobManager(jobId).Submit(graph).WaitAsync(cancellationToken);
+        return jobId;
+    }
+
+    /// <summary>The job's status.</summary>
+    public Task<JobStatusInfo> GetStatusAsync(string jobId) => JobManager(jobId).GetStatus();
+
+    /// <summary>Every job known to the cluster, newest first.</summary>
+    public async Task<IReadOnlyList<JobSummary>> ListJobsAsync() =>
+        await _grains.GetGrain<IJobRegistryGrain>(0).List();
+
+    /// <summary>Cancels the job and returns its status.</summary>
+    public Task<JobStatusInfo> CancelAsync(string jobId) => JobManager(jobId).Cancel();
+
+    /// <summary>Waits until the job is FINISHED, FAILED or CANCELED and returns its final status.</summary>
+    /// <exception cref="TimeoutException">The job was still running after <paramref name="timeout"/>.</exception>
+    public async Task<JobStatusInfo> WaitForCompletionAsync(string jobId, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var deadline = timeout is { } t ? DateTimeOffset.UtcNow + t : DateTimeOffset.MaxValue;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var remaining = deadline - DateTimeOffset.UtcNow;
+            var wait = remaining < LongPollInterval ? remaining : LongPollInterval;
+            if (wait < TimeSpan.Zero)
+            {
+                wait = TimeSpan.Zero;
+            }
+
+            var status = await JobManager(jobId).WaitForTerminalState(wait).WaitAsync(cancellationToken);
+            if (status.State.IsTerminal())
+            {
+                return status;
+            }
+
+            if (DateTimeOffset.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"Job '{status.Name}' ({jobId}) is still {status.State} after {timeout}.");
+            }
+        }
+    }
+
+    /// <summary>Reads every record that the collect sink with uid <paramref name="sinkUid"/> gathered.</summary>
+    public async Task<IReadOnlyList<T>> GetCollectedAsync<T>(string jobId, string sinkUid)
+    {
+        var batches = await _grains.GetGrain<ICollectSinkGrain>(CollectSinkKey.For(jobId, sinkUid)).ReadAll();
+        var records = new List<T>();
+        foreach (var batch in batches)
+        {
+            records.AddRange(_serializer.Deserialize<T[]>(batch) ?? []);
+        }
+
+        return records;
+    }
+
+    private IJobManagerGrain JobManager(string jobId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(jobId);
+        return _grains.GetGrain<IJobManagerGrain>(jobId);
+    }
+
+    private static string NewJobId(string name)
+    {
+        var slug = new string([.. name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-')]).Trim('-');
+        if (slug.Length > 40)
+        {
+            slug = slug[..40];
+        }
+
+        return $"{(slug.Length == 0 ? "job" : slug)}-{Guid.NewGuid().ToString("N")[..12]}";
+    }
+}

@@ -1,0 +1,343 @@
+using Orleans.Serialization;
+using Orleans.Serialization.TypeSystem;
+using Platform.Connectors;
+using Platform.Functions;
+
+namespace Platform.Graph;
+
+/// <summary>
+/// Builds a streaming job in C# (Flink's <c>StreamExecutionEnvironment</c>): add sources, transform the streams they
+/// return, and end them in sinks. Functions are objects whose class the silos load and whose fields are serialized.
+/// </summary>
+public sealed class StreamJobBuilder
+{
+    private readonly List<OperatorNode> _nodes = [];
+
+    /// <summary>Creates a builder for a job named <paramref name="name"/>.</summary>
+    public StreamJobBuilder(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        Name = name;
+    }
+
+    /// <summary>The job's name.</summary>
+    public string Name { get; }
+
+    /// <summary>The number of key groups (default 128); no operator may run with more parallel subtasks.</summary>
+    public int MaxParallelism { get; set; } = JobGraph.DefaultMaxParallelism;
+
+    /// <summary>The parallelism of operators that do not set their own (default 1).</summary>
+    public int DefaultParallelism { get; set; } = 1;
+
+    /// <summary>Adds a source and returns the stream of its records.</summary>
+    public DataStream<T> AddSource<T>(ISourceFunction<T> source, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        var node = AddNode(OperatorKind.Source, source, name, [], typeof(T));
+        return new DataStream<T>(this, [node], node);
+    }
+
+    internal OperatorNode AddNode(OperatorKind kind, object function, string? name, Type[] inputTypes, Type? outputType)
+    {
+        ArgumentNullException.ThrowIfNull(function);
+        var node = new OperatorNode(_nodes.Count + 1, kind, function, inputTypes, outputType)
+        {
+            Name = name ?? function.GetType().Name,
+        };
+        _nodes.Add(node);
+        return node;
+    }
+
+    /// <summary>Turns the operators added so far into the graph submitted to the cluster.</summary>
+    /// <param name="serializer">The client's serializer, which serializes the function objects.</param>
+    public JobGraph ToJobGraph(Serializer serializer)
+    {
+        ArgumentNullException.ThrowIfNull(serializer);
+        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism };
+        foreach (var node in _nodes)
+        {
+            graph.Vertices.Add(new JobVertex
+            {
+                Id = node.Id,
+                Uid = node.Uid ?? $"{node.Kind.ToString().ToLowerInvariant()}-{node.Id}",
+                Name = node.Name,
+                Kind = node.Kind,
+                Parallelism = node.Parallelism ?? DefaultParallelism,
+                Function = Spec(serializer, node.Function),
+                InputTypes = [.. node.InputTypes.Select(FormatType)],
+                OutputType = node.OutputType is null ? null : FormatType(node.OutputType),
+            });
+        }
+
+        foreach (var node in _nodes)
+        {
+            foreach (var input in node.Inputs)
+            {
+                var sourceParallelism = input.Source.Parallelism ?? DefaultParallelism;
+                var targetParallelism = node.Parallelism ?? DefaultParallelism;
+                var partitioning = input.Partitioning
+                    ?? (sourceParallelism == targetParallelism ? Partitioning.Forward : Partitioning.Rebalance);
+                graph.Edges.Add(new JobEdge
+                {
+                    SourceId = input.Source.Id,
+                    TargetId = node.Id,
+                    TargetInput = input.InputIndex,
+                    Partitioning = partitioning,
+                    KeySelector = input.KeySelector is null ? null : Spec(serializer, input.KeySelector),
+                    KeyType = input.KeyType is null ? null : FormatType(input.KeyType),
+                });
+            }
+        }
+
+        return graph;
+    }
+
+    /// <summary>Formats a type name the way the job graph carries it.</summary>
+    public static string FormatType(Type type) => RuntimeTypeNameFormatter.Format(type);
+
+    private static FunctionSpec Spec(Serializer serializer, object function) => new()
+    {
+        TypeName = FormatType(function.GetType()),
+        Payload = SerializeFunction(serializer, function),
+    };
+
+    private static byte[] SerializeFunction(Serializer serializer, object function)
+    {
+        if (!serializer.CanSerialize(function.GetType()))
+        {
+            throw new ArgumentException(
+                $"Function type '{function.GetType().FullName}' cannot be serialized by Orleans: mark it [GenerateSerializer] " +
+                "(and its parameter fields or properties [Id(n)]) so that it can be shipped to the silos.");
+        }
+
+        return serializer.SerializeToArray<object>(function);
+    }
+}
+
+/// <summary>An operator added to a <see cref="StreamJobBuilder"/>.</summary>
+internal sealed class OperatorNode(int id, OperatorKind kind, object function, Type[] inputTypes, Type? outputType)
+{
+    public int Id { get; } = id;
+    public OperatorKind Kind { get; } = kind;
+    public object Function { get; } = function;
+    public Type[] InputTypes { get; } = inputTypes;
+    public Type? OutputType { get; } = outputType;
+    public required string Name { get; set; }
+    public string? Uid { get; set; }
+    public int? Parallelism { get; set; }
+    public List<NodeInput> Inputs { get; } = [];
+}
+
+/// <summary>An edge into an <see cref="OperatorNode"/>; a null partitioning means forward when parallelisms match, else rebalance.</summary>
+internal sealed record NodeInput(OperatorNode Source, int InputIndex, Partitioning? Partitioning, object? KeySelector, Type? KeyType);
+
+/// <summary>A stream of records of type <typeparamref name="T"/> (Flink's <c>DataStream</c>).</summary>
+public sealed class DataStream<T>
+{
+    private readonly StreamJobBuilder _builder;
+    private readonly OperatorNode[] _producers;
+    private readonly OperatorNode? _operator;
+    private readonly Partitioning? _partitioning;
+
+    internal DataStream(StreamJobBuilder builder, OperatorNode[] producers, OperatorNode? @operator, Partitioning? partitioning = null)
+    {
+        _builder = builder;
+        _producers = producers;
+        _operator = @operator;
+        _partitioning = partitioning;
+    }
+
+    /// <summary>Sets the uid of the operator that produces this stream; state is matched to operators by uid on restore.</summary>
+    public DataStream<T> Uid(string uid)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(uid);
+        Operator(nameof(Uid)).Uid = uid;
+        return this;
+    }
+
+    /// <summary>Sets the display name of the operator that produces this stream.</summary>
+    public DataStream<T> Name(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        Operator(nameof(Name)).Name = name;
+        return this;
+    }
+
+    /// <summary>Sets how many parallel subtasks run the operator that produces this stream.</summary>
+    public DataStream<T> SetParallelism(int parallelism)
+    {
+        Operator(nameof(SetParallelism)).Parallelism = parallelism;
+        return this;
+    }
+
+    /// <summary>Applies <paramref name="function"/> to every record.</summary>
+    public DataStream<TOut> Map<TOut>(IMapFunction<T, TOut> function, string? name = null) =>
+        Then<TOut>(OperatorKind.Map, function, name);
+
+    /// <summary>Applies <paramref name="function"/> to every record, emitting zero or more records each.</summary>
+    public DataStream<TOut> FlatMap<TOut>(IFlatMapFunction<T, TOut> function, string? name = null) =>
+        Then<TOut>(OperatorKind.FlatMap, function, name);
+
+    /// <summary>Keeps the records <paramref name="function"/> accepts.</summary>
+    public DataStream<T> Filter(IFilterFunction<T> function, string? name = null) =>
+        Then<T>(OperatorKind.Filter, function, name);
+
+    /// <summary>Partitions the stream by key: records with equal keys go to the same subtask and share keyed state.</summary>
+    public KeyedStream<T, TKey> KeyBy<TKey>(IKeySelector<T, TKey> keySelector)
+        where TKey : notnull
+    {
+        ArgumentNullException.ThrowIfNull(keySelector);
+        return new KeyedStream<T, TKey>(_builder, _producers, keySelector);
+    }
+
+    /// <summary>Distributes the records round-robin over the next operator's subtasks.</summary>
+    public DataStream<T> Rebalance() => new(_builder, _producers, null, Partitioning.Rebalance);
+
+    /// <summary>Merges this stream with <paramref name="others"/> of the same type into one stream.</summary>
+    public DataStream<T> Union(params DataStream<T>[] others)
+    {
+        ArgumentNullException.ThrowIfNull(others);
+        var producers = new List<OperatorNode>(_producers);
+        foreach (var other in others)
+        {
+            if (other._builder != _builder)
+            {
+                throw new ArgumentException("Only streams of the same job can be united.", nameof(others));
+            }
+
+            producers.AddRange(other._producers);
+        }
+
+        return new DataStream<T>(_builder, [.. producers], null, _partitioning);
+    }
+
+    /// <summary>Ends the stream in <paramref name="sink"/>.</summary>
+    public DataStreamSink SinkTo(ISinkFunction<T> sink, string? name = null)
+    {
+        var node = _builder.AddNode(OperatorKind.Sink, sink, name, [typeof(T)], null);
+        ConnectInto(node, 0, _partitioning, null, null);
+        return new DataStreamSink(node);
+    }
+
+    private DataStream<TOut> Then<TOut>(OperatorKind kind, object function, string? name)
+    {
+        var node = _builder.AddNode(kind, function, name, [typeof(T)], typeof(TOut));
+        ConnectInto(node, 0, _partitioning, null, null);
+        return new DataStream<TOut>(_builder, [node], node);
+    }
+
+    internal void ConnectInto(OperatorNode target, int inputIndex, Partitioning? partitioning, object? keySelector, Type? keyType)
+    {
+        foreach (var producer in _producers)
+        {
+            target.Inputs.Add(new NodeInput(producer, inputIndex, partitioning, keySelector, keyType));
+        }
+    }
+
+    internal StreamJobBuilder Builder => _builder;
+
+    private OperatorNode Operator(string method) => _operator
+        ?? throw new InvalidOperationException(
+            $"{method} applies to the operator that produced a stream; a united or repartitioned stream has none. Call it on the stream before Union, KeyBy or Rebalance.");
+}
+
+/// <summary>A stream partitioned by key (Flink's <c>KeyedStream</c>): keyed state and keyed functions apply to it.</summary>
+public sealed class KeyedStream<T, TKey>
+    where TKey : notnull
+{
+    private readonly StreamJobBuilder _builder;
+    private readonly OperatorNode[] _producers;
+
+    internal KeyedStream(StreamJobBuilder builder, OperatorNode[] producers, IKeySelector<T, TKey> keySelector)
+    {
+        _builder = builder;
+        _producers = producers;
+        KeySelector = keySelector;
+    }
+
+    internal IKeySelector<T, TKey> KeySelector { get; }
+
+    /// <summary>Processes every record with <paramref name="function"/>, which may use keyed state.</summary>
+    public DataStream<TOut> Process<TOut>(KeyedProcessFunction<TKey, T, TOut> function, string? name = null)
+    {
+        var node = _builder.AddNode(OperatorKind.KeyedProcess, function, name, [typeof(T)], typeof(TOut));
+        ConnectInto(node, 0);
+        return new DataStream<TOut>(_builder, [node], node);
+    }
+
+    /// <summary>Connects this keyed stream with another keyed on the same key type, for a two-input co-process function.</summary>
+    public ConnectedStreams<T, T2, TKey> Connect<T2>(KeyedStream<T2, TKey> other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other._builder != _builder)
+        {
+            throw new ArgumentException("Only streams of the same job can be connected.", nameof(other));
+        }
+
+        return new ConnectedStreams<T, T2, TKey>(_builder, this, other);
+    }
+
+    internal void ConnectInto(OperatorNode target, int inputIndex)
+    {
+        foreach (var producer in _producers)
+        {
+            target.Inputs.Add(new NodeInput(producer, inputIndex, Partitioning.Hash, KeySelector, typeof(TKey)));
+        }
+    }
+}
+
+/// <summary>Two keyed streams connected for a <see cref="KeyedCoProcessFunction{TKey, TIn1, TIn2, TOut}"/>.</summary>
+public sealed class ConnectedStreams<T1, T2, TKey>
+    where TKey : notnull
+{
+    private readonly StreamJobBuilder _builder;
+    private readonly KeyedStream<T1, TKey> _first;
+    private readonly KeyedStream<T2, TKey> _second;
+
+    internal ConnectedStreams(StreamJobBuilder builder, KeyedStream<T1, TKey> first, KeyedStream<T2, TKey> second)
+    {
+        _builder = builder;
+        _first = first;
+        _second = second;
+    }
+
+    /// <summary>Processes both inputs with <paramref name="function"/>; state is shared by both inputs per key.</summary>
+    public DataStream<TOut> Process<TOut>(KeyedCoProcessFunction<TKey, T1, T2, TOut> function, string? name = null)
+    {
+        var node = _builder.AddNode(OperatorKind.KeyedCoProcess, function, name, [typeof(T1), typeof(T2)], typeof(TOut));
+        _first.ConnectInto(node, 0);
+        _second.ConnectInto(node, 1);
+        return new DataStream<TOut>(_builder, [node], node);
+    }
+}
+
+/// <summary>The end of a stream in a sink.</summary>
+public sealed class DataStreamSink
+{
+    private readonly OperatorNode _node;
+
+    internal DataStreamSink(OperatorNode node) => _node = node;
+
+    /// <summary>Sets the sink's uid.</summary>
+    public DataStreamSink Uid(string uid)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(uid);
+        _node.Uid = uid;
+        return this;
+    }
+
+    /// <summary>Sets the sink's display name.</summary>
+    public DataStreamSink Name(string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        _node.Name = name;
+        return this;
+    }
+
+    /// <summary>Sets the sink's parallelism.</summary>
+    public DataStreamSink SetParallelism(int parallelism)
+    {
+        _node.Parallelism = parallelism;
+        return this;
+    }
+}

@@ -1,0 +1,327 @@
+using System.Collections.Concurrent;
+using System.Reflection;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+using Platform.Connectors;
+using Platform.Functions;
+using Platform.Graph;
+using Platform.State;
+using Platform.State.Heap;
+using Platform.Tasks.Network;
+using Platform.Tasks.Operators;
+
+namespace Platform.Tasks;
+
+/// <summary>
+/// A subtask's operators wired together: gate readers feed the head, operators call each other directly (chaining),
+/// and the tail writes into record writers over the output channels.
+/// </summary>
+internal sealed class OperatorChain
+{
+    public required List<StreamOperator> Operators { get; init; }
+
+    public required IGateReader[] Gates { get; init; }
+
+    public ISourceOperator? Source { get; init; }
+
+    public required List<IRecordWriter> Writers { get; init; }
+
+    public required OutputChannel[] OutputChannels { get; init; }
+
+    public required Queue<PendingBatch> Pending { get; init; }
+
+    public required TaskCounters Counters { get; init; }
+
+    public required OperatorContext Context { get; init; }
+
+    public IKeyedStateBackend? KeyedState { get; init; }
+
+    public bool HasSinks => Operators.Any(o => o.NeedsFlush);
+
+    /// <summary>Builds the chain of a deployment; every function is deserialized and every operator created, none opened.</summary>
+    public static OperatorChain Build(TaskDeployment deployment, IServiceProvider services)
+    {
+        var builder = new Builder(deployment, services);
+        return builder.Build();
+    }
+
+    private sealed class Builder(TaskDeployment deployment, IServiceProvider services)
+    {
+        private readonly Serializer _serializer = services.GetRequiredService<Serializer>();
+        private readonly IGrainFactory _grains = services.GetRequiredService<IGrainFactory>();
+        private readonly Queue<PendingBatch> _pending = new();
+        private readonly TaskCounters _counters = new();
+        private readonly List<IRecordWriter> _writers = [];
+        private readonly List<StreamOperator> _operators = [];
+        private OperatorContext _context = null!;
+        private IKeyedStateBackend? _keyedState;
+
+        public OperatorChain Build()
+        {
+            _context = new OperatorContext
+            {
+                JobId = deployment.Id.JobId,
+                SubtaskIndex = deployment.Id.SubtaskIndex,
+                Parallelism = deployment.Parallelism,
+                MaxParallelism = deployment.MaxParallelism,
+                Attempt = deployment.Attempt,
+                Services = services,
+            };
+
+            var outputChannels = new OutputChannel[deployment.Outputs.Sum(o => o.Channels.Count)];
+            foreach (var edge in deployment.Outputs)
+            {
+                for (var i = 0; i < edge.Channels.Count; i++)
+                {
+                    var spec = edge.Channels[i];
+                    outputChannels[edge.FirstChannelIndex + i] = new OutputChannel(
+                        _grains.GetGrain<IStreamTaskGrain>(spec.Target.GrainKey), spec.ReceiverChannel, deployment.ChannelWindow, deployment.Attempt);
+                }
+            }
+
+            var tail = deployment.Chain[^1];
+            object? downstream = null;
+            if (tail.OutputType is { } outputType)
+            {
+                var type = TypeResolver.Resolve(outputType);
+                var writers = deployment.Outputs
+                    .Select(edge => Invoke(nameof(CreateWriter), [type], edge, outputChannels))
+                    .ToArray();
+                downstream = writers.Length == 1 ? writers[0] : Invoke(nameof(CreateBroadcast), [type], [writers]);
+            }
+
+            object? head = null;
+            ISourceOperator? source = null;
+            for (var i = deployment.Chain.Count - 1; i >= 0; i--)
+            {
+                var vertex = deployment.Chain[i];
+                var op = CreateOperator(vertex, i == 0, downstream);
+                _operators.Insert(0, op);
+                downstream = op;
+                head = op;
+                source ??= op as ISourceOperator;
+            }
+
+            var headVertex = deployment.Chain[0];
+            var gates = new IGateReader[headVertex.InputTypes.Count];
+            for (var gate = 0; gate < gates.Length; gate++)
+            {
+                var inputType = TypeResolver.Resolve(headVertex.InputTypes[gate]);
+                var collector = head switch
+                {
+                    _ when headVertex.Kind == OperatorKind.KeyedCoProcess => head!.GetType().GetProperty(gate == 0 ? "Input1" : "Input2")!.GetValue(head)!,
+                    _ => head!,
+                };
+                gates[gate] = (IGateReader)Invoke(nameof(CreateGateReader), [inputType], collector);
+            }
+
+            return new OperatorChain
+            {
+                Operators = _operators,
+                Gates = gates,
+                Source = source,
+                Writers = _writers,
+                OutputChannels = outputChannels,
+                Pending = _pending,
+                Counters = _counters,
+                Context = _context,
+                KeyedState = _keyedState,
+            };
+        }
+
+        private StreamOperator CreateOperator(JobVertex vertex, bool isHead, object? downstream)
+        {
+            var function = FunctionLoader.Load(_serializer, vertex.Function, vertex.Name);
+            var input = vertex.InputTypes.Select(TypeResolver.Resolve).ToArray();
+            var output = vertex.OutputType is null ? null : TypeResolver.Resolve(vertex.OutputType);
+            StreamOperator op = vertex.Kind switch
+            {
+                OperatorKind.Source => (StreamOperator)Invoke(nameof(CreateSource), [output!], function, downstream!, vertex),
+                OperatorKind.Map => (StreamOperator)Invoke(nameof(CreateMap), [input[0], output!], function, downstream!, vertex),
+                OperatorKind.FlatMap => (StreamOperator)Invoke(nameof(CreateFlatMap), [input[0], output!], function, downstream!, vertex),
+                OperatorKind.Filter => (StreamOperator)Invoke(nameof(CreateFilter), [input[0]], function, downstream!, vertex),
+                OperatorKind.Sink => (StreamOperator)Invoke(nameof(CreateSink), [input[0]], function, vertex),
+                OperatorKind.KeyedProcess when isHead => CreateKeyed(vertex, function, input, output!, downstream!),
+                OperatorKind.KeyedCoProcess when isHead => CreateKeyed(vertex, function, input, output!, downstream!),
+                _ => throw new InvalidOperationException($"Operator {vertex} of kind {vertex.Kind} cannot run inside a chain."),
+            };
+
+            var keyed = vertex.Kind is OperatorKind.KeyedProcess or OperatorKind.KeyedCoProcess ? _keyedState : null;
+            op.GetType().GetProperty("RuntimeContext")?.SetValue(op, new StreamingRuntimeContext(_context, vertex.Name, keyed));
+            return op;
+        }
+
+        private StreamOperator CreateKeyed(JobVertex vertex, object function, Type[] input, Type output, object downstream)
+        {
+            var keyedInputs = deployment.KeyedInputs
+                ?? throw new InvalidOperationException($"Keyed operator {vertex} was deployed without key selectors.");
+            var keyType = TypeResolver.Resolve(keyedInputs[0].KeyType);
+            var selectors = keyedInputs.Select(k => FunctionLoader.Load(_serializer, k.KeySelector, vertex.Name)).ToArray();
+            var backend = (IKeyedStateBackend)Invoke(nameof(CreateHeapBackend), [keyType], vertex);
+            _keyedState = backend;
+            return vertex.Kind == OperatorKind.KeyedProcess
+                ? (StreamOperator)Invoke(nameof(CreateKeyedProcess), [keyType, input[0], output], function, selectors[0], backend, downstream, vertex)
+                : (StreamOperator)Invoke(nameof(CreateKeyedCoProcess), [keyType, input[0], input[1], output], function, selectors[0], selectors[1], backend, downstream, vertex);
+        }
+
+        private static readonly ConcurrentDictionary<(string, Type[]), MethodInfo> Methods = new(new MethodKeyComparer());
+
+        private object Invoke(string method, Type[] typeArguments, params object[] arguments)
+        {
+            var generic = Methods.GetOrAdd((method, typeArguments), key =>
+                typeof(Builder).GetMethod(key.Item1, BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static)!.MakeGenericMethod(key.Item2));
+            try
+            {
+                return generic.Invoke(this, arguments)!;
+            }
+            catch (TargetInvocationException ex) when (ex.InnerException is not null)
+            {
+                throw ex.InnerException;
+            }
+        }
+
+        private RecordWriter<T> CreateWriter<T>(OutputEdgeSpec edge, OutputChannel[] all)
+        {
+            var channels = all.AsSpan(edge.FirstChannelIndex, edge.Channels.Count).ToArray();
+            IPartitioner<T> partitioner = edge.Partitioning switch
+            {
+                Partitioning.Forward => new ForwardPartitioner<T>(),
+                Partitioning.Rebalance => new RebalancePartitioner<T>(channels.Length, deployment.Id.SubtaskIndex),
+                Partitioning.Hash => (IPartitioner<T>)Invoke(
+                    nameof(CreateKeyGroupPartitioner),
+                    [typeof(T), TypeResolver.Resolve(edge.KeyType!)],
+                    FunctionLoader.Load(_serializer, edge.KeySelector!, "KeyBy"),
+                    channels.Length),
+                _ => throw new InvalidOperationException($"Unknown partitioning {edge.Partitioning}."),
+            };
+            var writer = new RecordWriter<T>(channels, partitioner, _serializer.GetSerializer<T[]>(), deployment.BatchSize, _pending, _counters);
+            _writers.Add(writer);
+            return writer;
+        }
+
+        private KeyGroupPartitioner<T, TKey> CreateKeyGroupPartitioner<T, TKey>(IKeySelector<T, TKey> selector, int parallelism)
+            where TKey : notnull =>
+            new(selector, KeyHashers.Create<TKey>(_serializer), deployment.MaxParallelism, parallelism);
+
+        private static BroadcastCollector<T> CreateBroadcast<T>(object[] writers) => new([.. writers.Cast<ICollector<T>>()]);
+
+        private GateReader<T> CreateGateReader<T>(ICollector<T> head) => new(_serializer.GetSerializer<T[]>(), head);
+
+        private HeapKeyedStateBackend<TKey> CreateHeapBackend<TKey>(JobVertex vertex)
+            where TKey : notnull =>
+            new(deployment.KeyGroups ?? throw new InvalidOperationException($"Keyed operator {vertex} was deployed without key groups."),
+                deployment.MaxParallelism, KeyHashers.Create<TKey>(_serializer), vertex.Name);
+
+        private SourceOperator<T> CreateSource<T>(ISourceFunction<T> function, ICollector<T> output, JobVertex vertex) =>
+            new(function, output)
+            {
+                Name = vertex.Name,
+                Uid = vertex.Uid,
+                ReaderContext = new SourceReaderContext
+                {
+                    JobId = deployment.Id.JobId,
+                    OperatorName = vertex.Name,
+                    SubtaskIndex = deployment.Id.SubtaskIndex,
+                    Parallelism = deployment.Parallelism,
+                    Services = services,
+                },
+            };
+
+        private static MapOperator<TIn, TOut> CreateMap<TIn, TOut>(IMapFunction<TIn, TOut> function, ICollector<TOut> output, JobVertex vertex) =>
+            new(function, output) { Name = vertex.Name, Uid = vertex.Uid };
+
+        private static FlatMapOperator<TIn, TOut> CreateFlatMap<TIn, TOut>(IFlatMapFunction<TIn, TOut> function, ICollector<TOut> output, JobVertex vertex) =>
+            new(function, output) { Name = vertex.Name, Uid = vertex.Uid };
+
+        private static FilterOperator<T> CreateFilter<T>(IFilterFunction<T> function, ICollector<T> output, JobVertex vertex) =>
+            new(function, output) { Name = vertex.Name, Uid = vertex.Uid };
+
+        private SinkOperator<T> CreateSink<T>(ISinkFunction<T> function, JobVertex vertex) =>
+            new(function)
+            {
+                Name = vertex.Name,
+                Uid = vertex.Uid,
+                WriterContext = new SinkWriterContext
+                {
+                    JobId = deployment.Id.JobId,
+                    OperatorUid = vertex.Uid,
+                    OperatorName = vertex.Name,
+                    SubtaskIndex = deployment.Id.SubtaskIndex,
+                    Parallelism = deployment.Parallelism,
+                    Attempt = deployment.Attempt,
+                    Services = services,
+                },
+            };
+
+        private static KeyedProcessOperator<TKey, TIn, TOut> CreateKeyedProcess<TKey, TIn, TOut>(
+            KeyedProcessFunction<TKey, TIn, TOut> function, IKeySelector<TIn, TKey> selector, IKeyedStateBackend backend, ICollector<TOut> output, JobVertex vertex)
+            where TKey : notnull =>
+            new(function, selector, (IKeyedStateBackend<TKey>)backend, output) { Name = vertex.Name, Uid = vertex.Uid };
+
+        private static KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> CreateKeyedCoProcess<TKey, TIn1, TIn2, TOut>(
+            KeyedCoProcessFunction<TKey, TIn1, TIn2, TOut> function,
+            IKeySelector<TIn1, TKey> selector1,
+            IKeySelector<TIn2, TKey> selector2,
+            IKeyedStateBackend backend,
+            ICollector<TOut> output,
+            JobVertex vertex)
+            where TKey : notnull =>
+            new(function, selector1, selector2, (IKeyedStateBackend<TKey>)backend, output) { Name = vertex.Name, Uid = vertex.Uid };
+    }
+
+    private sealed class MethodKeyComparer : IEqualityComparer<(string, Type[])>
+    {
+        public bool Equals((string, Type[]) x, (string, Type[]) y) => x.Item1 == y.Item1 && x.Item2.SequenceEqual(y.Item2);
+
+        public int GetHashCode((string, Type[]) obj)
+        {
+            var hash = new HashCode();
+            hash.Add(obj.Item1);
+            foreach (var type in obj.Item2)
+            {
+                hash.Add(type);
+            }
+
+            return hash.ToHashCode();
+        }
+    }
+}
+
+/// <summary>Resolves the type names a job graph carries.</summary>
+internal static class TypeResolver
+{
+    private static readonly ConcurrentDictionary<string, Type?> Cache = new(StringComparer.Ordinal);
+
+    public static Type? TryResolve(string name) => Cache.GetOrAdd(name, static n =>
+    {
+        try
+        {
+            return Type.GetType(n, throwOnError: false);
+        }
+        catch (Exception ex) when (ex is ArgumentException or FileLoadException or BadImageFormatException or TypeLoadException)
+        {
+            return null;
+        }
+    });
+
+    public static Type Resolve(string name) => TryResolve(name)
+        ?? throw new InvalidOperationException($"Type '{name}' is not known on this silo; deploy the assembly that defines it with the silos.");
+}
+
+/// <summary>Deserializes function objects.</summary>
+internal static class FunctionLoader
+{
+    public static object Load(Serializer serializer, FunctionSpec spec, string operatorName)
+    {
+        try
+        {
+            return serializer.Deserialize<object>(spec.Payload)
+                ?? throw new InvalidOperationException("the payload holds null");
+        }
+        catch (Exception ex)
+        {
+            throw new InvalidOperationException(
+                $"The function of operator '{operatorName}' (type '{spec.TypeName}') cannot be deserialized on this silo: {ex.Message}", ex);
+        }
+    }
+}

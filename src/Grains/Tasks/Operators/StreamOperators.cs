@@ -1,0 +1,437 @@
+using Platform.Connectors;
+using Platform.Functions;
+using Platform.State;
+
+namespace Platform.Tasks.Operators;
+
+/// <summary>An exception thrown by a user function, tagged with the operator that ran it.</summary>
+internal sealed class OperatorException(string operatorName, Exception inner)
+    : Exception($"Operator '{operatorName}' failed: {inner.Message}", inner)
+{
+    public string OperatorName { get; } = operatorName;
+}
+
+/// <summary>Where an operator runs.</summary>
+internal sealed class OperatorContext
+{
+    public required string JobId { get; init; }
+
+    public required int SubtaskIndex { get; init; }
+
+    public required int Parallelism { get; init; }
+
+    public required int MaxParallelism { get; init; }
+
+    public required int Attempt { get; init; }
+
+    public required IServiceProvider Services { get; init; }
+}
+
+/// <summary>An operator of a task's chain (Flink's <c>StreamOperator</c>): it wraps one user function.</summary>
+internal abstract class StreamOperator
+{
+    public required string Name { get; init; }
+
+    public required string Uid { get; init; }
+
+    /// <summary>Opens the function; runs in the task's loop before any record.</summary>
+    public virtual ValueTask OpenAsync(OperatorContext context) => ValueTask.CompletedTask;
+
+    /// <summary>Called after every input batch (sinks make their writes visible).</summary>
+    public virtual ValueTask FlushAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>Called once when every input ended, before the end of input travels downstream.</summary>
+    public virtual ValueTask FinishAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>Releases the function's resources; runs whether the task finished, failed or was cancelled.</summary>
+    public virtual ValueTask CloseAsync() => ValueTask.CompletedTask;
+
+    /// <summary>Whether <see cref="FlushAsync"/> does anything (so the loop can skip it).</summary>
+    public virtual bool NeedsFlush => false;
+
+    protected Exception Fail(Exception ex) => ex as OperatorException ?? new OperatorException(Name, ex);
+
+    protected void OpenRichFunction(object function, IRuntimeContext context)
+    {
+        if (function is IRichFunction rich)
+        {
+            try
+            {
+                rich.Open(context);
+            }
+            catch (Exception ex)
+            {
+                throw Fail(ex);
+            }
+        }
+    }
+
+    protected void CloseRichFunction(object function)
+    {
+        if (function is IRichFunction rich)
+        {
+            rich.Close();
+        }
+    }
+}
+
+internal sealed class MapOperator<TIn, TOut>(IMapFunction<TIn, TOut> function, ICollector<TOut> output) : StreamOperator, ICollector<TIn>
+{
+    public IRuntimeContext? RuntimeContext { get; set; }
+
+    public override ValueTask OpenAsync(OperatorContext context)
+    {
+        OpenRichFunction(function, RuntimeContext!);
+        return ValueTask.CompletedTask;
+    }
+
+    public void Collect(TIn record)
+    {
+        TOut result;
+        try
+        {
+            result = function.Map(record);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex);
+        }
+
+        output.Collect(result);
+    }
+
+    public override ValueTask CloseAsync()
+    {
+        CloseRichFunction(function);
+        return ValueTask.CompletedTask;
+    }
+}
+
+internal sealed class FlatMapOperator<TIn, TOut>(IFlatMapFunction<TIn, TOut> function, ICollector<TOut> output) : StreamOperator, ICollector<TIn>
+{
+    public IRuntimeContext? RuntimeContext { get; set; }
+
+    public override ValueTask OpenAsync(OperatorContext context)
+    {
+        OpenRichFunction(function, RuntimeContext!);
+        return ValueTask.CompletedTask;
+    }
+
+    public void Collect(TIn record)
+    {
+        try
+        {
+            function.FlatMap(record, output);
+        }
+        catch (Exception ex)
+        {
+            // Exceptions of chained operators downstream arrive here already tagged with their operator.
+            throw Fail(ex);
+        }
+    }
+
+    public override ValueTask CloseAsync()
+    {
+        CloseRichFunction(function);
+        return ValueTask.CompletedTask;
+    }
+}
+
+internal sealed class FilterOperator<T>(IFilterFunction<T> function, ICollector<T> output) : StreamOperator, ICollector<T>
+{
+    public IRuntimeContext? RuntimeContext { get; set; }
+
+    public override ValueTask OpenAsync(OperatorContext context)
+    {
+        OpenRichFunction(function, RuntimeContext!);
+        return ValueTask.CompletedTask;
+    }
+
+    public void Collect(T record)
+    {
+        bool keep;
+        try
+        {
+            keep = function.Filter(record);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex);
+        }
+
+        if (keep)
+        {
+            output.Collect(record);
+        }
+    }
+
+    public override ValueTask CloseAsync()
+    {
+        CloseRichFunction(function);
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Runs a <see cref="KeyedProcessFunction{TKey, TIn, TOut}"/>: sets the current key, then calls the function.</summary>
+internal sealed class KeyedProcessOperator<TKey, TIn, TOut>(
+    KeyedProcessFunction<TKey, TIn, TOut> function,
+    IKeySelector<TIn, TKey> keySelector,
+    IKeyedStateBackend<TKey> backend,
+    ICollector<TOut> output) : StreamOperator, ICollector<TIn>, IKeyedContext<TKey>
+    where TKey : notnull
+{
+    public IRuntimeContext? RuntimeContext { get; set; }
+
+    public TKey CurrentKey => backend.CurrentKey;
+
+    public IKeyedStateBackend<TKey> Backend => backend;
+
+    public override ValueTask OpenAsync(OperatorContext context)
+    {
+        OpenRichFunction(function, RuntimeContext!);
+        return ValueTask.CompletedTask;
+    }
+
+    public void Collect(TIn record)
+    {
+        try
+        {
+            backend.SetCurrentKey(keySelector.GetKey(record));
+            function.ProcessElement(record, this, output);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex);
+        }
+    }
+
+    public override ValueTask CloseAsync()
+    {
+        CloseRichFunction(function);
+        backend.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Runs a <see cref="KeyedCoProcessFunction{TKey, TIn1, TIn2, TOut}"/>; both inputs share the keyed state.</summary>
+internal sealed class KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> : StreamOperator, IKeyedContext<TKey>
+    where TKey : notnull
+{
+    private readonly KeyedCoProcessFunction<TKey, TIn1, TIn2, TOut> _function;
+    private readonly IKeyedStateBackend<TKey> _backend;
+    private readonly ICollector<TOut> _output;
+
+    public KeyedCoProcessOperator(
+        KeyedCoProcessFunction<TKey, TIn1, TIn2, TOut> function,
+        IKeySelector<TIn1, TKey> keySelector1,
+        IKeySelector<TIn2, TKey> keySelector2,
+        IKeyedStateBackend<TKey> backend,
+        ICollector<TOut> output)
+    {
+        _function = function;
+        _backend = backend;
+        _output = output;
+        Input1 = new FirstInput(this, keySelector1);
+        Input2 = new SecondInput(this, keySelector2);
+    }
+
+    public IRuntimeContext? RuntimeContext { get; set; }
+
+    public TKey CurrentKey => _backend.CurrentKey;
+
+    public IKeyedStateBackend<TKey> Backend => _backend;
+
+    public ICollector<TIn1> Input1 { get; }
+
+    public ICollector<TIn2> Input2 { get; }
+
+    public override ValueTask OpenAsync(OperatorContext context)
+    {
+        OpenRichFunction(_function, RuntimeContext!);
+        return ValueTask.CompletedTask;
+    }
+
+    public override ValueTask CloseAsync()
+    {
+        CloseRichFunction(_function);
+        _backend.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private sealed class FirstInput(KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> op, IKeySelector<TIn1, TKey> keySelector) : ICollector<TIn1>
+    {
+        public void Collect(TIn1 record)
+        {
+            try
+            {
+                op._backend.SetCurrentKey(keySelector.GetKey(record));
+                op._function.ProcessElement1(record, op, op._output);
+            }
+            catch (Exception ex)
+            {
+                throw op.Fail(ex);
+            }
+        }
+    }
+
+    private sealed class SecondInput(KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> op, IKeySelector<TIn2, TKey> keySelector) : ICollector<TIn2>
+    {
+        public void Collect(TIn2 record)
+        {
+            try
+            {
+                op._backend.SetCurrentKey(keySelector.GetKey(record));
+                op._function.ProcessElement2(record, op, op._output);
+            }
+            catch (Exception ex)
+            {
+                throw op.Fail(ex);
+            }
+        }
+    }
+}
+
+internal sealed class SinkOperator<T>(ISinkFunction<T> function) : StreamOperator, ICollector<T>
+{
+    private ISinkWriter<T>? _writer;
+    private bool _dirty;
+
+    public override bool NeedsFlush => true;
+
+    public required SinkWriterContext WriterContext { get; init; }
+
+    public override ValueTask OpenAsync(OperatorContext context)
+    {
+        try
+        {
+            _writer = function.CreateWriter(WriterContext);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public void Collect(T record)
+    {
+        try
+        {
+            _writer!.Write(record);
+            _dirty = true;
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex);
+        }
+    }
+
+    public override async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        if (!_dirty)
+        {
+            return;
+        }
+
+        _dirty = false;
+        try
+        {
+            await _writer!.FlushAsync(cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex);
+        }
+    }
+
+    public override async ValueTask FinishAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _writer!.FinishAsync(cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex);
+        }
+    }
+
+    public override async ValueTask CloseAsync()
+    {
+        if (_writer is not null)
+        {
+            await _writer.DisposeAsync();
+            _writer = null;
+        }
+    }
+}
+
+/// <summary>The head of a source task: reads records and pushes them through the chain.</summary>
+internal interface ISourceOperator
+{
+    /// <summary>Reads up to <paramref name="maxRecords"/> records into the chain.</summary>
+    ReadStatus Emit(int maxRecords, out int emitted);
+
+    /// <summary>The offset of the next record (what a checkpoint stores).</summary>
+    long Offset { get; }
+}
+
+internal sealed class SourceOperator<T>(ISourceFunction<T> function, ICollector<T> output) : StreamOperator, ISourceOperator
+{
+    private ISourceReader<T>? _reader;
+
+    public required SourceReaderContext ReaderContext { get; init; }
+
+    public long Offset => _reader?.Offset ?? ReaderContext.StartOffset ?? 0;
+
+    public override ValueTask OpenAsync(OperatorContext context)
+    {
+        try
+        {
+            _reader = function.CreateReader(ReaderContext);
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public ReadStatus Emit(int maxRecords, out int emitted)
+    {
+        var reader = _reader!;
+        emitted = 0;
+        while (emitted < maxRecords)
+        {
+            ReadStatus status;
+            T record;
+            try
+            {
+                status = reader.TryRead(out record);
+            }
+            catch (Exception ex)
+            {
+                throw Fail(ex);
+            }
+
+            if (status != ReadStatus.Record)
+            {
+                return status;
+            }
+
+            emitted++;
+            output.Collect(record);
+        }
+
+        return ReadStatus.Record;
+    }
+
+    public override ValueTask CloseAsync()
+    {
+        _reader?.Dispose();
+        _reader = null;
+        return ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,35 @@
+using Platform.Functions;
+using Platform.State;
+
+namespace Platform.Tasks.Operators;
+
+/// <summary>The <see cref="IRuntimeContext"/> handed to a function's <c>Open</c>.</summary>
+internal sealed class StreamingRuntimeContext(OperatorContext context, string operatorName, IKeyedStateBackend? keyedState) : IRuntimeContext
+{
+    public string JobId => context.JobId;
+
+    public string OperatorName => operatorName;
+
+    public int SubtaskIndex => context.SubtaskIndex;
+
+    public int Parallelism => context.Parallelism;
+
+    public int MaxParallelism => context.MaxParallelism;
+
+    public int Attempt => context.Attempt;
+
+    public IValueState<T> GetState<T>(ValueStateDescriptor<T> descriptor) => Keyed().GetValueState(descriptor);
+
+    public IListState<T> GetListState<T>(ListStateDescriptor<T> descriptor) => Keyed().GetListState(descriptor);
+
+    public IMapState<TUserKey, TValue> GetMapState<TUserKey, TValue>(MapStateDescriptor<TUserKey, TValue> descriptor)
+        where TUserKey : notnull => Keyed().GetMapState(descriptor);
+
+    public IReducingState<T> GetReducingState<T>(ReducingStateDescriptor<T> descriptor) => Keyed().GetReducingState(descriptor);
+
+    public IAggregatingState<TIn, TOut> GetAggregatingState<TIn, TAcc, TOut>(AggregatingStateDescriptor<TIn, TAcc, TOut> descriptor) =>
+        Keyed().GetAggregatingState(descriptor);
+
+    private IKeyedStateBackend Keyed() => keyedState ?? throw new InvalidOperationException(
+        $"Operator '{operatorName}' is not keyed: keyed state is only available to functions applied after KeyBy (KeyedProcessFunction, KeyedCoProcessFunction).");
+}

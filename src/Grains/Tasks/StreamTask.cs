@@ -1,0 +1,424 @@
+using Microsoft.Extensions.Logging;
+using Platform.Connectors;
+using Platform.Runtime;
+using Platform.Tasks.Network;
+using Platform.Tasks.Operators;
+
+namespace Platform.Tasks;
+
+/// <summary>
+/// One subtask of one attempt (Flink's <c>StreamTask</c> with its mailbox loop). Incoming calls only queue batches
+/// and credits; a single loop started from the grain's context does the work, so no grain turn ever waits for
+/// another call (that would deadlock a non-reentrant grain), and the loop interleaves with calls at its awaits.
+/// </summary>
+internal sealed partial class StreamTask : ITaskRuntime
+{
+    private const int BatchesBetweenYields = 8;
+    private static readonly TimeSpan IdleSourceDelay = TimeSpan.FromMilliseconds(5);
+
+    private readonly TaskDeployment _deployment;
+    private readonly OperatorChain _chain;
+    private readonly InputChannel[] _inputs;
+    private readonly ITaskEventSink _jobManager;
+    private readonly ILogger _logger;
+    private readonly long _grantThreshold;
+    private readonly CancellationTokenSource _cancellation = new();
+    private TaskCompletionSource? _inputSignal;
+    private TaskCompletionSource? _drainSignal;
+    private Exception? _failure;
+    private int _nextInput;
+    private int _endedInputs;
+
+    public StreamTask(TaskDeployment deployment, OperatorChain chain, IGrainFactory grains, ILogger logger)
+    {
+        _deployment = deployment;
+        _chain = chain;
+        _logger = logger;
+        _jobManager = grains.GetGrain<ITaskEventSink>(deployment.Id.JobId);
+        _inputs = [.. deployment.Inputs.Select(spec => new InputChannel(spec, grains.GetGrain<IStreamTaskGrain>(spec.Upstream.GrainKey)))];
+        _grantThreshold = Math.Max(1, deployment.ChannelWindow / 2);
+    }
+
+    public int Attempt => _deployment.Attempt;
+
+    public TaskId Id => _deployment.Id;
+
+    public TaskState State { get; private set; } = TaskState.Created;
+
+    public TaskMetrics Metrics => new(_chain.Counters.RecordsIn, _chain.Counters.RecordsOut);
+
+    private bool Cancelled => _cancellation.IsCancellationRequested;
+
+    /// <summary>Queues a batch received on an input channel.</summary>
+    public PushAck OnBatch(ChannelBatch batch)
+    {
+        if ((uint)batch.Channel >= (uint)_inputs.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batch), $"Task {Id} has no input channel {batch.Channel}.");
+        }
+
+        var channel = _inputs[batch.Channel];
+        if (channel.Offer(batch))
+        {
+            Signal(ref _inputSignal);
+        }
+
+        return new PushAck(PushStatus.Accepted, channel.NextSequence);
+    }
+
+    /// <summary>Applies a credit grant from the receiver of an output channel.</summary>
+    public void OnCredit(int outputChannel, long consumed)
+    {
+        if ((uint)outputChannel < (uint)_chain.OutputChannels.Length)
+        {
+            _chain.OutputChannels[outputChannel].OnCredit(consumed);
+        }
+    }
+
+    /// <summary>Stops the loop at its next step.</summary>
+    public void Cancel()
+    {
+        if (!Cancelled)
+        {
+            _cancellation.Cancel();
+            WakeAll();
+        }
+    }
+
+    /// <summary>Runs the subtask to its end, then reports FINISHED or FAILED to the job manager.</summary>
+    public async Task RunAsync()
+    {
+        State = TaskState.Running;
+        try
+        {
+            // Open from the tail so that every operator's downstream is ready before it emits.
+            for (var i = _chain.Operators.Count - 1; i >= 0; i--)
+            {
+                await _chain.Operators[i].OpenAsync(_chain.Context);
+            }
+
+            if (_chain.Source is { } source)
+            {
+                await RunSourceAsync(source);
+            }
+            else
+            {
+                await RunInputsAsync();
+            }
+
+            if (Cancelled)
+            {
+                State = TaskState.Canceled;
+                return;
+            }
+
+            foreach (var op in _chain.Operators)
+            {
+                await op.FinishAsync(_cancellation.Token);
+            }
+
+            await EmitEndOfInputAsync();
+            State = TaskState.Finished;
+            LogFinished(Id, Attempt, _chain.Counters.RecordsIn, _chain.Counters.RecordsOut);
+            await ReportAsync(() => _jobManager.TaskFinished(Id, Attempt, Metrics));
+        }
+        catch (Exception ex) when (Cancelled && _failure is null && ex is OperationCanceledException)
+        {
+            State = TaskState.Canceled;
+        }
+        catch (Exception ex)
+        {
+            var failure = ex;
+            State = TaskState.Failed;
+            LogFailed(failure, Id, Attempt);
+            await ReportAsync(() => _jobManager.TaskFailed(Id, Attempt, Describe(failure)));
+        }
+        finally
+        {
+            foreach (var op in _chain.Operators)
+            {
+                try
+                {
+                    await op.CloseAsync();
+                }
+                catch (Exception ex)
+                {
+                    LogCloseFailed(ex, op.Name, Id);
+                }
+            }
+        }
+    }
+
+    private async Task RunSourceAsync(ISourceOperator source)
+    {
+        var iterations = 0;
+        while (true)
+        {
+            ThrowIfStopped();
+            var status = source.Emit(_deployment.BatchSize, out var emitted);
+            _chain.Counters.RecordsIn += emitted;
+            await FlushPendingAsync();
+            if (emitted > 0 && _chain.HasSinks)
+            {
+                await FlushSinksAsync();
+            }
+
+            if (status == ReadStatus.EndOfInput)
+            {
+                return;
+            }
+
+            if (status == ReadStatus.NothingAvailable)
+            {
+                SealAll();
+                await FlushPendingAsync();
+                await Task.Delay(IdleSourceDelay, _cancellation.Token);
+            }
+            else if (++iterations % BatchesBetweenYields == 0)
+            {
+                // Let queued calls (credits, cancellation) run between batches.
+                await Task.Yield();
+            }
+        }
+    }
+
+    private async Task RunInputsAsync()
+    {
+        var processed = 0;
+        while (_endedInputs < _inputs.Length)
+        {
+            ThrowIfStopped();
+            if (TryTakeBatch(out var channel, out var batch))
+            {
+                if (batch.Payload is { } payload)
+                {
+                    _chain.Gates[channel.Spec.Gate].Process(payload);
+                    _chain.Counters.RecordsIn += batch.RecordCount;
+                }
+
+                if (batch.Control is EndOfInput)
+                {
+                    channel.Ended = true;
+                    _endedInputs++;
+                }
+
+                GrantCreditIfDue(channel);
+                await FlushPendingAsync();
+                if (_chain.HasSinks)
+                {
+                    await FlushSinksAsync();
+                }
+
+                if (++processed % BatchesBetweenYields == 0)
+                {
+                    await Task.Yield();
+                }
+            }
+            else if (SealAll())
+            {
+                // Input is idle: send partly filled batches now rather than hold records back, then look again.
+                await FlushPendingAsync();
+            }
+            else
+            {
+                _inputSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                await _inputSignal.Task;
+            }
+        }
+    }
+
+    private bool TryTakeBatch(out InputChannel channel, out ChannelBatch batch)
+    {
+        for (var i = 0; i < _inputs.Length; i++)
+        {
+            var index = (_nextInput + i) % _inputs.Length;
+            if (_inputs[index].TryTake(out batch))
+            {
+                channel = _inputs[index];
+                _nextInput = index + 1;
+                return true;
+            }
+        }
+
+        channel = null!;
+        batch = null!;
+        return false;
+    }
+
+    private void GrantCreditIfDue(InputChannel channel)
+    {
+        if (channel.Ended || channel.NextSequence - channel.Granted < _grantThreshold)
+        {
+            return;
+        }
+
+        channel.Granted = channel.NextSequence;
+        _ = GrantAsync(channel.Upstream, channel.Spec.UpstreamOutputChannel, channel.NextSequence);
+    }
+
+    private async Task GrantAsync(IStreamTaskGrain upstream, int outputChannel, long consumed)
+    {
+        try
+        {
+            await upstream.GrantCredit(Attempt, outputChannel, consumed);
+        }
+        catch (Exception ex)
+        {
+            // The sender also learns the consumed count from every push answer; a lost grant only matters when the
+            // sender itself is gone, which the job manager handles.
+            LogGrantFailed(ex, Id);
+        }
+    }
+
+    private bool SealAll()
+    {
+        foreach (var writer in _chain.Writers)
+        {
+            writer.SealAll();
+        }
+
+        return _chain.Pending.Count > 0;
+    }
+
+    private async ValueTask FlushPendingAsync()
+    {
+        while (_chain.Pending.TryDequeue(out var batch))
+        {
+            await batch.Channel.SendAsync(this, batch.Payload, batch.Count, batch.Control);
+        }
+    }
+
+    private async ValueTask FlushSinksAsync()
+    {
+        foreach (var op in _chain.Operators)
+        {
+            if (op.NeedsFlush)
+            {
+                await op.FlushAsync(_cancellation.Token);
+            }
+        }
+    }
+
+    private async Task EmitEndOfInputAsync()
+    {
+        SealAll();
+        foreach (var channel in _chain.OutputChannels)
+        {
+            _chain.Pending.Enqueue(new PendingBatch(channel, null, 0, EndOfInput.Instance));
+        }
+
+        await FlushPendingAsync();
+        while (_chain.OutputChannels.Any(c => c.InFlight > 0))
+        {
+            ThrowIfStopped();
+            _drainSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await _drainSignal.Task;
+        }
+
+        ThrowIfStopped();
+    }
+
+    public void ThrowIfStopped()
+    {
+        if (_failure is not null)
+        {
+            throw _failure;
+        }
+
+        _cancellation.Token.ThrowIfCancellationRequested();
+    }
+
+    public void Track(OutputChannel channel, Task<PushAck> call) => _ = ObservePushAsync(channel, call);
+
+    private async Task ObservePushAsync(OutputChannel channel, Task<PushAck> call)
+    {
+        try
+        {
+            var ack = await call;
+            channel.OnCallCompleted();
+            if (ack.Status == PushStatus.Accepted)
+            {
+                channel.OnCredit(ack.Consumed);
+            }
+            else
+            {
+                Fail(new InvalidOperationException(
+                    $"Task {Id} (attempt {Attempt}) had a batch refused by downstream task grain {channel.Target.GetPrimaryKeyString()}: {ack.Status}."));
+            }
+        }
+        catch (Exception ex)
+        {
+            channel.OnCallCompleted();
+            Fail(ex);
+        }
+
+        if (channel.InFlight == 0)
+        {
+            Signal(ref _drainSignal);
+        }
+    }
+
+    private void Fail(Exception ex)
+    {
+        _failure ??= ex;
+        WakeAll();
+    }
+
+    private void WakeAll()
+    {
+        Signal(ref _inputSignal);
+        Signal(ref _drainSignal);
+        foreach (var channel in _chain.OutputChannels)
+        {
+            channel.WakeWaiter();
+        }
+    }
+
+    private static void Signal(ref TaskCompletionSource? signal)
+    {
+        var waiter = signal;
+        signal = null;
+        waiter?.TrySetResult();
+    }
+
+    private FailureInfo Describe(Exception ex)
+    {
+        var root = ex is OperatorException { InnerException: { } inner } ? inner : ex;
+        return new FailureInfo
+        {
+            OperatorName = (ex as OperatorException)?.OperatorName,
+            TaskName = _deployment.TaskName,
+            SubtaskIndex = Id.SubtaskIndex,
+            ExceptionType = root.GetType().FullName,
+            Message = root.Message,
+            StackTrace = root.StackTrace,
+        };
+    }
+
+    private async Task ReportAsync(Func<Task> report)
+    {
+        try
+        {
+            await report();
+        }
+        catch (Exception ex)
+        {
+            LogReportFailed(ex, Id);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Task {Task} attempt {Attempt} finished: {RecordsIn} records in, {RecordsOut} out")]
+    private partial void LogFinished(TaskId task, int attempt, long recordsIn, long recordsOut);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} attempt {Attempt} failed")]
+    private partial void LogFailed(Exception exception, TaskId task, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Closing operator '{Operator}' of task {Task} failed")]
+    private partial void LogCloseFailed(Exception exception, string @operator, TaskId task);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "A credit grant from task {Task} was not delivered")]
+    private partial void LogGrantFailed(Exception exception, TaskId task);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} could not report to its job manager")]
+    private partial void LogReportFailed(Exception exception, TaskId task);
+}

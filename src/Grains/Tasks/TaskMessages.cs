@@ -1,0 +1,212 @@
+using Platform.Graph;
+using Platform.Runtime;
+using Platform.State;
+
+namespace Platform.Tasks;
+
+/// <summary>Identifies one subtask of one task (a chain of operators) of a job; it is the task grain's key.</summary>
+[GenerateSerializer, Immutable, Alias("platform.TaskId")]
+public readonly record struct TaskId([property: Id(0)] string JobId, [property: Id(1)] int TaskIndex, [property: Id(2)] int SubtaskIndex)
+{
+    /// <summary>The task grain's key: <c>{jobId}/{taskIndex}/{subtaskIndex}</c>.</summary>
+    public string GrainKey => $"{JobId}/{TaskIndex}/{SubtaskIndex}";
+
+    /// <summary>Parses a task grain's key.</summary>
+    public static bool TryParse(string grainKey, out TaskId id)
+    {
+        var last = grainKey.LastIndexOf('/');
+        var middle = last > 0 ? grainKey.LastIndexOf('/', last - 1) : -1;
+        if (middle > 0
+            && int.TryParse(grainKey.AsSpan(middle + 1, last - middle - 1), out var taskIndex)
+            && int.TryParse(grainKey.AsSpan(last + 1), out var subtask))
+        {
+            id = new TaskId(grainKey[..middle], taskIndex, subtask);
+            return true;
+        }
+
+        id = default;
+        return false;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => GrainKey;
+}
+
+/// <summary>A control element that travels in-band in a channel, ordered with the records around it.</summary>
+[GenerateSerializer, Immutable, Alias("platform.ControlElement")]
+public abstract record ControlElement;
+
+/// <summary>The sender will send nothing more on this channel.</summary>
+[GenerateSerializer, Immutable, Alias("platform.EndOfInput")]
+public sealed record EndOfInput : ControlElement
+{
+    /// <summary>The shared instance.</summary>
+    public static readonly EndOfInput Instance = new();
+}
+
+/// <summary>
+/// A batch on a channel: serialized records, then optionally one control element. The sequence number orders
+/// batches at the receiver (calls between silos can arrive out of order); the attempt fences stale deployments.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("platform.ChannelBatch")]
+public sealed record ChannelBatch
+{
+    /// <summary>The sender's deployment attempt.</summary>
+    [Id(0)] public required int Attempt { get; init; }
+
+    /// <summary>The channel's index in the receiver's input channel table.</summary>
+    [Id(1)] public required int Channel { get; init; }
+
+    /// <summary>The batch's position on the channel, from 0.</summary>
+    [Id(2)] public required long Sequence { get; init; }
+
+    /// <summary>The records, serialized as an array; null when the batch only carries a control element.</summary>
+    [Id(3)] public byte[]? Payload { get; init; }
+
+    /// <summary>How many records <see cref="Payload"/> holds.</summary>
+    [Id(4)] public int RecordCount { get; init; }
+
+    /// <summary>A control element that follows the records.</summary>
+    [Id(5)] public ControlElement? Control { get; init; }
+}
+
+/// <summary>How a receiver answered a batch.</summary>
+[GenerateSerializer, Alias("platform.PushStatus")]
+public enum PushStatus
+{
+    /// <summary>Queued (or a duplicate of a batch already received).</summary>
+    Accepted,
+
+    /// <summary>The batch belongs to another deployment attempt.</summary>
+    StaleAttempt,
+
+    /// <summary>The receiving grain was activated without being deployed (for example after its silo died).</summary>
+    NotDeployed,
+}
+
+/// <summary>A receiver's answer: the status, and how many batches of the channel it consumed (the sender's credit).</summary>
+[GenerateSerializer, Immutable, Alias("platform.PushAck")]
+public readonly record struct PushAck([property: Id(0)] PushStatus Status, [property: Id(1)] long Consumed);
+
+/// <summary>One input channel of a subtask, as the receiver sees it.</summary>
+[GenerateSerializer, Immutable, Alias("platform.InputChannelSpec")]
+public sealed record InputChannelSpec(
+    [property: Id(0)] int Gate,
+    [property: Id(1)] TaskId Upstream,
+    [property: Id(2)] int UpstreamOutputChannel);
+
+/// <summary>One output channel of a subtask, as the sender sees it.</summary>
+[GenerateSerializer, Immutable, Alias("platform.OutputChannelSpec")]
+public sealed record OutputChannelSpec(
+    [property: Id(0)] TaskId Target,
+    [property: Id(1)] int ReceiverChannel);
+
+/// <summary>An edge leaving a task's last operator: how records are partitioned and the channels they go to.</summary>
+[GenerateSerializer, Immutable, Alias("platform.OutputEdgeSpec")]
+public sealed record OutputEdgeSpec
+{
+    /// <summary>How records are distributed.</summary>
+    [Id(0)] public required Partitioning Partitioning { get; init; }
+
+    /// <summary>The key selector of a hash edge.</summary>
+    [Id(1)] public FunctionSpec? KeySelector { get; init; }
+
+    /// <summary>The key type of a hash edge.</summary>
+    [Id(2)] public string? KeyType { get; init; }
+
+    /// <summary>The channels, indexed by target subtask for hash and rebalance edges; a single one for forward edges.</summary>
+    [Id(3)] public required List<OutputChannelSpec> Channels { get; init; }
+
+    /// <summary>The index of the first of <see cref="Channels"/> in the sender's output channel table.</summary>
+    [Id(4)] public required int FirstChannelIndex { get; init; }
+}
+
+/// <summary>The key selector a keyed task applies to the records of one input.</summary>
+[GenerateSerializer, Immutable, Alias("platform.KeyedInputSpec")]
+public sealed record KeyedInputSpec([property: Id(0)] FunctionSpec KeySelector, [property: Id(1)] string KeyType);
+
+/// <summary>Everything a task grain needs to run one subtask of one attempt.</summary>
+[GenerateSerializer, Immutable, Alias("platform.TaskDeployment")]
+public sealed record TaskDeployment
+{
+    /// <summary>The subtask.</summary>
+    [Id(0)] public required TaskId Id { get; init; }
+
+    /// <summary>The deployment attempt; every message carries it.</summary>
+    [Id(1)] public required int Attempt { get; init; }
+
+    /// <summary>The task's name (its operators' names).</summary>
+    [Id(2)] public required string TaskName { get; init; }
+
+    /// <summary>The task's parallelism.</summary>
+    [Id(3)] public required int Parallelism { get; init; }
+
+    /// <summary>The job's max parallelism.</summary>
+    [Id(4)] public required int MaxParallelism { get; init; }
+
+    /// <summary>The operators chained in the task, head first.</summary>
+    [Id(5)] public required List<JobVertex> Chain { get; init; }
+
+    /// <summary>The input channel table.</summary>
+    [Id(6)] public required List<InputChannelSpec> Inputs { get; init; }
+
+    /// <summary>The key selector per input gate, for keyed tasks.</summary>
+    [Id(7)] public List<KeyedInputSpec>? KeyedInputs { get; init; }
+
+    /// <summary>The edges leaving the last operator.</summary>
+    [Id(8)] public required List<OutputEdgeSpec> Outputs { get; init; }
+
+    /// <summary>The key groups this subtask owns, for keyed tasks.</summary>
+    [Id(9)] public KeyGroupRange? KeyGroups { get; init; }
+
+    /// <summary>Records per batch.</summary>
+    [Id(10)] public required int BatchSize { get; init; }
+
+    /// <summary>Batches a sender may have sent beyond what the receiver consumed.</summary>
+    [Id(11)] public required int ChannelWindow { get; init; }
+}
+
+/// <summary>What a task grain reports once deployed.</summary>
+[GenerateSerializer, Immutable, Alias("platform.TaskDeployed")]
+public sealed record TaskDeployed([property: Id(0)] string Silo);
+
+/// <summary>A subtask's counters.</summary>
+[GenerateSerializer, Immutable, Alias("platform.TaskMetrics")]
+public sealed record TaskMetrics([property: Id(0)] long RecordsIn, [property: Id(1)] long RecordsOut);
+
+/// <summary>Runs one subtask: receives batches, runs its operator chain, sends batches downstream.</summary>
+[Alias("platform.IStreamTaskGrain")]
+public interface IStreamTaskGrain : IGrainWithStringKey
+{
+    /// <summary>Prepares the subtask for an attempt; the loop starts with <see cref="Start"/>.</summary>
+    Task<TaskDeployed> Deploy(TaskDeployment deployment);
+
+    /// <summary>Starts processing (sources start reading).</summary>
+    Task Start(int attempt);
+
+    /// <summary>Delivers a batch on an input channel.</summary>
+    Task<PushAck> PushBatch(ChannelBatch batch);
+
+    /// <summary>The receiver of output channel <paramref name="outputChannel"/> consumed its first <paramref name="consumed"/> batches.</summary>
+    Task GrantCredit(int attempt, int outputChannel, long consumed);
+
+    /// <summary>Stops the subtask of <paramref name="attempt"/>.</summary>
+    Task Cancel(int attempt);
+
+    /// <summary>The job is over: the grain may deactivate.</summary>
+    Task Release(int attempt);
+
+    /// <summary>The subtask's counters.</summary>
+    Task<TaskMetrics> GetMetrics();
+}
+
+/// <summary>How tasks report to their job manager.</summary>
+[Alias("platform.ITaskEventSink")]
+public interface ITaskEventSink : IGrainWithStringKey
+{
+    /// <summary>A subtask finished: its input ended and everything was flushed downstream.</summary>
+    Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics);
+
+    /// <summary>A subtask failed.</summary>
+    Task TaskFailed(TaskId task, int attempt, FailureInfo failure);
+}

@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Hosting;
+using Orleans.TestingHost;
+using Platform.Client;
+
+namespace Platform.Tests.Infrastructure;
+
+/// <summary>
+/// A real Orleans cluster of two silos in this process, over TCP (so every batch between silos is serialized),
+/// with the streaming platform added. Shared by the tests of a collection.
+/// </summary>
+public sealed class ClusterFixture : IAsyncLifetime
+{
+    public const int Silos = 2;
+
+    public TestCluster Cluster { get; private set; } = null!;
+
+    public PlatformClient Platform { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var builder = new TestClusterBuilder(Silos);
+        builder.Options.ClusterId = $"test-{Guid.NewGuid():N}";
+        builder.Options.ServiceId = "platform-tests";
+        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
+        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+        Platform = new PlatformClient(Cluster.Client);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (Cluster is not null)
+        {
+            await Cluster.StopAllSilosAsync();
+            await Cluster.DisposeAsync();
+        }
+    }
+
+    private sealed class SiloConfigurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddStreamingPlatform(o =>
+        {
+            // Small batches and windows exercise sequencing, credit and partial flushes with small test inputs.
+            o.BatchSize = 64;
+            o.ChannelWindow = 4;
+        });
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
+{
+    public const string Name = "cluster";
+}
