@@ -1,0 +1,160 @@
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+using Platform.Connectors;
+using Platform.Graph;
+using Platform.Runtime;
+using Platform.Samples;
+using Platform.Tests.Infrastructure;
+
+namespace Platform.Tests.Jobs;
+
+[Collection(ClusterCollection.Name)]
+public sealed class JobValidationTests(ClusterFixture fixture)
+{
+    private Serializer Serializer => fixture.Cluster.Client.ServiceProvider.GetRequiredService<Serializer>();
+
+    private static StreamJobBuilder ValidJob(int maxParallelism = 128)
+    {
+        var job = new StreamJobBuilder("valid") { MaxParallelism = maxParallelism };
+        job.AddSource(new SequenceSource { Count = 10 }, "numbers").Uid("numbers")
+            .Map(new Identity<long>(), "identity").Uid("identity")
+            .KeyBy(new LongKey())
+            .Process(new SumPerKey(), "sum").Uid("sum")
+            .SinkTo(new DiscardingSink<KeyValuePair<long, long>>(), "discard").Uid("discard");
+        return job;
+    }
+
+    private async Task<JobValidationException> Refused(JobGraph graph) =>
+        await Assert.ThrowsAsync<JobValidationException>(() => fixture.Platform.SubmitAsync(graph));
+
+    [Fact]
+    public async Task A_valid_graph_is_accepted()
+    {
+        var jobId = await fixture.Platform.SubmitAsync(ValidJob());
+        var status = await fixture.Platform.WaitForCompletionAsync(jobId, TimeSpan.FromMinutes(1));
+        Assert.Equal(JobState.Finished, status.State);
+    }
+
+    [Fact]
+    public async Task Unknown_record_and_function_types_are_refused()
+    {
+        var graph = ValidJob().ToJobGraph(Serializer);
+        var identity = graph.Vertices.Single(v => v.Uid == "identity");
+        identity.OutputType = "No.Such.Record, No.Such.Assembly";
+        identity.Function = new FunctionSpec { TypeName = "No.Such.Function, No.Such.Assembly", Payload = [1, 2, 3] };
+
+        var error = await Refused(graph);
+
+        Assert.Contains(error.Problems, p => p.Contains("'No.Such.Record, No.Such.Assembly'") && p.Contains("not known on the silo"));
+        Assert.Contains(error.Problems, p => p.Contains("'No.Such.Function, No.Such.Assembly'") && p.Contains("not known on the silo"));
+    }
+
+    [Fact]
+    public async Task Mismatched_types_between_operators_are_refused()
+    {
+        var graph = ValidJob().ToJobGraph(Serializer);
+        graph.Vertices.Single(v => v.Uid == "identity").InputTypes = [StreamJobBuilder.FormatType(typeof(string))];
+
+        var error = await Refused(graph);
+
+        Assert.Contains(error.Problems, p => p.StartsWith("Mismatched types") && p.Contains("'numbers'") && p.Contains("Int64") && p.Contains("String"));
+        // The function no longer matches the declared input type either.
+        Assert.Contains(error.Problems, p => p.Contains("'identity'") && p.Contains("not IMapFunction<String, Int64>"));
+    }
+
+    [Fact]
+    public async Task A_keyed_function_without_KeyBy_is_refused()
+    {
+        var graph = ValidJob().ToJobGraph(Serializer);
+        var intoSum = graph.Edges.Single(e => e.TargetId == graph.Vertices.Single(v => v.Uid == "sum").Id);
+        intoSum.Partitioning = Partitioning.Forward;
+        intoSum.KeySelector = null;
+        intoSum.KeyType = null;
+
+        var error = await Refused(graph);
+
+        Assert.Contains(error.Problems, p => p.Contains("'sum'") && p.Contains("keyed function") && p.Contains("KeyBy"));
+    }
+
+    [Fact]
+    public async Task Duplicate_uids_are_refused()
+    {
+        var job = new StreamJobBuilder("duplicates");
+        job.AddSource(new SequenceSource { Count = 10 }, "numbers").Uid("same")
+            .Map(new Identity<long>(), "identity").Uid("same")
+            .SinkTo(new DiscardingSink<long>(), "discard");
+
+        var error = await Assert.ThrowsAsync<JobValidationException>(() => fixture.Platform.SubmitAsync(job));
+
+        Assert.Contains(error.Problems, p => p.Contains("Uid 'same'") && p.Contains("'numbers'") && p.Contains("'identity'"));
+    }
+
+    [Fact]
+    public async Task Parallelism_above_max_parallelism_is_refused()
+    {
+        var job = ValidJob(maxParallelism: 8);
+        var graph = job.ToJobGraph(Serializer);
+        graph.Vertices.Single(v => v.Uid == "sum").Parallelism = 9;
+        graph.Vertices.Single(v => v.Uid == "discard").Parallelism = 9;
+
+        var error = await Refused(graph);
+
+        Assert.Contains(error.Problems, p => p.Contains("'sum'") && p.Contains("parallelism 9") && p.Contains("max parallelism 8"));
+    }
+
+    [Fact]
+    public async Task A_cycle_is_refused()
+    {
+        var graph = ValidJob().ToJobGraph(Serializer);
+        var identity = graph.Vertices.Single(v => v.Uid == "identity");
+        var sum = graph.Vertices.Single(v => v.Uid == "sum");
+        identity.InputTypes = [StreamJobBuilder.FormatType(typeof(long))];
+        graph.Edges.Add(new JobEdge { SourceId = sum.Id, TargetId = identity.Id, Partitioning = Partitioning.Rebalance });
+
+        var error = await Refused(graph);
+
+        Assert.Contains(error.Problems, p => p.StartsWith("The job graph has a cycle") && p.Contains("'identity'") && p.Contains("'sum'"));
+    }
+
+    [Fact]
+    public async Task One_error_lists_every_problem_found()
+    {
+        var job = new StreamJobBuilder("many-problems") { MaxParallelism = 4 };
+        job.AddSource(new TextFileSource("/no/such/dir/input.txt"), "lines").Uid("x")
+            .FlatMap(new Tokenizer(), "tokenize").Uid("x").SetParallelism(5)
+            .SinkTo(new DiscardingSink<string>(), "discard").SetParallelism(5);
+
+        var error = await Assert.ThrowsAsync<JobValidationException>(() => fixture.Platform.SubmitAsync(job));
+
+        Assert.Contains(error.Problems, p => p.Contains("Uid 'x'"));
+        Assert.Contains(error.Problems, p => p.Contains("'tokenize'") && p.Contains("parallelism 5"));
+        Assert.Contains(error.Problems, p => p.Contains("'/no/such/dir/input.txt'") && p.Contains("does not exist"));
+        Assert.Equal(error.Problems.Count, error.Message.Split('\n').Length - 1);
+        Assert.Contains("many-problems", error.Message);
+    }
+
+    [Fact]
+    public async Task A_missing_input_file_is_an_error_that_names_the_path()
+    {
+        var missing = Path.Combine(TestData.NewDirectory("missing"), "nope.txt");
+
+        var error = await Assert.ThrowsAsync<JobValidationException>(() => fixture.Platform.SubmitAsync(WordCountJob.Build(missing, 2)));
+
+        var problem = Assert.Single(error.Problems);
+        Assert.Contains(missing, problem);
+        Assert.Contains("'lines'", problem);
+    }
+
+    [Fact]
+    public async Task An_unwritable_output_path_is_an_error_that_names_the_path()
+    {
+        var file = Path.Combine(TestData.NewDirectory("output"), "a-file");
+        await File.WriteAllTextAsync(file, "not a directory");
+        var input = TestData.WriteText(10, seed: 7);
+
+        var error = await Assert.ThrowsAsync<JobValidationException>(
+            () => fixture.Platform.SubmitAsync(WordCountJob.Build(input, 1, outputDirectory: file)));
+
+        Assert.Contains(error.Problems, p => p.Contains(file) && p.Contains("is a file"));
+    }
+}
