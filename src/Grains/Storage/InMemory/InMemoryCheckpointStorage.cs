@@ -1,0 +1,91 @@
+using System.Collections.Concurrent;
+using Platform.Checkpointing;
+
+namespace Platform.Storage.InMemory;
+
+/// <summary>
+/// Checkpoints held in memory (Flink's JobManagerCheckpointStorage): state travels inline in the handles that tasks
+/// send to the coordinator, which keeps the metadata. For tests and small state only; a state file larger than
+/// <see cref="MaxStateSize"/> is refused with an error that says what to use instead.
+/// </summary>
+internal sealed class InMemoryCheckpointStorage(int maxStateSize = InMemoryCheckpointStorage.DefaultMaxStateSize) : ICheckpointStorage
+{
+    /// <summary>Flink's default limit for state held by the job manager: 5 MiB per state file.</summary>
+    public const int DefaultMaxStateSize = 5 * 1024 * 1024;
+
+    private readonly ConcurrentDictionary<(string JobId, long CheckpointId), byte[]> _metadata = new();
+
+    public int MaxStateSize { get; } = maxStateSize;
+
+    public string Description => "in-memory storage of the checkpoint coordinator";
+
+    public Task<StateHandle> WriteStateAsync(string jobId, long checkpointId, string name, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
+    {
+        if (content.Length > MaxStateSize)
+        {
+            throw new InvalidOperationException(
+                $"State file '{name}' of checkpoint {checkpointId} is {content.Length:N0} bytes, above the in-memory checkpoint storage limit of {MaxStateSize:N0} bytes. " +
+                "In-memory storage is for small state and tests: use file-system checkpoint storage for this job.");
+        }
+
+        var bytes = content.ToArray();
+        return Task.FromResult(new StateHandle
+        {
+            Path = $"{MetadataFormat.CheckpointDirectoryName(checkpointId)}/{name}",
+            Size = bytes.Length,
+            Checksum = MetadataFormat.Checksum(bytes),
+            Inline = bytes,
+        });
+    }
+
+    public Task<byte[]> ReadStateAsync(string jobId, StateHandle handle, CancellationToken cancellationToken = default)
+    {
+        var bytes = handle.Inline ?? throw new CorruptCheckpointException(handle.Path, "the in-memory handle carries no bytes.");
+        if (bytes.Length != handle.Size || MetadataFormat.Checksum(bytes) != handle.Checksum)
+        {
+            throw new CorruptCheckpointException(handle.Path, "its bytes do not match the recorded size and checksum.");
+        }
+
+        return Task.FromResult(bytes);
+    }
+
+    public Task WriteMetadataAsync(CheckpointMetadata metadata, CancellationToken cancellationToken = default)
+    {
+        _metadata[(metadata.JobId, metadata.CheckpointId)] = MetadataFormat.Serialize(metadata);
+        return Task.CompletedTask;
+    }
+
+    public Task<CheckpointMetadata> ReadMetadataAsync(string jobId, long checkpointId, CancellationToken cancellationToken = default)
+    {
+        var path = $"{jobId}/{MetadataFormat.CheckpointDirectoryName(checkpointId)}/{MetadataFormat.FileName} (in memory)";
+        if (!_metadata.TryGetValue((jobId, checkpointId), out var bytes))
+        {
+            throw new CorruptCheckpointException(path, "the checkpoint does not exist.");
+        }
+
+        return Task.FromResult(MetadataFormat.Deserialize(bytes, path));
+    }
+
+    public Task<IReadOnlyList<long>> ListCheckpointsAsync(string jobId, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<long>>([.. _metadata.Keys.Where(k => k.JobId == jobId).Select(k => k.CheckpointId).Order()]);
+
+    public Task DeleteCheckpointAsync(string jobId, long checkpointId, CancellationToken cancellationToken = default)
+    {
+        _metadata.TryRemove((jobId, checkpointId), out _);
+        return Task.CompletedTask;
+    }
+
+    public Task DeleteAllExceptAsync(string jobId, IReadOnlySet<long> keep, CancellationToken cancellationToken = default)
+    {
+        foreach (var key in _metadata.Keys.Where(k => k.JobId == jobId && !keep.Contains(k.CheckpointId)))
+        {
+            _metadata.TryRemove(key, out _);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Test hook: replaces a checkpoint's stored metadata bytes.</summary>
+    internal void CorruptMetadata(string jobId, long checkpointId, Func<byte[], byte[]> corrupt) =>
+        _metadata[(jobId, checkpointId)] = corrupt(_metadata[(jobId, checkpointId)]);
+}

@@ -1,0 +1,181 @@
+using Platform.Checkpointing;
+using Platform.Storage;
+using Platform.Storage.FileSystem;
+using Platform.Storage.InMemory;
+using Platform.Tests.Infrastructure;
+
+namespace Platform.Tests.Storage;
+
+/// <summary>The checkpoint-storage contract; every storage runs this suite.</summary>
+public abstract class CheckpointStorageConformanceTests
+{
+    private readonly string _jobId = $"job-{Guid.NewGuid():N}";
+
+    internal abstract ICheckpointStorage Storage { get; }
+
+    /// <summary>Damages the stored metadata of a checkpoint.</summary>
+    internal abstract void CorruptMetadata(string jobId, long checkpointId, Func<byte[], byte[]> corrupt);
+
+    private static CheckpointMetadata Metadata(string jobId, long id, params StateHandle[] handles) => new()
+    {
+        JobId = jobId,
+        CheckpointId = id,
+        TriggeredAt = DateTimeOffset.UnixEpoch.AddSeconds(id),
+        CompletedAt = DateTimeOffset.UnixEpoch.AddSeconds(id + 1),
+        MaxParallelism = 128,
+        Subtasks =
+        [
+            new SubtaskSnapshot
+            {
+                TaskIndex = 0,
+                SubtaskIndex = 0,
+                Operators = [new OperatorSnapshot { OperatorUid = "source", SourceOffset = 42 * id }],
+            },
+            new SubtaskSnapshot
+            {
+                TaskIndex = 1,
+                SubtaskIndex = 0,
+                Operators = [.. handles.Select(h => new OperatorSnapshot { OperatorUid = "count", KeyedState = new KeyedStateSnapshot { KeyGroupStart = 0, KeyGroupEnd = 127, Handle = h } })],
+            },
+        ],
+    };
+
+    [Fact]
+    public async Task A_checkpoint_round_trips_state_and_metadata()
+    {
+        var content = Enumerable.Range(0, 10_000).Select(i => (byte)i).ToArray();
+        var handle = await Storage.WriteStateAsync(_jobId, 1, "1-0-count.state", content);
+        await Storage.WriteMetadataAsync(Metadata(_jobId, 1, handle));
+
+        Assert.Equal([1L], await Storage.ListCheckpointsAsync(_jobId));
+        var metadata = await Storage.ReadMetadataAsync(_jobId, 1);
+        Assert.Equal(42, metadata.Subtasks[0].Operators[0].SourceOffset);
+        var read = metadata.Subtasks[1].Operators[0].KeyedState!.Handle;
+        Assert.Equal(handle.Size, read.Size);
+        Assert.Equal(handle.Checksum, read.Checksum);
+        Assert.Equal(content, await Storage.ReadStateAsync(_jobId, handle));
+    }
+
+    [Fact]
+    public async Task A_checkpoint_without_metadata_does_not_exist()
+    {
+        await Storage.WriteStateAsync(_jobId, 5, "orphan.state", new byte[] { 1, 2, 3 });
+
+        Assert.Empty(await Storage.ListCheckpointsAsync(_jobId));
+        await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadMetadataAsync(_jobId, 5));
+    }
+
+    [Fact]
+    public async Task Checkpoints_are_listed_in_order_and_deleted_with_their_files()
+    {
+        foreach (var id in new long[] { 3, 1, 2 })
+        {
+            var handle = await Storage.WriteStateAsync(_jobId, id, "s.state", new byte[] { (byte)id });
+            await Storage.WriteMetadataAsync(Metadata(_jobId, id, handle));
+        }
+
+        Assert.Equal([1L, 2, 3], await Storage.ListCheckpointsAsync(_jobId));
+        await Storage.DeleteCheckpointAsync(_jobId, 2);
+        await Storage.DeleteCheckpointAsync(_jobId, 2);
+        Assert.Equal([1L, 3], await Storage.ListCheckpointsAsync(_jobId));
+
+        await Storage.WriteStateAsync(_jobId, 4, "aborted.state", new byte[] { 4 });
+        await Storage.DeleteAllExceptAsync(_jobId, new HashSet<long> { 3 });
+        Assert.Equal([3L], await Storage.ListCheckpointsAsync(_jobId));
+    }
+
+    [Fact]
+    public async Task Truncated_metadata_is_reported_with_its_file()
+    {
+        await Storage.WriteMetadataAsync(Metadata(_jobId, 1));
+        CorruptMetadata(_jobId, 1, bytes => bytes[..(bytes.Length / 2)]);
+
+        var error = await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadMetadataAsync(_jobId, 1));
+        Assert.Contains("_metadata", error.FilePath);
+        Assert.Contains("chk-1", error.Message);
+    }
+
+    [Fact]
+    public async Task Altered_metadata_fails_its_checksum()
+    {
+        await Storage.WriteMetadataAsync(Metadata(_jobId, 1));
+        CorruptMetadata(_jobId, 1, bytes => System.Text.Encoding.UTF8.GetBytes(System.Text.Encoding.UTF8.GetString(bytes).Replace("\"sourceOffset\":42", "\"sourceOffset\":43")));
+
+        var error = await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadMetadataAsync(_jobId, 1));
+        Assert.Contains("checksum", error.Message);
+    }
+
+    [Fact]
+    public async Task A_state_file_that_does_not_match_its_handle_is_refused()
+    {
+        var handle = await Storage.WriteStateAsync(_jobId, 1, "s.state", new byte[] { 1, 2, 3, 4 });
+
+        var wrongChecksum = handle with { Checksum = handle.Checksum ^ 1 };
+        var error = await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync(_jobId, wrongChecksum));
+        Assert.Contains("s.state", error.Message);
+        await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync(_jobId, handle with { Size = 3 }));
+    }
+}
+
+public sealed class FileSystemCheckpointStorageTests : CheckpointStorageConformanceTests
+{
+    private readonly string _root = TestData.NewDirectory("checkpoints");
+
+    internal override ICheckpointStorage Storage => new FileSystemCheckpointStorage(_root);
+
+    internal override void CorruptMetadata(string jobId, long checkpointId, Func<byte[], byte[]> corrupt)
+    {
+        var path = Path.Combine(_root, jobId, $"chk-{checkpointId}", "_metadata");
+        File.WriteAllBytes(path, corrupt(File.ReadAllBytes(path)));
+    }
+
+    [Fact]
+    public async Task Files_follow_the_documented_layout_and_leave_no_temporary_files()
+    {
+        var jobId = "layout-job";
+        var handle = await Storage.WriteStateAsync(jobId, 7, "1-0-count.state", new byte[] { 1 });
+        await Storage.WriteMetadataAsync(new CheckpointMetadata
+        {
+            JobId = jobId,
+            CheckpointId = 7,
+            TriggeredAt = DateTimeOffset.UtcNow,
+            CompletedAt = DateTimeOffset.UtcNow,
+            MaxParallelism = 128,
+            Subtasks = [],
+        });
+
+        Assert.Equal("chk-7/1-0-count.state", handle.Path);
+        Assert.Equal(
+            ["1-0-count.state", "_metadata"],
+            Directory.EnumerateFiles(Path.Combine(_root, jobId, "chk-7")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_state_handle_cannot_point_outside_the_jobs_directory()
+    {
+        var handle = new StateHandle { Path = "../../etc/passwd", Size = 1, Checksum = 0 };
+
+        var error = await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync("job", handle));
+        Assert.Contains("leaves the job's checkpoint directory", error.Message);
+    }
+}
+
+public sealed class InMemoryCheckpointStorageTests : CheckpointStorageConformanceTests
+{
+    private readonly InMemoryCheckpointStorage _storage = new();
+
+    internal override ICheckpointStorage Storage => _storage;
+
+    internal override void CorruptMetadata(string jobId, long checkpointId, Func<byte[], byte[]> corrupt) =>
+        _storage.CorruptMetadata(jobId, checkpointId, corrupt);
+
+    [Fact]
+    public async Task State_above_the_size_limit_is_refused_with_advice()
+    {
+        var storage = new InMemoryCheckpointStorage(maxStateSize: 100);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => storage.WriteStateAsync("job", 1, "big.state", new byte[101]));
+        Assert.Contains("101 bytes", error.Message);
+        Assert.Contains("file-system checkpoint storage", error.Message);
+    }
+}
