@@ -43,4 +43,21 @@ internal interface IKeyedStateBackend : IDisposable
 
     /// <summary>The number of keys that have a value in the named state (all key groups).</summary>
     long CountKeys(string stateName);
+
+    /// <summary>
+    /// The synchronous part of a snapshot: freezes a version of the state without copying it. Processing may go on
+    /// at once; the returned snapshot is written (on any thread) by <see cref="IKeyedStateSnapshot.Write"/>.
+    /// </summary>
+    IKeyedStateSnapshot Snapshot();
+
+    /// <summary>Loads the key groups this backend owns from snapshot files (several when rescaling); call before any state access.</summary>
+    /// <exception cref="Checkpointing.CorruptCheckpointException">A file is damaged; nothing is restored.</exception>
+    void Restore(IEnumerable<(byte[] Content, string Path)> files);
+}
+
+/// <summary>A frozen version of a backend's keyed state, written in the <see cref="KeyedStateFile"/> format.</summary>
+internal interface IKeyedStateSnapshot : IDisposable
+{
+    /// <summary>Serializes the frozen state. Safe to call off the task's thread while processing continues.</summary>
+    byte[] Write();
 }

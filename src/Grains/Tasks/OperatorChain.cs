@@ -210,7 +210,7 @@ internal sealed class OperatorChain
         private HeapKeyedStateBackend<TKey> CreateHeapBackend<TKey>(JobVertex vertex)
             where TKey : notnull =>
             new(deployment.KeyGroups ?? throw new InvalidOperationException($"Keyed operator {vertex} was deployed without key groups."),
-                deployment.MaxParallelism, KeyHashers.Create<TKey>(_serializer), vertex.Name);
+                deployment.MaxParallelism, KeyHashers.Create<TKey>(_serializer), _serializer, services.GetRequiredService<DeepCopier>(), vertex.Name);
 
         private SourceOperator<T> CreateSource<T>(ISourceFunction<T> function, ICollector<T> output, JobVertex vertex) =>
             new(function, output)

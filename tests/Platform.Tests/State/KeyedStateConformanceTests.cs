@@ -14,7 +14,9 @@ public abstract class KeyedStateConformanceTests
 {
     protected const int MaxParallelism = 128;
 
-    protected static readonly Serializer Serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
+    protected static readonly IServiceProvider Services = new ServiceCollection().AddSerializer().BuildServiceProvider();
+
+    protected static readonly Serializer Serializer = Services.GetRequiredService<Serializer>();
 
     /// <summary>Creates a backend owning every key group.</summary>
     internal abstract IKeyedStateBackend<TKey> CreateBackend<TKey>(KeyGroupRange range)
@@ -226,6 +228,177 @@ public abstract class KeyedStateConformanceTests
         Assert.Equal(50_000, backend.CountKeys("v"));
     }
 
+    private static readonly ValueStateDescriptor<long> CountDescriptor = new("count");
+    private static readonly ListStateDescriptor<string> ListDescriptor = new("list");
+    private static readonly MapStateDescriptor<string, int> MapDescriptor = new("map");
+    private static readonly ReducingStateDescriptor<long> MaxDescriptor = new("max", new Max());
+    private static readonly AggregatingStateDescriptor<int, (long Sum, long Count), double> AverageDescriptor = new("average", new Average());
+
+    private static void Fill(IKeyedStateBackend<long> backend, int keys, int version)
+    {
+        var count = backend.GetValueState(CountDescriptor);
+        var list = backend.GetListState(ListDescriptor);
+        var map = backend.GetMapState(MapDescriptor);
+        var max = backend.GetReducingState(MaxDescriptor);
+        var average = backend.GetAggregatingState(AverageDescriptor);
+        for (long key = 0; key < keys; key++)
+        {
+            backend.SetCurrentKey(key);
+            count.Update(key * 10 + version);
+            list.Add($"{key}-{version}");
+            map.Put($"v{version}", (int)key);
+            max.Add(key + version);
+            average.Add(version);
+        }
+    }
+
+    private static Dictionary<long, string> Describe(IKeyedStateBackend<long> backend, IEnumerable<long> keys)
+    {
+        var count = backend.GetValueState(CountDescriptor);
+        var list = backend.GetListState(ListDescriptor);
+        var map = backend.GetMapState(MapDescriptor);
+        var max = backend.GetReducingState(MaxDescriptor);
+        var average = backend.GetAggregatingState(AverageDescriptor);
+        var result = new Dictionary<long, string>();
+        foreach (var key in keys)
+        {
+            backend.SetCurrentKey(key);
+            result[key] = $"{count.Value}|{string.Join(",", list.Get())}|{string.Join(",", map.Entries().OrderBy(e => e.Key).Select(e => $"{e.Key}={e.Value}"))}|{max.Get()}|{average.Get()}";
+        }
+
+        return result;
+    }
+
+    [Fact]
+    public void A_snapshot_restores_every_kind_of_state()
+    {
+        var all = new KeyGroupRange(0, MaxParallelism - 1);
+        using var source = CreateBackend<long>(all);
+        Fill(source, 1_000, version: 1);
+        Fill(source, 500, version: 2);
+        byte[] file;
+        using (var snapshot = source.Snapshot())
+        {
+            file = snapshot.Write();
+        }
+
+        using var restored = CreateBackend<long>(all);
+        restored.Restore([(file, "snapshot")]);
+
+        var keys = Enumerable.Range(0, 1_000).Select(k => (long)k).ToList();
+        Assert.Equal(Describe(source, keys), Describe(restored, keys));
+    }
+
+    [Fact]
+    public void Writes_after_the_synchronous_part_do_not_change_the_snapshot()
+    {
+        var all = new KeyGroupRange(0, MaxParallelism - 1);
+        using var backend = CreateBackend<long>(all);
+        Fill(backend, 300, version: 1);
+        var keys = Enumerable.Range(0, 300).Select(k => (long)k).ToList();
+        var before = Describe(backend, keys);
+
+        var snapshot = backend.Snapshot();
+        Fill(backend, 300, version: 2);
+        backend.SetCurrentKey(7);
+        backend.GetListState(ListDescriptor).Clear();
+        backend.GetMapState(MapDescriptor).Remove("v1");
+        var after = Describe(backend, keys);
+        var file = snapshot.Write();
+        snapshot.Dispose();
+
+        using var restored = CreateBackend<long>(all);
+        restored.Restore([(file, "snapshot")]);
+        Assert.Equal(before, Describe(restored, keys));
+        Assert.Equal(after, Describe(backend, keys));
+        Assert.NotEqual(before, after);
+    }
+
+    [Fact]
+    public void Restoring_at_another_parallelism_keeps_only_the_owned_key_groups()
+    {
+        var all = new KeyGroupRange(0, MaxParallelism - 1);
+        var keys = Enumerable.Range(0, 2_000).Select(k => (long)k).ToList();
+        var files = new List<(byte[], string)>();
+        var expected = new Dictionary<long, string>();
+        // Two subtasks before rescaling...
+        foreach (var range in new[] { new KeyGroupRange(0, 63), new KeyGroupRange(64, 127) })
+        {
+            using var backend = CreateBackend<long>(range);
+            var hasher = KeyHashers.Create<long>(Serializer);
+            var owned = keys.Where(k => range.Contains(KeyGroupAssignment.AssignToKeyGroup(hasher.Hash(k), MaxParallelism))).ToList();
+            foreach (var key in owned)
+            {
+                backend.SetCurrentKey(key);
+                backend.GetValueState(CountDescriptor).Update(key * 3);
+            }
+
+            using var snapshot = backend.Snapshot();
+            files.Add((snapshot.Write(), $"subtask-{range.Start}"));
+            foreach (var key in owned)
+            {
+                expected[key] = (key * 3).ToString();
+            }
+        }
+
+        // ...three after.
+        var actual = new Dictionary<long, string>();
+        long total = 0;
+        for (var subtask = 0; subtask < 3; subtask++)
+        {
+            var range = KeyGroupAssignment.RangeForOperator(MaxParallelism, 3, subtask);
+            using var backend = CreateBackend<long>(range);
+            backend.Restore(files);
+            var state = backend.GetValueState(CountDescriptor);
+            total += backend.CountKeys("count");
+            var hasher = KeyHashers.Create<long>(Serializer);
+            foreach (var key in keys.Where(k => range.Contains(KeyGroupAssignment.AssignToKeyGroup(hasher.Hash(k), MaxParallelism))))
+            {
+                backend.SetCurrentKey(key);
+                actual[key] = state.Value.ToString();
+            }
+        }
+
+        Assert.Equal(keys.Count, total);
+        Assert.Equal(expected.OrderBy(e => e.Key), actual.OrderBy(e => e.Key));
+    }
+
+    [Fact]
+    public void Restored_state_that_is_not_used_yet_survives_the_next_snapshot()
+    {
+        var all = new KeyGroupRange(0, MaxParallelism - 1);
+        using var first = CreateBackend<long>(all);
+        Fill(first, 100, version: 1);
+        using var firstSnapshot = first.Snapshot();
+
+        using var second = CreateBackend<long>(all);
+        second.Restore([(firstSnapshot.Write(), "first")]);
+        using var secondSnapshot = second.Snapshot();
+
+        using var third = CreateBackend<long>(all);
+        third.Restore([(secondSnapshot.Write(), "second")]);
+        var keys = Enumerable.Range(0, 100).Select(k => (long)k).ToList();
+        Assert.Equal(Describe(first, keys), Describe(third, keys));
+    }
+
+    [Fact]
+    public void A_damaged_snapshot_file_is_refused_and_restores_nothing()
+    {
+        var all = new KeyGroupRange(0, MaxParallelism - 1);
+        using var source = CreateBackend<long>(all);
+        Fill(source, 100, version: 1);
+        using var snapshot = source.Snapshot();
+        var file = snapshot.Write();
+
+        using var target = CreateBackend<long>(all);
+        var error = Assert.Throws<Platform.Checkpointing.CorruptCheckpointException>(
+            () => target.Restore([(file, "good"), (file[..(file.Length / 2)], "chk-3/truncated.state")]));
+        Assert.Contains("chk-3/truncated.state", error.Message);
+        Assert.Equal(0, target.CountKeys("count"));
+        target.SetCurrentKey(1);
+        Assert.Equal(0, target.GetValueState(CountDescriptor).Value);
+    }
+
     private sealed class Max : IReduceFunction<long>
     {
         public long Reduce(long accumulated, long value) => Math.Max(accumulated, value);
@@ -246,5 +419,5 @@ public abstract class KeyedStateConformanceTests
 public sealed class HeapKeyedStateTests : KeyedStateConformanceTests
 {
     internal override IKeyedStateBackend<TKey> CreateBackend<TKey>(KeyGroupRange range) =>
-        new HeapKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), "test-operator");
+        new HeapKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<DeepCopier>(), "test-operator");
 }

@@ -1,31 +1,50 @@
 using System.Runtime.InteropServices;
+using Orleans.Serialization;
 using Platform.Functions;
 
 namespace Platform.State.Heap;
 
 /// <summary>
 /// Keyed state on the heap (Flink's HashMapStateBackend): every state is a table of one dictionary per key group,
-/// so that snapshots, restores and rescaling can work key group by key group.
+/// so that snapshots, restores and rescaling work key group by key group.
 /// </summary>
+/// <remarks>
+/// Snapshots are copy-on-write at key-group granularity. <see cref="Snapshot"/> only bumps a version and keeps
+/// references to the current dictionaries; the first write to a key group after that clones its dictionary (deep
+/// copying mutable values), so the frozen version never changes while it is serialized on another thread.
+/// </remarks>
 internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     where TKey : notnull
 {
     private readonly Dictionary<string, IStateTable> _tables = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (StateKind Kind, Dictionary<int, List<(byte[] Key, byte[] Value)>> Groups)> _restored = new(StringComparer.Ordinal);
     private readonly IKeyHasher<TKey> _hasher;
+    private readonly Serializer _serializer;
+    private readonly DeepCopier _copier;
     private readonly int _maxParallelism;
     private readonly string _operatorName;
     private TKey _currentKey = default!;
     private int _currentKeyGroupIndex = -1;
 
-    public HeapKeyedStateBackend(KeyGroupRange keyGroupRange, int maxParallelism, IKeyHasher<TKey> hasher, string operatorName)
+    public HeapKeyedStateBackend(KeyGroupRange keyGroupRange, int maxParallelism, IKeyHasher<TKey> hasher, Serializer serializer, DeepCopier copier, string operatorName)
     {
         KeyGroupRange = keyGroupRange;
         _maxParallelism = maxParallelism;
         _hasher = hasher;
+        _serializer = serializer;
+        _copier = copier;
         _operatorName = operatorName;
     }
 
     public KeyGroupRange KeyGroupRange { get; }
+
+    /// <summary>The version writes stamp on the dictionaries they own; a snapshot increments it.</summary>
+    internal long Version { get; private set; }
+
+    /// <summary>Snapshots still being written; while any is, writes to older dictionaries copy them first.</summary>
+    internal int RunningSnapshots { get; private set; }
+
+    internal DeepCopier Copier => _copier;
 
     public TKey CurrentKey => _currentKeyGroupIndex >= 0
         ? _currentKey
@@ -68,7 +87,51 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
     public long CountKeys(string stateName) => _tables.TryGetValue(stateName, out var table) ? table.CountKeys() : 0;
 
+    public IKeyedStateSnapshot Snapshot()
+    {
+        // O(states × key groups): references only, no entry is copied here.
+        var tables = _tables.Values.Select(t => t.Capture()).ToList();
+        var restored = _restored.Select(r => (r.Key, r.Value.Kind, r.Value.Groups)).ToList();
+        Version++;
+        RunningSnapshots++;
+        return new Frozen(this, tables, restored);
+    }
+
+    public void Restore(IEnumerable<(byte[] Content, string Path)> files)
+    {
+        if (_tables.Count > 0)
+        {
+            throw new InvalidOperationException($"The keyed state of operator '{_operatorName}' must be restored before it is used.");
+        }
+
+        // Parse everything before touching the backend, so that a damaged file restores nothing.
+        var parsed = files.SelectMany(f => KeyedStateFile.Read(f.Content, f.Path, KeyGroupRange, _maxParallelism)).ToList();
+        foreach (var (keyGroup, state) in parsed)
+        {
+            if (!_restored.TryGetValue(state.StateName, out var entry))
+            {
+                entry = (state.Kind, []);
+                _restored.Add(state.StateName, entry);
+            }
+            else if (entry.Kind != state.Kind)
+            {
+                throw new Checkpointing.CorruptCheckpointException(
+                    "(keyed state)", $"state '{state.StateName}' is {entry.Kind} in one snapshot file and {state.Kind} in another.");
+            }
+
+            var index = keyGroup - KeyGroupRange.Start;
+            if (!entry.Groups.TryGetValue(index, out var list))
+            {
+                entry.Groups[index] = list = [];
+            }
+
+            list.AddRange(state.Entries);
+        }
+    }
+
     public void Dispose() => _tables.Clear();
+
+    private void SnapshotWritten() => RunningSnapshots--;
 
     private StateTable<TKey, TValue> Table<TValue>(StateDescriptor descriptor, StateKind kind)
     {
@@ -84,9 +147,51 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
                 $"it cannot also be {kind} state of {typeof(TValue).Name}. Give each state its own name.");
         }
 
-        var created = new StateTable<TKey, TValue>(descriptor.Name, kind, KeyGroupRange.Count);
+        var created = new StateTable<TKey, TValue>(this, descriptor.Name, kind, KeyGroupRange.Count, _serializer);
+        if (_restored.Remove(descriptor.Name, out var restored))
+        {
+            if (restored.Kind != kind)
+            {
+                throw new InvalidOperationException(
+                    $"State '{descriptor.Name}' of operator '{_operatorName}' was restored as {restored.Kind} state but is now requested as {kind} state; " +
+                    "a state cannot change kind across a restore. Use a new state name.");
+            }
+
+            created.Load(restored.Groups);
+        }
+
         _tables.Add(descriptor.Name, created);
         return created;
+    }
+
+    private sealed class Frozen(
+        HeapKeyedStateBackend<TKey> backend,
+        List<ICapturedTable> tables,
+        List<(string Name, StateKind Kind, Dictionary<int, List<(byte[] Key, byte[] Value)>> Groups)> restored) : IKeyedStateSnapshot
+    {
+        private int _disposed;
+
+        public byte[] Write()
+        {
+            var states = tables.Select(t => (t.Name, t.Kind)).Concat(restored.Select(r => (r.Name, r.Kind))).ToList();
+            var range = backend.KeyGroupRange;
+            return KeyedStateFile.Write(backend._maxParallelism, range, states, (state, keyGroup) =>
+            {
+                var index = keyGroup - range.Start;
+                return state < tables.Count
+                    ? tables[state].Serialize(index)
+                    : restored[state - tables.Count].Groups.GetValueOrDefault(index) ?? [];
+            });
+        }
+
+        // The backend's counters belong to the task's thread: dispose the snapshot there.
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                backend.SnapshotWritten();
+            }
+        }
     }
 }
 
@@ -97,13 +202,25 @@ internal interface IStateTable
     Type ValueType { get; }
 
     long CountKeys();
+
+    ICapturedTable Capture();
+}
+
+/// <summary>A state table's dictionaries as they were when a snapshot was taken.</summary>
+internal interface ICapturedTable
+{
+    string Name { get; }
+
+    StateKind Kind { get; }
+
+    IEnumerable<(byte[] Key, byte[] Value)> Serialize(int keyGroupIndex);
 }
 
 /// <summary>One state's values: a dictionary per key group, created when the group gets its first key.</summary>
-internal sealed class StateTable<TKey, TValue>(string name, StateKind kind, int keyGroupCount) : IStateTable
+internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backend, string name, StateKind kind, int keyGroupCount, Serializer serializer) : IStateTable
     where TKey : notnull
 {
-    private readonly Dictionary<TKey, TValue>?[] _maps = new Dictionary<TKey, TValue>?[keyGroupCount];
+    private readonly VersionedMap?[] _maps = new VersionedMap?[keyGroupCount];
 
     public string Name { get; } = name;
 
@@ -120,20 +237,95 @@ internal sealed class StateTable<TKey, TValue>(string name, StateKind kind, int 
             return false;
         }
 
-        return map.TryGetValue(key, out value!);
+        return map.Entries.TryGetValue(key, out value!);
     }
 
-    public void Set(int keyGroupIndex, TKey key, TValue value) => Map(keyGroupIndex)[key] = value;
+    public void Set(int keyGroupIndex, TKey key, TValue value) => Writable(keyGroupIndex)[key] = value;
 
     /// <summary>A reference to the key's slot, added with a default value when missing.</summary>
     public ref TValue? GetOrAddRef(int keyGroupIndex, TKey key, out bool exists) =>
-        ref CollectionsMarshal.GetValueRefOrAddDefault(Map(keyGroupIndex), key, out exists);
+        ref CollectionsMarshal.GetValueRefOrAddDefault(Writable(keyGroupIndex), key, out exists);
 
-    public bool Remove(int keyGroupIndex, TKey key) => _maps[keyGroupIndex]?.Remove(key) ?? false;
+    public bool Remove(int keyGroupIndex, TKey key) => _maps[keyGroupIndex] is not null && Writable(keyGroupIndex).Remove(key);
 
-    public long CountKeys() => _maps.Sum(m => (long)(m?.Count ?? 0));
+    public long CountKeys() => _maps.Sum(m => (long)(m?.Entries.Count ?? 0));
 
-    private Dictionary<TKey, TValue> Map(int keyGroupIndex) => _maps[keyGroupIndex] ??= [];
+    public ICapturedTable Capture() => new Captured(Name, Kind, [.. _maps], serializer);
+
+    /// <summary>Deserializes restored entries (raw bytes per key group index).</summary>
+    public void Load(Dictionary<int, List<(byte[] Key, byte[] Value)>> groups)
+    {
+        var keys = serializer.GetSerializer<TKey>();
+        var values = serializer.GetSerializer<TValue>();
+        foreach (var (index, entries) in groups)
+        {
+            var map = Writable(index);
+            foreach (var (key, value) in entries)
+            {
+                map[keys.Deserialize(key)!] = values.Deserialize(value)!;
+            }
+        }
+    }
+
+    // The dictionary of a key group that this version owns: a snapshot may still be reading an older one.
+    private Dictionary<TKey, TValue> Writable(int keyGroupIndex)
+    {
+        var map = _maps[keyGroupIndex];
+        if (map is null)
+        {
+            map = new VersionedMap(new Dictionary<TKey, TValue>(), backend.Version);
+            _maps[keyGroupIndex] = map;
+        }
+        else if (map.Version != backend.Version)
+        {
+            if (backend.RunningSnapshots > 0)
+            {
+                var copy = new Dictionary<TKey, TValue>(map.Entries.Count);
+                foreach (var (key, value) in map.Entries)
+                {
+                    copy.Add(key, backend.Copier.Copy(value)!);
+                }
+
+                map = new VersionedMap(copy, backend.Version);
+                _maps[keyGroupIndex] = map;
+            }
+            else
+            {
+                map.Version = backend.Version;
+            }
+        }
+
+        return map.Entries;
+    }
+
+    private sealed class VersionedMap(Dictionary<TKey, TValue> entries, long version)
+    {
+        public Dictionary<TKey, TValue> Entries { get; } = entries;
+
+        public long Version { get; set; } = version;
+    }
+
+    private sealed class Captured(string name, StateKind kind, VersionedMap?[] maps, Serializer serializer) : ICapturedTable
+    {
+        public string Name { get; } = name;
+
+        public StateKind Kind { get; } = kind;
+
+        public IEnumerable<(byte[] Key, byte[] Value)> Serialize(int keyGroupIndex)
+        {
+            if (maps[keyGroupIndex] is not { } map)
+            {
+                yield break;
+            }
+
+            var keys = serializer.GetSerializer<TKey>();
+            var values = serializer.GetSerializer<TValue>();
+            foreach (var (key, value) in map.Entries)
+            {
+                yield return (keys.SerializeToArray(key), values.SerializeToArray(value));
+            }
+        }
+    }
 }
 
 internal sealed class HeapValueState<TKey, T>(HeapKeyedStateBackend<TKey> backend, StateTable<TKey, T> table, T defaultValue) : IValueState<T>
@@ -211,7 +403,14 @@ internal sealed class HeapMapState<TKey, TUserKey, TValue>(HeapKeyedStateBackend
 
     public bool Remove(TUserKey key)
     {
-        if (Current() is not { } map || !map.Remove(key))
+        if (Current() is null)
+        {
+            return false;
+        }
+
+        // Mutations go through the writable slot so that a snapshot in progress keeps its own copy.
+        var map = Slot();
+        if (!map.Remove(key))
         {
             return false;
         }

@@ -1,0 +1,148 @@
+using System.Text;
+using Platform.Checkpointing;
+
+namespace Platform.State;
+
+/// <summary>One state's entries of one key group, as serialized key and value bytes.</summary>
+internal sealed record RawStateEntries(string StateName, StateKind Kind, List<(byte[] Key, byte[] Value)> Entries);
+
+/// <summary>
+/// The keyed-state snapshot format, shared by the state backends so that a snapshot can be restored by any of them
+/// and at another parallelism:
+/// <code>
+/// "PKST" u16 version | i32 maxParallelism | i32 firstKeyGroup | i32 lastKeyGroup | i32 states × (string name, u8 kind)
+/// per key group: per state: i32 entries × (i32 keyLength, key, i32 valueLength, value)
+/// index: i64 offset of each key group's block | i64 index offset | "PKST"
+/// </code>
+/// Keys and values are serialized with Orleans' (version-tolerant) serializer; the whole file's XxHash64 is kept in
+/// its <see cref="StateHandle"/>. The index lets a restoring subtask read only the key groups it owns.
+/// </summary>
+internal static class KeyedStateFile
+{
+    public const ushort CurrentVersion = 1;
+    private static readonly byte[] Magic = "PKST"u8.ToArray();
+
+    /// <summary>Writes a snapshot: <paramref name="entriesOf"/> gives the entries of a state in a key group.</summary>
+    public static byte[] Write(
+        int maxParallelism,
+        KeyGroupRange range,
+        IReadOnlyList<(string Name, StateKind Kind)> states,
+        Func<int, int, IEnumerable<(byte[] Key, byte[] Value)>> entriesOf)
+    {
+        using var stream = new MemoryStream();
+        using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
+        writer.Write(Magic);
+        writer.Write(CurrentVersion);
+        writer.Write(maxParallelism);
+        writer.Write(range.Start);
+        writer.Write(range.End);
+        writer.Write(states.Count);
+        foreach (var (name, kind) in states)
+        {
+            writer.Write(name);
+            writer.Write((byte)kind);
+        }
+
+        var offsets = new long[range.Count];
+        var scratch = new List<(byte[] Key, byte[] Value)>();
+        for (var keyGroup = range.Start; keyGroup <= range.End; keyGroup++)
+        {
+            offsets[keyGroup - range.Start] = stream.Position;
+            for (var state = 0; state < states.Count; state++)
+            {
+                scratch.Clear();
+                scratch.AddRange(entriesOf(state, keyGroup));
+                writer.Write(scratch.Count);
+                foreach (var (key, value) in scratch)
+                {
+                    writer.Write(key.Length);
+                    writer.Write(key);
+                    writer.Write(value.Length);
+                    writer.Write(value);
+                }
+            }
+        }
+
+        var indexOffset = stream.Position;
+        foreach (var offset in offsets)
+        {
+            writer.Write(offset);
+        }
+
+        writer.Write(indexOffset);
+        writer.Write(Magic);
+        writer.Flush();
+        return stream.ToArray();
+    }
+
+    /// <summary>Reads the entries of the key groups in <paramref name="wanted"/> from a snapshot file.</summary>
+    /// <exception cref="CorruptCheckpointException">The file is not a keyed-state snapshot or is damaged.</exception>
+    public static IEnumerable<(int KeyGroup, RawStateEntries State)> Read(byte[] content, string path, KeyGroupRange wanted, int expectedMaxParallelism)
+    {
+        var result = new List<(int, RawStateEntries)>();
+        try
+        {
+            using var stream = new MemoryStream(content, writable: false);
+            using var reader = new BinaryReader(stream, Encoding.UTF8);
+            if (!reader.ReadBytes(4).AsSpan().SequenceEqual(Magic))
+            {
+                throw new CorruptCheckpointException(path, "it is not a keyed-state snapshot (bad magic number).");
+            }
+
+            var version = reader.ReadUInt16();
+            if (version != CurrentVersion)
+            {
+                throw new CorruptCheckpointException(path, $"its keyed-state format version {version} is not supported (this silo reads version {CurrentVersion}).");
+            }
+
+            var maxParallelism = reader.ReadInt32();
+            if (maxParallelism != expectedMaxParallelism)
+            {
+                throw new CorruptCheckpointException(path, $"it was written with max parallelism {maxParallelism}, but the job has {expectedMaxParallelism}; key groups cannot be mapped.");
+            }
+
+            var range = new KeyGroupRange(reader.ReadInt32(), reader.ReadInt32());
+            var stateCount = reader.ReadInt32();
+            var states = new List<(string Name, StateKind Kind)>(stateCount);
+            for (var i = 0; i < stateCount; i++)
+            {
+                states.Add((reader.ReadString(), (StateKind)reader.ReadByte()));
+            }
+
+            stream.Position = content.Length - 12;
+            var indexOffset = reader.ReadInt64();
+            if (!reader.ReadBytes(4).AsSpan().SequenceEqual(Magic))
+            {
+                throw new CorruptCheckpointException(path, "its footer is missing; the file is truncated.");
+            }
+
+            for (var keyGroup = Math.Max(range.Start, wanted.Start); keyGroup <= Math.Min(range.End, wanted.End); keyGroup++)
+            {
+                stream.Position = indexOffset + (long)(keyGroup - range.Start) * 8;
+                stream.Position = reader.ReadInt64();
+                foreach (var (name, kind) in states)
+                {
+                    var count = reader.ReadInt32();
+                    var entries = new List<(byte[], byte[])>(count);
+                    for (var e = 0; e < count; e++)
+                    {
+                        var key = reader.ReadBytes(reader.ReadInt32());
+                        var value = reader.ReadBytes(reader.ReadInt32());
+                        entries.Add((key, value));
+                    }
+
+                    if (count > 0)
+                    {
+                        result.Add((keyGroup, new RawStateEntries(name, kind, entries)));
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is EndOfStreamException or IOException or ArgumentException or OverflowException)
+        {
+            throw new CorruptCheckpointException(path, $"it cannot be parsed ({ex.Message}); it is truncated or damaged.");
+        }
+
+        return result;
+    }
+}
