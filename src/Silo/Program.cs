@@ -1,3 +1,102 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.Run();
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Runtime;
+using Platform.Silo.Hosting;
+
+// The silo host: an Orleans silo with the streaming platform, an HTTP endpoint, and configuration from appsettings.json,
+// environment variables and the command line. Orleans reads the "Orleans" section (the keys .NET Aspire sets:
+// Orleans__ClusterId, Orleans__Clustering__ProviderType, Orleans__Endpoints__SiloPort, ...); the platform reads "Platform".
+//
+// The working directory matters: jobs name input and output files as the silo sees them, and a relative path resolves
+// against the directory the silo was started in (appsettings.json is always read from beside the binary).
+WebApplication app;
+string? defaults;
+try
+{
+    var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+    defaults = SiloConfiguration.AddDefaults(builder.Configuration);
+    SiloConfiguration.ThrowIfInvalid(builder.Configuration);
+    SiloConfiguration.ThrowIfPortsInUse(builder.Configuration);
+
+    if (string.IsNullOrWhiteSpace(builder.Configuration["urls"])
+        && string.IsNullOrWhiteSpace(builder.Configuration["http_ports"])
+        && string.IsNullOrWhiteSpace(builder.Configuration["https_ports"])
+        && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists())
+    {
+        builder.WebHost.UseUrls(SiloConfiguration.DefaultUrl);
+    }
+
+    try
+    {
+        builder.UseOrleans(silo => silo.AddStreamingPlatform());
+    }
+    catch (InvalidOperationException ex)
+    {
+        // For example an unknown Orleans:Clustering:ProviderType ("Could not find Clustering provider named ...").
+        throw new SiloConfigurationException([SiloConfiguration.DescribeProviderError(ex)], ex);
+    }
+
+    if (int.TryParse(builder.Configuration[SiloConfiguration.ParentProcessIdKey], out var parentProcessId))
+    {
+        builder.Services.AddHostedService(services => ActivatorUtilities.CreateInstance<ParentProcessWatcher>(services, parentProcessId));
+    }
+
+    app = builder.Build();
+}
+catch (Exception ex)
+{
+    return StartupFailure.Report(ex, Console.Error, alreadyLogged: false);
+}
+
+await using (app)
+{
+    app.MapGet("/", (ILocalSiloDetails silo, IOptions<ClusterOptions> cluster) =>
+        $"Platform silo {silo.Name} ({silo.SiloAddress}) in cluster '{cluster.Value.ClusterId}'; liveness at /health/live.");
+    app.MapGet("/health/live", () => "live");
+
+    try
+    {
+        await app.StartAsync();
+    }
+    catch (Exception ex)
+    {
+        // Services that did start (the silo starts before the HTTP server) leave the cluster before the process exits.
+        using (var stopping = new CancellationTokenSource(TimeSpan.FromSeconds(15)))
+        {
+            try
+            {
+                await app.StopAsync(stopping.Token);
+            }
+            catch (Exception stopError) when (stopError is OperationCanceledException or InvalidOperationException or AggregateException)
+            {
+                // Best effort: the process is exiting with the original error either way.
+            }
+        }
+
+        return StartupFailure.Report(ex, Console.Error, alreadyLogged: true);
+    }
+
+    var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Platform.Silo");
+    if (defaults is not null)
+    {
+        SiloLog.DefaultsApplied(logger, defaults);
+    }
+
+    var details = app.Services.GetRequiredService<ILocalSiloDetails>();
+    var clusterOptions = app.Services.GetRequiredService<IOptions<ClusterOptions>>().Value;
+    var configuration = app.Services.GetRequiredService<IConfiguration>();
+    SiloLog.SiloStarted(
+        logger,
+        details.Name,
+        details.SiloAddress.Endpoint.ToString(),
+        details.GatewayAddress?.Endpoint.ToString() ?? "(none)",
+        clusterOptions.ClusterId,
+        clusterOptions.ServiceId,
+        configuration[SiloConfiguration.ClusteringProviderTypeKey] ?? "(default)",
+        string.Join(", ", app.Urls),
+        Environment.CurrentDirectory);
+
+    await app.WaitForShutdownAsync();
+    return 0;
+}

@@ -1,0 +1,100 @@
+using System.Globalization;
+using Platform.Client;
+using Platform.Runtime;
+using Platform.Samples;
+
+namespace Platform.AppHost;
+
+/// <summary>Submits the word-count job, waits for it, and prints the top words and where the output went.</summary>
+internal static class WordCountDemo
+{
+    private const int TopWords = 10;
+    private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>Runs the demo; returns whether the job finished.</summary>
+    /// <param name="siloName">Names a silo from the address a task status reports, for the summary.</param>
+    public static async Task<bool> RunAsync(
+        IClusterClient client,
+        string input,
+        string outputDirectory,
+        int parallelism,
+        Func<string, string> siloName,
+        ConsoleOutput console,
+        CancellationToken cancellationToken)
+    {
+        PrepareOutputDirectory(outputDirectory);
+        var platform = new PlatformClient(client);
+
+        string jobId;
+        try
+        {
+            jobId = await platform.SubmitAsync(WordCountJob.Build(input, parallelism, outputDirectory), cancellationToken);
+        }
+        catch (JobValidationException ex)
+        {
+            console.Error(ex.Message);
+            return false;
+        }
+
+        console.Info($"submitted job {jobId}: word count over {input}, parallelism {parallelism}");
+        var status = await platform.WaitForCompletionAsync(jobId, JobTimeout, cancellationToken);
+        if (status.State != JobState.Finished)
+        {
+            console.Error($"job {jobId} ended {status.State}: {status.Failure?.Describe() ?? "no failure was reported"}");
+            return false;
+        }
+
+        var running = await platform.GetCollectedAsync<WordCount>(jobId, WordCountJob.CollectSinkUid);
+        var counts = WordCountJob.FinalCounts(running);
+        var elapsed = (status.EndedAt ?? DateTimeOffset.UtcNow) - status.SubmittedAt;
+        console.Info($"job {jobId} {status.State} in {elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s: " +
+                     $"{running.Count} words, {counts.Count} distinct");
+        console.Line();
+        PrintTopWords(counts, console);
+        console.Line();
+        PrintTasks(status, siloName, console);
+        PrintOutputFiles(outputDirectory, console);
+        return true;
+    }
+
+    private static void PrepareOutputDirectory(string outputDirectory)
+    {
+        // Part files of an earlier run with a higher parallelism would otherwise linger beside the new ones.
+        Directory.CreateDirectory(outputDirectory);
+        foreach (var stale in Directory.EnumerateFiles(outputDirectory, "part-*"))
+        {
+            File.Delete(stale);
+        }
+    }
+
+    private static void PrintTopWords(Dictionary<string, long> counts, ConsoleOutput console)
+    {
+        var top = counts.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).Take(TopWords).ToList();
+        var width = Math.Max("word".Length, top.Count == 0 ? 0 : top.Max(p => p.Key.Length));
+        console.Line($"Top {top.Count} words");
+        console.Line($"  {"rank",4}  {"word".PadRight(width)}  {"count",7}");
+        console.Line($"  {new string('-', 4)}  {new string('-', width)}  {new string('-', 7)}");
+        for (var i = 0; i < top.Count; i++)
+        {
+            console.Line($"  {i + 1,4}  {top[i].Key.PadRight(width)}  {top[i].Value,7}");
+        }
+    }
+
+    private static void PrintTasks(JobStatusInfo status, Func<string, string> siloName, ConsoleOutput console)
+    {
+        var bySilo = status.Tasks.GroupBy(t => t.Silo is null ? "(unknown)" : siloName(t.Silo)).OrderBy(g => g.Key, StringComparer.Ordinal);
+        console.Line($"Subtasks per silo: {string.Join(", ", bySilo.Select(g => $"{g.Key} ({g.Count()})"))}");
+    }
+
+    private static void PrintOutputFiles(string outputDirectory, ConsoleOutput console)
+    {
+        var parts = Directory.EnumerateFiles(outputDirectory, "part-*").Order(StringComparer.Ordinal).ToList();
+        console.Line($"Output: {outputDirectory}");
+        foreach (var part in parts)
+        {
+            console.Line($"  {Path.GetFileName(part)}  {File.ReadLines(part).Count()} lines");
+        }
+
+        console.Line("  Each line is 'word<TAB>running count', one per occurrence; a word's highest count is its total.");
+    }
+}

@@ -1,0 +1,113 @@
+using System.Text.RegularExpressions;
+using Platform.Samples;
+using Xunit.Abstractions;
+
+namespace Platform.Tests.Hosting;
+
+/// <summary>The AppHost (Platform.AppHost.dll) as the README runs it: a local cluster of silo processes and the demo.</summary>
+[Collection(HostingCollection.Name)]
+public sealed partial class AppHostTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+
+    [Fact]
+    public async Task The_demo_runs_on_two_silos_prints_the_top_words_and_leaves_no_silo_running()
+    {
+        var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
+        await using var appHost = ChildProcess.Start(BuiltPrograms.AppHost, ["--silos", "2", "--output", outputDirectory], new Dictionary<string, string>());
+        var exited = await appHost.WaitForExitAsync(Timeout);
+        var text = appHost.Output;
+        output.WriteLine(text);
+
+        Assert.True(exited, $"The AppHost was still running after {Timeout}.");
+        Assert.Equal(0, appHost.ExitCode);
+
+        var expected = File.ReadLines(Path.Combine(BuiltPrograms.Root, "samples", "wordcount", "input.txt"))
+            .SelectMany(Tokenizer.Split)
+            .GroupBy(w => w)
+            .Select(g => (Word: g.Key, Count: (long)g.Count()))
+            .OrderByDescending(p => p.Count).ThenBy(p => p.Word, StringComparer.Ordinal)
+            .Take(10)
+            .Select((p, i) => $"{i + 1} {p.Word} {p.Count}")
+            .ToList();
+        var printed = TableRow().Matches(text).Select(m => $"{m.Groups["rank"].Value} {m.Groups["word"].Value} {m.Groups["count"].Value}").ToList();
+        Assert.Equal(expected, printed);
+
+        Assert.True(File.Exists(Path.Combine(outputDirectory, "part-0")), "part-0 was not written");
+        Assert.True(File.Exists(Path.Combine(outputDirectory, "part-1")), "part-1 was not written");
+
+        var silos = StartedSilos(text);
+        Assert.Equal(2, silos.Count);
+        await Poll.UntilAsync(() => silos.All(IsGone), TimeSpan.FromSeconds(30), () => $"silo processes {string.Join(", ", silos)} are gone");
+    }
+
+    [Fact]
+    public async Task Terminating_the_AppHost_stops_every_silo_it_started()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // SIGTERM is a POSIX signal.
+        }
+
+        var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
+        await using var appHost = ChildProcess.Start(BuiltPrograms.AppHost, ["--silos", "2", "--output", outputDirectory, "--keep-running"], new Dictionary<string, string>());
+        try
+        {
+            await Poll.UntilAsync(
+                () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
+                Timeout,
+                () => "the AppHost says the cluster keeps running");
+            var silos = StartedSilos(appHost.Output);
+            Assert.Equal(2, silos.Count);
+            Assert.All(silos, pid => Assert.False(IsGone(pid), $"silo process {pid} should be running"));
+
+            appHost.Terminate();
+
+            Assert.True(await appHost.WaitForExitAsync(Timeout), $"The AppHost was still running {Timeout} after SIGTERM.");
+            Assert.Equal(0, appHost.ExitCode);
+            await Poll.UntilAsync(() => silos.All(IsGone), TimeSpan.FromSeconds(30), () => $"silo processes {string.Join(", ", silos)} are gone");
+        }
+        finally
+        {
+            output.WriteLine(appHost.Output);
+        }
+    }
+
+    /// <summary>The process ids the AppHost reported for the silos it started ("silo-0 pid=1234 ...").</summary>
+    private static List<int> StartedSilos(string text) =>
+        [.. StartedSilo().Matches(text).Select(m => int.Parse(m.Groups["pid"].Value, System.Globalization.CultureInfo.InvariantCulture)).Distinct()];
+
+    /// <summary>Whether the process is gone (or only a zombie waiting to be reaped, or the id now belongs to another program).</summary>
+    private static bool IsGone(int pid)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            try
+            {
+                using var process = System.Diagnostics.Process.GetProcessById(pid);
+                return process.HasExited;
+            }
+            catch (ArgumentException)
+            {
+                return true;
+            }
+        }
+
+        try
+        {
+            var status = File.ReadAllText($"/proc/{pid}/status");
+            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+            return status.Contains("State:\tZ", StringComparison.Ordinal) || !cmdline.Contains("Platform.Silo", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return true;
+        }
+    }
+
+    [GeneratedRegex(@"^\[apphost\] silo-\d+ pid=(?<pid>\d+)", RegexOptions.Multiline)]
+    private static partial Regex StartedSilo();
+
+    [GeneratedRegex(@"^\s+(?<rank>\d+)\s+(?<word>\S+)\s+(?<count>\d+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex TableRow();
+}

@@ -1,0 +1,48 @@
+using System.Reflection;
+
+namespace Platform.Tests.Hosting;
+
+/// <summary>
+/// The silo host and the AppHost as built beside this test assembly (same configuration and target framework); the
+/// test project builds both through project references that do not reference their assemblies.
+/// </summary>
+public static class BuiltPrograms
+{
+    private static readonly Lazy<string> LazyRoot = new(FindRoot);
+
+    /// <summary>The repository root (the directory holding Platform.sln).</summary>
+    public static string Root => LazyRoot.Value;
+
+    /// <summary>The configuration this test assembly was built in.</summary>
+    public static string Configuration =>
+        typeof(BuiltPrograms).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration is { Length: > 0 } c ? c : "Debug";
+
+    /// <summary>The target framework folder (net10.0).</summary>
+    public static string TargetFramework => Path.GetFileName(Path.TrimEndingDirectorySeparator(AppContext.BaseDirectory));
+
+    /// <summary>The built silo host.</summary>
+    public static string Silo => Require(Path.Combine(Root, "src", "Silo", "bin", Configuration, TargetFramework, "Platform.Silo.dll"));
+
+    /// <summary>The built AppHost.</summary>
+    public static string AppHost => Require(Path.Combine(Root, "src", "AppHost", "bin", Configuration, TargetFramework, "Platform.AppHost.dll"));
+
+    /// <summary>The dotnet host that runs the programs.</summary>
+    public static string DotnetHost =>
+        Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
+
+    private static string Require(string path) =>
+        File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built; build the solution ({Configuration}) first.", path);
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Platform.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No Platform.sln above {AppContext.BaseDirectory}.");
+    }
+}

@@ -1,0 +1,144 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Platform.Client;
+using Platform.Runtime;
+using Platform.Samples;
+using Platform.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Platform.Tests.Hosting;
+
+/// <summary>The real silo host (Platform.Silo.dll) as a child process, configured the way an orchestrator configures it.</summary>
+[Collection(HostingCollection.Name)]
+public sealed class SiloHostTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    [Fact]
+    public async Task A_submission_from_a_separate_client_process_works()
+    {
+        var ports = Ports.Free(3);
+        var (siloPort, gatewayPort, httpPort) = (ports[0], ports[1], ports[2]);
+        var clusterId = $"hosting-{Guid.NewGuid():N}";
+        const string serviceId = "platform-hosting-tests";
+
+        // No Orleans:Clustering section: the silo defaults to development clustering on the loopback address, and
+        // must keep the configured ids and ports (the client below finds it only if it does).
+        await using var silo = ChildProcess.Start(BuiltPrograms.Silo, [], new Dictionary<string, string>
+        {
+            ["Orleans__ClusterId"] = clusterId,
+            ["Orleans__ServiceId"] = serviceId,
+            ["Orleans__Endpoints__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
+            ["Orleans__Endpoints__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
+            ["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+        });
+        try
+        {
+            await Poll.UntilAsync(
+                async () => !silo.HasExited ? await IsLiveAsync(httpPort) : throw new InvalidOperationException($"The silo exited with code {silo.ExitCode}:\n{silo.Output}"),
+                Timeout,
+                () => $"the silo answers on http://127.0.0.1:{httpPort}/health/live\n{silo.Output}");
+
+            using var client = await ConnectAsync(clusterId, serviceId, gatewayPort);
+            var platform = new PlatformClient(client.Services.GetRequiredService<IClusterClient>());
+
+            var input = TestData.WriteText(lines: 2000, seed: 11);
+            var outputDirectory = TestData.NewDirectory("hosting-output");
+            var expected = File.ReadLines(input).SelectMany(Tokenizer.Split).GroupBy(w => w).ToDictionary(g => g.Key, g => (long)g.Count());
+
+            var jobId = await platform.SubmitAsync(WordCountJob.Build(input, parallelism: 2, outputDirectory));
+            var status = await platform.WaitForCompletionAsync(jobId, Timeout);
+
+            Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}\n{status.Failure?.StackTrace}");
+            var running = await platform.GetCollectedAsync<WordCount>(jobId, WordCountJob.CollectSinkUid);
+            Assert.Equal(expected.OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
+
+            // The silo process wrote the part files; their highest count per word is the same total.
+            var fromFiles = Directory.EnumerateFiles(outputDirectory, "part-*")
+                .SelectMany(File.ReadLines)
+                .Select(line => line.Split('\t'))
+                .GroupBy(fields => fields[0])
+                .ToDictionary(g => g.Key, g => g.Max(fields => long.Parse(fields[1], CultureInfo.InvariantCulture)));
+            Assert.Equal(expected.OrderBy(p => p.Key), fromFiles.OrderBy(p => p.Key));
+
+            await client.StopAsync();
+        }
+        finally
+        {
+            output.WriteLine(silo.Output);
+        }
+    }
+
+    [Theory]
+    [InlineData("Orleans__Endpoints__SiloPort", "notaport", "Orleans:Endpoints:SiloPort")]
+    [InlineData("Platform__BatchSize", "0", "Platform:BatchSize")]
+    public async Task Bad_settings_stop_the_silo_with_an_error_naming_the_setting(string variable, string value, string setting)
+    {
+        var ports = Ports.Free(3);
+        var environment = new Dictionary<string, string>
+        {
+            ["Orleans__ClusterId"] = $"hosting-{Guid.NewGuid():N}",
+            ["Orleans__Endpoints__SiloPort"] = ports[0].ToString(CultureInfo.InvariantCulture),
+            ["Orleans__Endpoints__GatewayPort"] = ports[1].ToString(CultureInfo.InvariantCulture),
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{ports[2]}",
+            ["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+        };
+        environment[variable] = value;
+
+        await using var silo = ChildProcess.Start(BuiltPrograms.Silo, [], environment);
+        var exited = await silo.WaitForExitAsync(Timeout);
+        output.WriteLine(silo.Output);
+
+        Assert.True(exited, $"The silo was still running after {Timeout} with {variable}={value}.");
+        Assert.NotEqual(0, silo.ExitCode);
+        Assert.Matches(new Regex($"{Regex.Escape(setting)} is '?{Regex.Escape(value)}'?"), silo.Output);
+    }
+
+    private static async Task<bool> IsLiveAsync(int httpPort)
+    {
+        try
+        {
+            using var response = await Http.GetAsync(new Uri($"http://127.0.0.1:{httpPort}/health/live"));
+            return response.IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            return false;
+        }
+        catch (TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<IHost> ConnectAsync(string clusterId, string serviceId, int gatewayPort)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.ClearProviders();
+        builder.UseOrleansClient(client => client
+            .UseStaticClustering(new IPEndPoint(IPAddress.Loopback, gatewayPort))
+            .Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = clusterId;
+                o.ServiceId = serviceId;
+            }));
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class HostingCollection
+{
+    /// <summary>Tests that start real processes run one at a time, so that they do not compete for the machine's cores.</summary>
+    public const string Name = "hosting";
+}
