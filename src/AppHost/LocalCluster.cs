@@ -132,6 +132,10 @@ internal sealed class LocalCluster : IAsyncDisposable
             ["Orleans__Name"] = spec.Name,
             ["ASPNETCORE_URLS"] = spec.HttpAddress.ToString().TrimEnd('/'),
 
+            // The platform's own state and the checkpoints are shared by the silos of this run and start empty.
+            ["Platform__StateDirectory"] = Path.Combine(layout.Root, ".artifacts", "apphost", ClusterId, "state"),
+            ["Platform__CheckpointDirectory"] = Path.Combine(layout.Root, ".artifacts", "apphost", ClusterId, "checkpoints"),
+
             // The silo stops by itself if this process dies without stopping it.
             ["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
         };

@@ -86,6 +86,33 @@ public sealed class PlatformClient
         }
     }
 
+    /// <summary>Triggers a checkpoint of a running job now and waits until it completes or fails.</summary>
+    /// <exception cref="InvalidOperationException">The job is not running or a checkpoint cannot be triggered now.</exception>
+    public async Task<Checkpointing.CheckpointStats> TriggerCheckpointAsync(string jobId, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var coordinator = _grains.GetGrain<Checkpointing.ICheckpointCoordinatorGrain>(jobId);
+        var id = await coordinator.TriggerCheckpoint().WaitAsync(cancellationToken);
+        var deadline = DateTimeOffset.UtcNow + (timeout ?? TimeSpan.FromMinutes(10));
+        while (true)
+        {
+            var remaining = deadline - DateTimeOffset.UtcNow;
+            var stats = await coordinator.WaitForCheckpoint(id, remaining < LongPollInterval ? remaining : LongPollInterval).WaitAsync(cancellationToken);
+            if (stats is { Status: not Checkpointing.CheckpointStatus.InProgress })
+            {
+                return stats;
+            }
+
+            if (DateTimeOffset.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"Checkpoint {id} of job {jobId} is still in progress after {timeout}.");
+            }
+        }
+    }
+
+    /// <summary>The job's checkpoint counts and recent history.</summary>
+    public Task<Checkpointing.CheckpointStatistics> GetCheckpointStatisticsAsync(string jobId) =>
+        _grains.GetGrain<Checkpointing.ICheckpointCoordinatorGrain>(jobId).GetStatistics();
+
     /// <summary>Reads every record that the collect sink with uid <paramref name="sinkUid"/> gathered.</summary>
     public async Task<IReadOnlyList<T>> GetCollectedAsync<T>(string jobId, string sinkUid)
     {

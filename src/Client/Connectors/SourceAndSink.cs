@@ -113,3 +113,13 @@ public interface IValidatingFunction
     /// <summary>Returns one message per problem found; empty when the function can run.</summary>
     IEnumerable<string> Validate();
 }
+
+/// <summary>
+/// Implemented by sink writers that commit their output when a checkpoint completes (two-phase commit: pre-commit at
+/// the barrier, commit on notification), which makes their output exactly-once.
+/// </summary>
+public interface ICheckpointListener
+{
+    /// <summary>Checkpoint <paramref name="checkpointId"/> completed on every subtask and is durable.</summary>
+    void NotifyCheckpointComplete(long checkpointId);
+}

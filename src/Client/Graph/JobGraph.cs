@@ -134,6 +134,12 @@ public sealed class JobGraph
     /// <summary>The edges.</summary>
     [Id(3)] public List<JobEdge> Edges { get; set; } = [];
 
+    /// <summary>Checkpointing; <c>null</c> or without an interval means no periodic checkpoints.</summary>
+    [Id(4)] public Checkpointing.CheckpointingSettings? Checkpointing { get; set; }
+
+    /// <summary>How the job restarts after a failure; <c>null</c> uses the default (exponential delay).</summary>
+    [Id(5)] public Checkpointing.RestartStrategy? RestartStrategy { get; set; }
+
     /// <summary>Finds a vertex by id.</summary>
     public JobVertex? FindVertex(int id) => Vertices.Find(v => v.Id == id);
 }

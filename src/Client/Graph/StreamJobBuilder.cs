@@ -29,6 +29,19 @@ public sealed class StreamJobBuilder
     /// <summary>The parallelism of operators that do not set their own (default 1).</summary>
     public int DefaultParallelism { get; set; } = 1;
 
+    /// <summary>The job's checkpointing settings (off unless an interval is set).</summary>
+    public Checkpointing.CheckpointingSettings? Checkpointing { get; set; }
+
+    /// <summary>How the job restarts after a failure (default: exponential delay).</summary>
+    public Checkpointing.RestartStrategy? RestartStrategy { get; set; }
+
+    /// <summary>Turns on periodic checkpoints every <paramref name="interval"/>, in <paramref name="mode"/>.</summary>
+    public StreamJobBuilder EnableCheckpointing(TimeSpan interval, Checkpointing.CheckpointingMode mode = Platform.Checkpointing.CheckpointingMode.ExactlyOnce)
+    {
+        Checkpointing = (Checkpointing ?? new()) with { Interval = interval, Mode = mode };
+        return this;
+    }
+
     /// <summary>Adds a source and returns the stream of its records.</summary>
     public DataStream<T> AddSource<T>(ISourceFunction<T> source, string? name = null)
     {
@@ -53,7 +66,7 @@ public sealed class StreamJobBuilder
     public JobGraph ToJobGraph(Serializer serializer)
     {
         ArgumentNullException.ThrowIfNull(serializer);
-        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism };
+        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism, Checkpointing = Checkpointing, RestartStrategy = RestartStrategy };
         foreach (var node in _nodes)
         {
             graph.Vertices.Add(new JobVertex

@@ -21,6 +21,9 @@ public enum JobState
     /// <summary>Cancellation was requested; tasks are stopping.</summary>
     Cancelling,
 
+    /// <summary>A failure happened; the job restarts from its latest completed checkpoint.</summary>
+    Restarting,
+
     /// <summary>The job was cancelled.</summary>
     Canceled,
 }
@@ -77,6 +80,9 @@ public sealed record FailureInfo
     /// <summary>When the failure happened.</summary>
     [Id(6)] public DateTimeOffset Timestamp { get; init; } = DateTimeOffset.UtcNow;
 
+    /// <summary>Why the job was not restarted after this failure, when it ended the job.</summary>
+    [Id(7)] public string? NotRestartedBecause { get; init; }
+
     /// <summary>A one-line description: operator, subtask, exception type and message.</summary>
     public string Describe()
     {
@@ -84,7 +90,7 @@ public sealed record FailureInfo
             ? $"Operator '{OperatorName}'" + (SubtaskIndex is { } i ? $" (subtask {i})" : "")
             : TaskName is not null ? $"Task '{TaskName}'" : "The job";
         var what = ExceptionType is not null ? $"{ExceptionType}: {Message}" : Message;
-        return $"{where} failed: {what}";
+        return $"{where} failed: {what}" + (NotRestartedBecause is null ? "" : $" (not restarted: {NotRestartedBecause})");
     }
 
     /// <inheritdoc />
@@ -156,6 +162,12 @@ public sealed record JobStatusInfo
 
     /// <summary>The job's max parallelism (number of key groups).</summary>
     [Id(8)] public int MaxParallelism { get; init; }
+
+    /// <summary>How many times the job restarted.</summary>
+    [Id(9)] public int Restarts { get; init; }
+
+    /// <summary>The failures that caused restarts, newest first (the last few).</summary>
+    [Id(10)] public IReadOnlyList<FailureInfo> RestartCauses { get; init; } = [];
 }
 
 /// <summary>A line of the job list.</summary>

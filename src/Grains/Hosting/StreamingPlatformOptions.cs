@@ -19,6 +19,22 @@ public sealed class StreamingPlatformOptions
     /// channel is bounded by about <c>ChannelWindow × BatchSize</c> records; a full window backpressures the sender.
     /// </summary>
     public int ChannelWindow { get; set; } = 8;
+
+    /// <summary>
+    /// Where job managers, checkpoint coordinators and stream subscriptions keep their state (default
+    /// <c>data/state</c>, relative to the silo's working directory). Every silo of a cluster must see the same
+    /// directory (local disk on one machine, a shared mount across machines).
+    /// </summary>
+    public string StateDirectory { get; set; } = Path.Combine("data", "state");
+
+    /// <summary>The default root of file-system checkpoint storage (default <c>data/checkpoints</c>); jobs may set their own.</summary>
+    public string CheckpointDirectory { get; set; } = Path.Combine("data", "checkpoints");
+
+    /// <summary>The checkpoint storage of jobs that do not choose one (default file system).</summary>
+    public Checkpointing.CheckpointStorageKind DefaultCheckpointStorage { get; set; } = Checkpointing.CheckpointStorageKind.FileSystem;
+
+    /// <summary>The largest state file in-memory checkpoint storage accepts (default 5 MiB, as Flink's).</summary>
+    public int InMemoryMaxStateSize { get; set; } = Storage.InMemory.InMemoryCheckpointStorage.DefaultMaxStateSize;
 }
 
 /// <summary>Rejects bad <see cref="StreamingPlatformOptions"/> at startup, naming the setting.</summary>
@@ -36,6 +52,29 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
         if (options.ChannelWindow is < 1 or > 1024)
         {
             failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.ChannelWindow)} is {options.ChannelWindow}; it must be between 1 and 1024 batches.");
+        }
+
+        foreach (var (setting, path) in new[] { (nameof(options.StateDirectory), options.StateDirectory), (nameof(options.CheckpointDirectory), options.CheckpointDirectory) })
+        {
+            if (string.IsNullOrWhiteSpace(path))
+            {
+                failures.Add($"{StreamingPlatformOptions.SectionName}:{setting} is empty; set it to a directory every silo can write.");
+                continue;
+            }
+
+            try
+            {
+                Directory.CreateDirectory(Path.GetFullPath(path));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                failures.Add($"{StreamingPlatformOptions.SectionName}:{setting} is '{path}', which cannot be created or written: {ex.Message}");
+            }
+        }
+
+        if (options.InMemoryMaxStateSize < 1)
+        {
+            failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.InMemoryMaxStateSize)} is {options.InMemoryMaxStateSize}; it must be a positive number of bytes.");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

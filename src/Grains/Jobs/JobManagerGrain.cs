@@ -1,40 +1,98 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Runtime;
 using Orleans.Serialization;
+using Platform.Checkpointing;
 using Platform.Graph;
 using Platform.Hosting;
 using Platform.Runtime;
+using Platform.Storage;
 using Platform.Tasks;
 
 namespace Platform.Jobs;
 
+/// <summary>What the job manager keeps durably, so that a job survives the loss of the silo hosting it.</summary>
+[GenerateSerializer, Alias("platform.JobManagerState")]
+public sealed class JobManagerState
+{
+    [Id(0)] public JobGraph? Graph { get; set; }
+    [Id(1)] public JobState State { get; set; } = JobState.Created;
+    [Id(2)] public int Attempt { get; set; }
+    [Id(3)] public DateTimeOffset SubmittedAt { get; set; }
+    [Id(4)] public DateTimeOffset? EndedAt { get; set; }
+    [Id(5)] public FailureInfo? Failure { get; set; }
+    [Id(6)] public RestartHistory History { get; set; } = new();
+    [Id(7)] public List<FailureInfo> RestartCauses { get; set; } = [];
+    [Id(8)] public long? RestoredFrom { get; set; }
+}
+
+/// <summary>How the silos' failure watchers and the cluster's startup reach job managers.</summary>
+[Alias("platform.IJobRecovery")]
+public interface IJobRecovery : IGrainWithStringKey
+{
+    /// <summary>A silo left the cluster: restart the job if any of its subtasks ran there.</summary>
+    Task OnSiloDown(string silo);
+
+    /// <summary>Makes sure a job that should be running is (after the whole cluster restarted).</summary>
+    Task EnsureRecovered();
+}
+
 /// <summary>
 /// One per job (Flink's JobMaster): validates the graph, plans it, deploys a task grain per subtask, starts them,
-/// and turns their reports into the job's state. Task reports arrive as calls; this grain never waits inside a turn
-/// for a call that a task would make back to it.
+/// drives the checkpoint coordinator, and on any failure restarts every subtask from the latest completed
+/// checkpoint with a new attempt number, as the job's restart strategy allows. Its state is durable; an activation
+/// that finds a job it did not deploy itself (its silo was lost, or the cluster restarted) restarts the job.
+/// It never waits inside a turn for a call that a task or the coordinator would make back to it.
 /// </summary>
 [KeepAlive]
 internal sealed partial class JobManagerGrain(
     ILogger<JobManagerGrain> logger,
     IOptions<StreamingPlatformOptions> options,
-    Serializer serializer) : Grain, IJobManagerGrain, ITaskEventSink
+    Serializer serializer,
+    CheckpointStorageFactory storageFactory,
+    [PersistentState("job", PlatformStreams.StateStorageName)] IPersistentState<JobManagerState> state)
+    : Grain, IJobManagerGrain, ITaskEventSink, ICheckpointFailureListener, IJobRecovery
 {
+    private const int MaxRestartCauses = 10;
     private readonly Dictionary<TaskId, SubtaskRecord> _subtasks = [];
     private TaskCompletionSource _terminal = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private JobGraph? _graph;
     private ExecutionPlan? _plan;
-    private JobState _state = JobState.Created;
-    private int _attempt;
-    private DateTimeOffset _submittedAt;
-    private DateTimeOffset? _endedAt;
-    private FailureInfo? _failure;
+    private int? _deployedAttempt;
+    private IGrainTimer? _restartTimer;
 
     private string JobId => this.GetPrimaryKeyString();
+
+    private JobManagerState S => state.State;
+
+    private bool HasCheckpointing => S.Graph?.Checkpointing is not null;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (S.Graph is not null)
+        {
+            _plan = ExecutionPlan.Build(S.Graph);
+            InitializeSubtasks();
+            if (S.State.IsTerminal())
+            {
+                _terminal.TrySetResult();
+            }
+            else
+            {
+                // This activation did not deploy the job: its previous activation was lost with its silo, or the
+                // cluster restarted. The subtasks of the old attempt are fenced by the new attempt number.
+                _restartTimer = this.RegisterGrainTimer(
+                    _ => HandleFailureAsync(S.Attempt, new FailureInfo { Message = "The job manager was re-activated (its silo was lost or the cluster restarted)." }),
+                    new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
+            }
+        }
+
+        return Task.CompletedTask;
+    }
 
     public async Task<JobStatusInfo> Submit(JobGraph graph)
     {
         ArgumentNullException.ThrowIfNull(graph);
-        if (_graph is not null)
+        if (S.Graph is not null)
         {
             throw new InvalidOperationException($"Job '{JobId}' was already submitted; submit a new job under a new id.");
         }
@@ -47,19 +105,16 @@ internal sealed partial class JobManagerGrain(
             throw new JobValidationException(graph.Name, problems);
         }
 
-        _graph = graph;
+        S.Graph = graph;
+        S.SubmittedAt = DateTimeOffset.UtcNow;
+        S.Attempt = 1;
+        S.State = JobState.Created;
         _plan = ExecutionPlan.Build(graph);
-        _submittedAt = DateTimeOffset.UtcNow;
-        _attempt = 1;
-        foreach (var id in _plan.Subtasks(JobId))
-        {
-            var task = _plan.Tasks[id.TaskIndex];
-            _subtasks[id] = new SubtaskRecord(task);
-        }
-
+        InitializeSubtasks();
+        await state.WriteStateAsync();
         LogSubmitted(JobId, graph.Name, _plan.Tasks.Count, _subtasks.Count);
         await RecordInRegistryAsync();
-        await DeployAndStartAsync();
+        await DeployAttemptAsync(S.Attempt);
         return Status();
     }
 
@@ -67,13 +122,14 @@ internal sealed partial class JobManagerGrain(
 
     public async Task<JobStatusInfo> Cancel()
     {
-        if (_graph is null || _state.IsTerminal())
+        if (S.Graph is null || S.State.IsTerminal())
         {
             return Status();
         }
 
-        SetState(JobState.Cancelling);
-        await ForEachSubtaskAsync((grain, _) => grain.Cancel(_attempt));
+        _restartTimer?.Dispose();
+        await SetStateAsync(JobState.Cancelling);
+        await ForEachSubtaskAsync((grain, _) => grain.Cancel(S.Attempt), ignoreErrors: true);
         foreach (var record in _subtasks.Values.Where(r => r.State is TaskState.Created or TaskState.Running))
         {
             record.State = TaskState.Canceled;
@@ -85,7 +141,7 @@ internal sealed partial class JobManagerGrain(
 
     public async Task<JobStatusInfo> WaitForTerminalState(TimeSpan maxWait)
     {
-        if (!_state.IsTerminal() && maxWait > TimeSpan.Zero)
+        if (!S.State.IsTerminal() && maxWait > TimeSpan.Zero)
         {
             await Task.WhenAny(_terminal.Task, Task.Delay(maxWait));
         }
@@ -95,13 +151,18 @@ internal sealed partial class JobManagerGrain(
 
     public async Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics)
     {
-        if (attempt != _attempt || !_subtasks.TryGetValue(task, out var record) || _state.IsTerminal())
+        if (attempt != S.Attempt || _deployedAttempt != attempt || !_subtasks.TryGetValue(task, out var record) || S.State != JobState.Running)
         {
             return;
         }
 
         record.State = TaskState.Finished;
         record.Metrics = metrics;
+        if (HasCheckpointing)
+        {
+            await Coordinator.OnTaskFinished(task);
+        }
+
         if (_subtasks.Values.All(r => r.State == TaskState.Finished))
         {
             await EndAsync(JobState.Finished);
@@ -110,81 +171,248 @@ internal sealed partial class JobManagerGrain(
 
     public async Task TaskFailed(TaskId task, int attempt, FailureInfo failure)
     {
-        if (attempt != _attempt || !_subtasks.TryGetValue(task, out var record) || _state.IsTerminal())
+        if (attempt != S.Attempt || !_subtasks.TryGetValue(task, out var record) || S.State.IsTerminal())
         {
             return;
         }
 
         record.State = TaskState.Failed;
-        await FailAsync(failure);
+        if (failure.ExceptionType == typeof(CorruptCheckpointException).FullName && S.RestoredFrom is { } restoredFrom && HasCheckpointing)
+        {
+            // The checkpoint this attempt restored from is damaged: never try it again; recovery falls back to an older one.
+            await Coordinator.MarkUnrestorable(restoredFrom, failure.Message);
+        }
+
+        await HandleFailureAsync(attempt, failure);
     }
 
-    private async Task DeployAndStartAsync()
+    public Task CheckpointFailureThresholdExceeded(int attempt, string reason) =>
+        HandleFailureAsync(attempt, new FailureInfo { Message = reason, ExceptionType = "CheckpointFailureThresholdExceeded" });
+
+    public Task OnSiloDown(string silo)
+    {
+        if (S.Graph is null || S.State.IsTerminal() || _deployedAttempt != S.Attempt)
+        {
+            return Task.CompletedTask;
+        }
+
+        var lost = _subtasks.Where(s => s.Value.Silo == silo).Select(s => s.Key).ToList();
+        return lost.Count == 0
+            ? Task.CompletedTask
+            : HandleFailureAsync(S.Attempt, new FailureInfo
+            {
+                Message = $"Silo {silo} left the cluster; {lost.Count} subtask(s) ran there ({string.Join(", ", lost.Take(5))}).",
+                ExceptionType = "SiloLost",
+            });
+    }
+
+    public Task EnsureRecovered() => Task.CompletedTask; // Activation alone starts the recovery (see OnActivateAsync).
+
+    private ICheckpointCoordinatorControl Coordinator => GrainFactory.GetGrain<ICheckpointCoordinatorControl>(JobId);
+
+    private async Task DeployAttemptAsync(int attempt)
     {
         var settings = options.Value;
         try
         {
-            // Deploy every subtask before starting any, so that no batch reaches a task that is not deployed yet.
+            CheckpointMetadata? restore = null;
+            TaskCheckpointSettings? taskCheckpointing = null;
+            if (S.Graph!.Checkpointing is { } checkpointing)
+            {
+                var (kind, directory) = storageFactory.Resolve(checkpointing);
+                taskCheckpointing = new TaskCheckpointSettings(checkpointing.Mode, kind, directory);
+                if (attempt > 1)
+                {
+                    restore = await Coordinator.LatestRestorable(checkpointing);
+                }
+            }
+
+            S.RestoredFrom = restore?.CheckpointId;
+            InitializeSubtasks();
             await ForEachSubtaskAsync(async (grain, id) =>
             {
-                var deployed = await grain.Deploy(_plan!.Deployment(id, _attempt, settings.BatchSize, settings.ChannelWindow));
+                var deployment = _plan!.Deployment(id, attempt, settings.BatchSize, settings.ChannelWindow) with
+                {
+                    Checkpointing = taskCheckpointing,
+                    Restore = restore is null ? null : RestoreFor(id, restore),
+                    RestoredFrom = restore?.CheckpointId,
+                };
+                var deployed = await grain.Deploy(deployment);
                 _subtasks[id].Silo = deployed.Silo;
             });
-            await ForEachSubtaskAsync((grain, _) => grain.Start(_attempt));
-        }
-        catch (Exception ex)
-        {
-            LogDeployFailed(ex, JobId);
-            await FailAsync(new FailureInfo
-            {
-                Message = $"Deploying the job's tasks failed: {ex.Message}",
-                ExceptionType = ex.GetType().FullName,
-                StackTrace = ex.StackTrace,
-            });
-            return;
-        }
-
-        if (_state == JobState.Created)
-        {
+            _deployedAttempt = attempt;
+            await ForEachSubtaskAsync((grain, _) => grain.Start(attempt));
             foreach (var record in _subtasks.Values.Where(r => r.State == TaskState.Created))
             {
                 record.State = TaskState.Running;
             }
 
-            SetState(JobState.Running);
-            await RecordInRegistryAsync();
+            if (S.Graph.Checkpointing is { } settingsOfJob)
+            {
+                await Coordinator.Start(new CoordinatorStart
+                {
+                    Settings = settingsOfJob,
+                    Attempt = attempt,
+                    Subtasks = [.. _subtasks.Keys.Select(id => (id, _plan!.Tasks[id.TaskIndex].Name))],
+                    MaxParallelism = S.Graph.MaxParallelism,
+                });
+                if (restore is not null)
+                {
+                    await Coordinator.RecordRestore(restore.CheckpointId);
+                }
+            }
+
+            if (attempt == S.Attempt && !S.State.IsTerminal())
+            {
+                LogRunning(JobId, attempt, restore?.CheckpointId);
+                await SetStateAsync(JobState.Running);
+            }
+        }
+        catch (Exception ex)
+        {
+            LogDeployFailed(ex, JobId, attempt);
+            await HandleFailureAsync(attempt, new FailureInfo
+            {
+                Message = $"Deploying attempt {attempt} of the job failed: {ex.Message}",
+                ExceptionType = ex.GetType().FullName,
+                StackTrace = ex.StackTrace,
+            });
+        }
+    }
+
+    /// <summary>The state each operator of a subtask starts from: source offsets by subtask, keyed state by key group overlap.</summary>
+    private List<OperatorRestore> RestoreFor(TaskId id, CheckpointMetadata checkpoint)
+    {
+        var task = _plan!.Tasks[id.TaskIndex];
+        var restores = new List<OperatorRestore>();
+        foreach (var vertex in task.Chain)
+        {
+            var snapshots = checkpoint.Subtasks.SelectMany(s => s.Operators.Select(o => (Subtask: s, Operator: o))).Where(x => x.Operator.OperatorUid == vertex.Uid).ToList();
+            if (snapshots.Count == 0)
+            {
+                continue;
+            }
+
+            var offset = snapshots.FirstOrDefault(x => x.Subtask.SubtaskIndex == id.SubtaskIndex && x.Operator.SourceOffset is not null).Operator?.SourceOffset;
+            var range = task.IsKeyed ? State.KeyGroupAssignment.RangeForOperator(S.Graph!.MaxParallelism, task.Parallelism, id.SubtaskIndex) : default;
+            var keyed = task.IsKeyed && vertex == task.Head
+                ? snapshots.Select(x => x.Operator.KeyedState).OfType<KeyedStateSnapshot>().Where(k => k.KeyGroupEnd >= range.Start && k.KeyGroupStart <= range.End).ToList()
+                : [];
+            restores.Add(new OperatorRestore(vertex.Uid, offset, keyed));
+        }
+
+        return restores;
+    }
+
+    private async Task HandleFailureAsync(int attempt, FailureInfo failure)
+    {
+        if (attempt != S.Attempt || S.Graph is null || S.State.IsTerminal() || S.State == JobState.Cancelling)
+        {
+            return;
+        }
+
+        _restartTimer?.Dispose();
+        _restartTimer = null;
+        // Flink's defaults: exponential delay with checkpoints; without them a restart would replay the sources from
+        // the start with empty state, so the job does not restart unless it asks to.
+        var strategy = S.Graph.RestartStrategy ?? (HasCheckpointing ? new RestartStrategy() : RestartStrategy.NoRestart);
+        var now = DateTimeOffset.UtcNow;
+        var (restart, delay, reason) = RestartPolicy.Decide(strategy, S.History, now);
+        LogFailure(JobId, attempt, failure.Describe(), restart, delay);
+        var failed = attempt;
+        if (!restart)
+        {
+            await FailAsync(failure with { NotRestartedBecause = reason });
+            return;
+        }
+
+        S.Attempt++;
+        S.History.Restarts++;
+        S.History.LastRestartAt = now;
+        S.RestartCauses.Insert(0, failure);
+        if (S.RestartCauses.Count > MaxRestartCauses)
+        {
+            S.RestartCauses.RemoveRange(MaxRestartCauses, S.RestartCauses.Count - MaxRestartCauses);
+        }
+
+        await SetStateAsync(JobState.Restarting);
+        if (HasCheckpointing)
+        {
+            await Coordinator.Suspend($"the job is restarting after: {failure.Describe()}");
+        }
+
+        // Stop what is left of the failed attempt; its messages are refused by the next attempt's subtasks anyway.
+        await ForEachSubtaskAsync((grain, _) => grain.Cancel(failed), ignoreErrors: true);
+        var next = S.Attempt;
+        _restartTimer = this.RegisterGrainTimer(
+            _ => RestartNowAsync(next),
+            new GrainTimerCreationOptions { DueTime = delay, Period = Timeout.InfiniteTimeSpan });
+    }
+
+    private async Task RestartNowAsync(int attempt)
+    {
+        _restartTimer?.Dispose();
+        _restartTimer = null;
+        if (attempt == S.Attempt && S.State == JobState.Restarting)
+        {
+            await DeployAttemptAsync(attempt);
         }
     }
 
     private async Task FailAsync(FailureInfo failure)
     {
-        _failure = failure;
+        S.Failure = failure;
         LogFailed(JobId, failure.Describe());
-        await ForEachSubtaskAsync((grain, _) => grain.Cancel(_attempt), ignoreErrors: true);
+        await ForEachSubtaskAsync((grain, _) => grain.Cancel(S.Attempt), ignoreErrors: true);
         await EndAsync(JobState.Failed);
     }
 
-    private async Task EndAsync(JobState state)
+    private async Task EndAsync(JobState final)
     {
-        _endedAt = DateTimeOffset.UtcNow;
-        SetState(state);
-        LogEnded(JobId, state);
-        await RecordInRegistryAsync();
-        await ForEachSubtaskAsync((grain, _) => grain.Release(_attempt), ignoreErrors: true);
+        _restartTimer?.Dispose();
+        _restartTimer = null;
+        S.EndedAt = DateTimeOffset.UtcNow;
+        await SetStateAsync(final);
+        LogEnded(JobId, final);
+        if (HasCheckpointing)
+        {
+            try
+            {
+                await Coordinator.Shutdown(final);
+            }
+            catch (Exception ex)
+            {
+                LogTaskCallFailed(ex, new TaskId(JobId, -1, -1));
+            }
+        }
+
+        await ForEachSubtaskAsync((grain, _) => grain.Release(S.Attempt), ignoreErrors: true);
     }
 
-    private void SetState(JobState state)
+    private async Task SetStateAsync(JobState value)
     {
-        _state = state;
-        if (state.IsTerminal())
+        S.State = value;
+        await state.WriteStateAsync();
+        if (value.IsTerminal())
         {
             _terminal.TrySetResult();
+        }
+
+        await RecordInRegistryAsync();
+    }
+
+    private void InitializeSubtasks()
+    {
+        _subtasks.Clear();
+        foreach (var id in _plan!.Subtasks(JobId))
+        {
+            _subtasks[id] = new SubtaskRecord(_plan.Tasks[id.TaskIndex]);
         }
     }
 
     private async Task ForEachSubtaskAsync(Func<IStreamTaskGrain, TaskId, Task> action, bool ignoreErrors = false)
     {
-        var calls = _subtasks.Keys.Select(async id =>
+        var calls = _subtasks.Keys.ToList().Select(async id =>
         {
             try
             {
@@ -205,10 +433,10 @@ internal sealed partial class JobManagerGrain(
             await GrainFactory.GetGrain<IJobRegistryGrain>(0).Record(new JobSummary
             {
                 JobId = JobId,
-                Name = _graph?.Name ?? "",
-                State = _state,
-                SubmittedAt = _submittedAt,
-                EndedAt = _endedAt,
+                Name = S.Graph?.Name ?? "",
+                State = S.State,
+                SubmittedAt = S.SubmittedAt,
+                EndedAt = S.EndedAt,
             });
         }
         catch (Exception ex)
@@ -220,13 +448,15 @@ internal sealed partial class JobManagerGrain(
     private JobStatusInfo Status() => new()
     {
         JobId = JobId,
-        Name = _graph?.Name ?? "",
-        State = _state,
-        Attempt = _attempt,
-        SubmittedAt = _submittedAt,
-        EndedAt = _endedAt,
-        Failure = _failure,
-        MaxParallelism = _graph?.MaxParallelism ?? 0,
+        Name = S.Graph?.Name ?? "",
+        State = S.State,
+        Attempt = S.Attempt,
+        SubmittedAt = S.SubmittedAt,
+        EndedAt = S.EndedAt,
+        Failure = S.Failure,
+        MaxParallelism = S.Graph?.MaxParallelism ?? 0,
+        Restarts = S.History.Restarts,
+        RestartCauses = [.. S.RestartCauses],
         Tasks = [.. _subtasks.OrderBy(s => s.Key.TaskIndex).ThenBy(s => s.Key.SubtaskIndex).Select(s => new TaskStatusInfo
         {
             TaskName = s.Value.Task.Name,
@@ -235,8 +465,8 @@ internal sealed partial class JobManagerGrain(
             Parallelism = s.Value.Task.Parallelism,
             State = s.Value.State,
             Silo = s.Value.Silo,
-            KeyGroupStart = s.Value.Task.IsKeyed ? State.KeyGroupAssignment.RangeForOperator(_graph!.MaxParallelism, s.Value.Task.Parallelism, s.Key.SubtaskIndex).Start : null,
-            KeyGroupEnd = s.Value.Task.IsKeyed ? State.KeyGroupAssignment.RangeForOperator(_graph!.MaxParallelism, s.Value.Task.Parallelism, s.Key.SubtaskIndex).End : null,
+            KeyGroupStart = s.Value.Task.IsKeyed ? State.KeyGroupAssignment.RangeForOperator(S.Graph!.MaxParallelism, s.Value.Task.Parallelism, s.Key.SubtaskIndex).Start : null,
+            KeyGroupEnd = s.Value.Task.IsKeyed ? State.KeyGroupAssignment.RangeForOperator(S.Graph!.MaxParallelism, s.Value.Task.Parallelism, s.Key.SubtaskIndex).End : null,
             RecordsIn = s.Value.Metrics?.RecordsIn ?? 0,
             RecordsOut = s.Value.Metrics?.RecordsOut ?? 0,
         })],
@@ -259,8 +489,14 @@ internal sealed partial class JobManagerGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} ('{Name}') submitted: {Tasks} tasks, {Subtasks} subtasks")]
     private partial void LogSubmitted(string jobId, string name, int tasks, int subtasks);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Deploying job {JobId} failed")]
-    private partial void LogDeployFailed(Exception exception, string jobId);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} is running (restored from checkpoint {CheckpointId})")]
+    private partial void LogRunning(string jobId, int attempt, long? checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Deploying attempt {Attempt} of job {JobId} failed")]
+    private partial void LogDeployFailed(Exception exception, string jobId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt} failed: {Reason}; restart: {Restart} after {Delay}")]
+    private partial void LogFailure(string jobId, int attempt, string reason, bool restart, TimeSpan delay);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} failed: {Reason}")]
     private partial void LogFailed(string jobId, string reason);

@@ -1,28 +1,40 @@
+using Platform.Hosting;
 using Platform.Runtime;
 
 namespace Platform.Jobs;
 
-/// <summary>The cluster's list of jobs (one grain, key 0), updated by job managers on every state change.</summary>
+/// <summary>The registry's durable list of jobs.</summary>
+[GenerateSerializer, Alias("platform.JobRegistryState")]
+public sealed class JobRegistryState
+{
+    [Id(0)] public Dictionary<string, JobSummary> Jobs { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>
+/// The cluster's list of jobs (one grain, key 0), updated by job managers on every state change. Durable, so that
+/// a cluster started again on the same storage finds the jobs that were running and resumes them.
+/// </summary>
 [KeepAlive]
-internal sealed class JobRegistryGrain : Grain, IJobRegistryGrain
+internal sealed class JobRegistryGrain(
+    [PersistentState("registry", PlatformStreams.StateStorageName)] IPersistentState<JobRegistryState> state) : Grain, IJobRegistryGrain
 {
     private const int MaxJobs = 1000;
-    private readonly Dictionary<string, JobSummary> _jobs = new(StringComparer.Ordinal);
 
-    public Task Record(JobSummary summary)
+    public async Task Record(JobSummary summary)
     {
-        _jobs[summary.JobId] = summary;
-        if (_jobs.Count > MaxJobs)
+        var jobs = state.State.Jobs;
+        jobs[summary.JobId] = summary;
+        if (jobs.Count > MaxJobs)
         {
             // Forget the oldest finished jobs first so the list stays bounded.
-            foreach (var old in _jobs.Values.Where(j => j.State.IsTerminal()).OrderBy(j => j.SubmittedAt).Take(_jobs.Count - MaxJobs).ToList())
+            foreach (var old in jobs.Values.Where(j => j.State.IsTerminal()).OrderBy(j => j.SubmittedAt).Take(jobs.Count - MaxJobs).ToList())
             {
-                _jobs.Remove(old.JobId);
+                jobs.Remove(old.JobId);
             }
         }
 
-        return Task.CompletedTask;
+        await state.WriteStateAsync();
     }
 
-    public Task<List<JobSummary>> List() => Task.FromResult(_jobs.Values.OrderByDescending(j => j.SubmittedAt).ToList());
+    public Task<List<JobSummary>> List() => Task.FromResult(state.State.Jobs.Values.OrderByDescending(j => j.SubmittedAt).ToList());
 }

@@ -36,6 +36,9 @@ internal sealed class OperatorChain
 
     public IKeyedStateBackend? KeyedState { get; init; }
 
+    /// <summary>The uid of the operator that owns <see cref="KeyedState"/>.</summary>
+    public string? KeyedOperatorUid { get; init; }
+
     public bool HasSinks => Operators.Any(o => o.NeedsFlush);
 
     /// <summary>Builds the chain of a deployment; every function is deserialized and every operator created, none opened.</summary>
@@ -126,6 +129,7 @@ internal sealed class OperatorChain
                 Counters = _counters,
                 Context = _context,
                 KeyedState = _keyedState,
+                KeyedOperatorUid = _keyedState is null ? null : headVertex.Uid,
             };
         }
 
@@ -223,6 +227,7 @@ internal sealed class OperatorChain
                     OperatorName = vertex.Name,
                     SubtaskIndex = deployment.Id.SubtaskIndex,
                     Parallelism = deployment.Parallelism,
+                    StartOffset = deployment.Restore?.FirstOrDefault(r => r.OperatorUid == vertex.Uid)?.SourceOffset,
                     Services = services,
                 },
             };

@@ -1,6 +1,10 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
+using Platform.Checkpointing;
 using Platform.Connectors;
 using Platform.Runtime;
+using Platform.State;
+using Platform.Storage;
 using Platform.Tasks.Network;
 using Platform.Tasks.Operators;
 
@@ -20,6 +24,9 @@ internal sealed partial class StreamTask : ITaskRuntime
     private readonly OperatorChain _chain;
     private readonly InputChannel[] _inputs;
     private readonly ITaskEventSink _jobManager;
+    private readonly ICheckpointAcknowledger _coordinator;
+    private readonly ICheckpointStorage? _storage;
+    private readonly Queue<CheckpointTrigger> _triggers = new();
     private readonly ILogger _logger;
     private readonly long _grantThreshold;
     private readonly CancellationTokenSource _cancellation = new();
@@ -29,12 +36,19 @@ internal sealed partial class StreamTask : ITaskRuntime
     private int _nextInput;
     private int _endedInputs;
 
-    public StreamTask(TaskDeployment deployment, OperatorChain chain, IGrainFactory grains, ILogger logger)
+    // Barrier alignment: the checkpoint being aligned and when its first barrier came; channels record what they delivered.
+    private long _aligning = -1;
+    private long _alignmentStarted;
+    private long _lastCheckpoint = -1;
+
+    public StreamTask(TaskDeployment deployment, OperatorChain chain, IGrainFactory grains, ICheckpointStorage? storage, ILogger logger)
     {
         _deployment = deployment;
         _chain = chain;
         _logger = logger;
+        _storage = storage;
         _jobManager = grains.GetGrain<ITaskEventSink>(deployment.Id.JobId);
+        _coordinator = grains.GetGrain<ICheckpointAcknowledger>(deployment.Id.JobId);
         _inputs = [.. deployment.Inputs.Select(spec => new InputChannel(spec, grains.GetGrain<IStreamTaskGrain>(spec.Upstream.GrainKey)))];
         _grantThreshold = Math.Max(1, deployment.ChannelWindow / 2);
     }
@@ -75,6 +89,28 @@ internal sealed partial class StreamTask : ITaskRuntime
         }
     }
 
+    /// <summary>A checkpoint trigger from the job's control stream: a source injects the barrier at its next step.</summary>
+    public void OnTrigger(CheckpointTrigger trigger)
+    {
+        if (_chain.Source is not null && trigger.Attempt == Attempt && trigger.CheckpointId > _lastCheckpoint && State == TaskState.Running)
+        {
+            _triggers.Enqueue(trigger);
+        }
+        else if (_chain.Source is not null && trigger.Attempt == Attempt && State != TaskState.Running)
+        {
+            _ = DeclineAsync(trigger.CheckpointId, $"source subtask {Id} is {State}");
+        }
+    }
+
+    /// <summary>A checkpoint completed: operators may commit what they pre-committed for it.</summary>
+    public void OnCheckpointComplete(long checkpointId)
+    {
+        foreach (var op in _chain.Operators)
+        {
+            op.NotifyCheckpointComplete(checkpointId);
+        }
+    }
+
     /// <summary>Stops the loop at its next step.</summary>
     public void Cancel()
     {
@@ -91,6 +127,8 @@ internal sealed partial class StreamTask : ITaskRuntime
         State = TaskState.Running;
         try
         {
+            await RestoreKeyedStateAsync();
+
             // Open from the tail so that every operator's downstream is ready before it emits.
             for (var i = _chain.Operators.Count - 1; i >= 0; i--)
             {
@@ -155,6 +193,13 @@ internal sealed partial class StreamTask : ITaskRuntime
         while (true)
         {
             ThrowIfStopped();
+            while (_triggers.TryDequeue(out var trigger))
+            {
+                // Between two records: the offset recorded here is exactly where a restore resumes.
+                _lastCheckpoint = trigger.CheckpointId;
+                await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode), TimeSpan.Zero);
+            }
+
             var status = source.Emit(_deployment.BatchSize, out var emitted);
             _chain.Counters.RecordsIn += emitted;
             await FlushPendingAsync();
@@ -196,13 +241,21 @@ internal sealed partial class StreamTask : ITaskRuntime
                     _chain.Counters.RecordsIn += batch.RecordCount;
                 }
 
-                if (batch.Control is EndOfInput)
+                GrantCreditIfDue(channel);
+                switch (batch.Control)
                 {
-                    channel.Ended = true;
-                    _endedInputs++;
+                    case EndOfInput:
+                        channel.Ended = true;
+                        _endedInputs++;
+                        // A finished channel counts as aligned.
+                        await CompleteAlignmentIfReadyAsync();
+
+                        break;
+                    case CheckpointBarrier barrier:
+                        await OnBarrierAsync(channel, barrier);
+                        break;
                 }
 
-                GrantCreditIfDue(channel);
                 await FlushPendingAsync();
                 if (_chain.HasSinks)
                 {
@@ -227,12 +280,171 @@ internal sealed partial class StreamTask : ITaskRuntime
         }
     }
 
+    private async Task OnBarrierAsync(InputChannel channel, CheckpointBarrier barrier)
+    {
+        if (barrier.CheckpointId <= _lastCheckpoint || (_aligning >= 0 && barrier.CheckpointId < _aligning))
+        {
+            return; // A barrier of a checkpoint this task already took or gave up.
+        }
+
+        if (_aligning >= 0 && barrier.CheckpointId > _aligning)
+        {
+            // A newer barrier overtook the one being aligned: that checkpoint cannot complete here any more.
+            var abandoned = _aligning;
+            ResetAlignment();
+            await DeclineAsync(abandoned, $"subtask {Id} received barrier {barrier.CheckpointId} before aligning checkpoint {abandoned}");
+        }
+
+        if (_aligning < 0)
+        {
+            _aligning = barrier.CheckpointId;
+            _alignedBarrier = barrier;
+            _alignmentStarted = Stopwatch.GetTimestamp();
+        }
+
+        channel.BarrierSeen = barrier.CheckpointId;
+        if (barrier.Mode == CheckpointingMode.ExactlyOnce)
+        {
+            // Exactly-once: records behind the barrier wait until every input delivered it (they belong to the next checkpoint).
+            channel.Blocked = true;
+        }
+
+        await CompleteAlignmentIfReadyAsync();
+    }
+
+    private CheckpointBarrier? _alignedBarrier;
+
+    private async Task CompleteAlignmentIfReadyAsync()
+    {
+        if (_aligning < 0 || _alignedBarrier is null || !_inputs.All(c => c.BarrierSeen == _aligning || c.Ended))
+        {
+            return;
+        }
+
+        var aligned = _alignedBarrier;
+        var alignment = Stopwatch.GetElapsedTime(_alignmentStarted);
+        _lastCheckpoint = aligned.CheckpointId;
+        ResetAlignment();
+        await CheckpointAsync(aligned, alignment);
+    }
+
+    private void ResetAlignment()
+    {
+        _aligning = -1;
+        _alignedBarrier = null;
+        foreach (var input in _inputs)
+        {
+            input.Blocked = false;
+        }
+    }
+
+    /// <summary>
+    /// Takes this subtask's part of a checkpoint. Synchronous part: freeze the keyed state (copy-on-write, no copy
+    /// here), note the source offset, and send the barrier downstream after every record that precedes it. The
+    /// asynchronous part (serializing and writing the frozen state, then acknowledging) runs while records flow.
+    /// </summary>
+    private async Task CheckpointAsync(CheckpointBarrier barrier, TimeSpan alignment)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var offset = _chain.Source?.Offset;
+        IKeyedStateSnapshot? keyed;
+        try
+        {
+            keyed = _chain.KeyedState?.Snapshot();
+        }
+        catch (Exception ex)
+        {
+            await DeclineAsync(barrier.CheckpointId, $"subtask {Id} could not snapshot its state: {ex.Message}");
+            throw;
+        }
+
+        SealAll();
+        foreach (var output in _chain.OutputChannels)
+        {
+            _chain.Pending.Enqueue(new PendingBatch(output, null, 0, barrier));
+        }
+
+        var sync = Stopwatch.GetElapsedTime(started);
+        _ = CompleteCheckpointAsync(barrier.CheckpointId, offset, keyed, sync, alignment);
+        await FlushPendingAsync();
+    }
+
+    private async Task CompleteCheckpointAsync(long checkpointId, long? offset, IKeyedStateSnapshot? keyed, TimeSpan sync, TimeSpan alignment)
+    {
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            var operators = new List<OperatorSnapshot>();
+            long size = 0;
+            if (offset is not null && _chain.Operators.FirstOrDefault(o => o is ISourceOperator) is { } source)
+            {
+                operators.Add(new OperatorSnapshot { OperatorUid = source.Uid, SourceOffset = offset });
+            }
+
+            if (keyed is not null)
+            {
+                var storage = _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
+                var bytes = await Task.Run(keyed.Write);
+                var uid = _chain.KeyedOperatorUid!;
+                var handle = await storage.WriteStateAsync(Id.JobId, checkpointId, $"{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}.state", bytes);
+                size = handle.Size;
+                operators.Add(new OperatorSnapshot
+                {
+                    OperatorUid = uid,
+                    KeyedState = new KeyedStateSnapshot { KeyGroupStart = _chain.KeyedState!.KeyGroupRange.Start, KeyGroupEnd = _chain.KeyedState.KeyGroupRange.End, Handle = handle },
+                });
+            }
+
+            keyed?.Dispose();
+            keyed = null;
+            var snapshot = new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = operators };
+            var metrics = new SubtaskCheckpointMetrics(sync, Stopwatch.GetElapsedTime(started), alignment, size);
+            await _coordinator.AcknowledgeCheckpoint(Attempt, Id, checkpointId, snapshot, metrics);
+        }
+        catch (Exception ex)
+        {
+            keyed?.Dispose();
+            LogCheckpointFailed(ex, Id, checkpointId);
+            await DeclineAsync(checkpointId, $"subtask {Id} could not write its state: {ex.Message}");
+        }
+    }
+
+    private async Task DeclineAsync(long checkpointId, string reason)
+    {
+        try
+        {
+            await _coordinator.DeclineCheckpoint(Attempt, Id, checkpointId, reason);
+        }
+        catch (Exception ex)
+        {
+            LogReportFailed(ex, Id);
+        }
+    }
+
+    private async Task RestoreKeyedStateAsync()
+    {
+        if (_chain.KeyedState is not { } backend || _deployment.Restore?.FirstOrDefault(r => r.OperatorUid == _chain.KeyedOperatorUid) is not { } restore)
+        {
+            return;
+        }
+
+        var storage = _storage ?? throw new InvalidOperationException($"Subtask {Id} must restore keyed state but has no checkpoint storage.");
+        var files = new List<(byte[], string)>();
+        foreach (var snapshot in restore.KeyedState.Where(s => s.KeyGroupEnd >= backend.KeyGroupRange.Start && s.KeyGroupStart <= backend.KeyGroupRange.End))
+        {
+            files.Add((await storage.ReadStateAsync(Id.JobId, snapshot.Handle), snapshot.Handle.Path));
+        }
+
+        backend.Restore(files);
+        LogRestored(Id, Attempt, _deployment.RestoredFrom ?? -1, files.Count);
+    }
+
     private bool TryTakeBatch(out InputChannel channel, out ChannelBatch batch)
     {
         for (var i = 0; i < _inputs.Length; i++)
         {
             var index = (_nextInput + i) % _inputs.Length;
-            if (_inputs[index].TryTake(out batch))
+            if (!_inputs[index].Blocked && _inputs[index].TryTake(out batch))
             {
                 channel = _inputs[index];
                 _nextInput = index + 1;
@@ -418,6 +630,12 @@ internal sealed partial class StreamTask : ITaskRuntime
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A credit grant from task {Task} was not delivered")]
     private partial void LogGrantFailed(Exception exception, TaskId task);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} could not complete its part of checkpoint {CheckpointId}")]
+    private partial void LogCheckpointFailed(Exception exception, TaskId task, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} attempt {Attempt} restored keyed state of checkpoint {CheckpointId} from {Files} file(s)")]
+    private partial void LogRestored(TaskId task, int attempt, long checkpointId, int files);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} could not report to its job manager")]
     private partial void LogReportFailed(Exception exception, TaskId task);

@@ -1,3 +1,4 @@
+using Platform.Checkpointing;
 using Platform.Graph;
 using Platform.Runtime;
 using Platform.State;
@@ -43,6 +44,46 @@ public sealed record EndOfInput : ControlElement
     /// <summary>The shared instance.</summary>
     public static readonly EndOfInput Instance = new();
 }
+
+/// <summary>
+/// Checkpoint barrier n (Flink's CheckpointBarrier): everything before it on a channel belongs to checkpoint n,
+/// everything after it to the next.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("platform.CheckpointBarrier")]
+public sealed record CheckpointBarrier(
+    [property: Id(0)] long CheckpointId,
+    [property: Id(1)] DateTimeOffset TriggeredAt,
+    [property: Id(2)] CheckpointingMode Mode) : ControlElement;
+
+/// <summary>The event the coordinator publishes on a job's control stream to make sources inject a barrier.</summary>
+[GenerateSerializer, Immutable, Alias("platform.CheckpointTrigger")]
+public sealed record CheckpointTrigger(
+    [property: Id(0)] long CheckpointId,
+    [property: Id(1)] int Attempt,
+    [property: Id(2)] DateTimeOffset TriggeredAt,
+    [property: Id(3)] CheckpointingMode Mode);
+
+/// <summary>How a subtask takes part in checkpoints.</summary>
+[GenerateSerializer, Immutable, Alias("platform.TaskCheckpointSettings")]
+public sealed record TaskCheckpointSettings(
+    [property: Id(0)] CheckpointingMode Mode,
+    [property: Id(1)] CheckpointStorageKind Storage,
+    [property: Id(2)] string? Directory);
+
+/// <summary>The state one operator starts from when a job is restored from a checkpoint.</summary>
+[GenerateSerializer, Immutable, Alias("platform.OperatorRestore")]
+public sealed record OperatorRestore(
+    [property: Id(0)] string OperatorUid,
+    [property: Id(1)] long? SourceOffset,
+    [property: Id(2)] List<KeyedStateSnapshot> KeyedState);
+
+/// <summary>Timings of one subtask's part of a checkpoint.</summary>
+[GenerateSerializer, Immutable, Alias("platform.SubtaskCheckpointMetrics")]
+public sealed record SubtaskCheckpointMetrics(
+    [property: Id(0)] TimeSpan SyncDuration,
+    [property: Id(1)] TimeSpan AsyncDuration,
+    [property: Id(2)] TimeSpan AlignmentDuration,
+    [property: Id(3)] long StateSize);
 
 /// <summary>
 /// A batch on a channel: serialized records, then optionally one control element. The sequence number orders
@@ -164,6 +205,15 @@ public sealed record TaskDeployment
 
     /// <summary>Batches a sender may have sent beyond what the receiver consumed.</summary>
     [Id(11)] public required int ChannelWindow { get; init; }
+
+    /// <summary>How the subtask takes part in checkpoints; <c>null</c> when the job has none.</summary>
+    [Id(12)] public TaskCheckpointSettings? Checkpointing { get; init; }
+
+    /// <summary>The state to start from, per operator uid; <c>null</c> for a fresh start.</summary>
+    [Id(13)] public List<OperatorRestore>? Restore { get; init; }
+
+    /// <summary>The checkpoint the state comes from.</summary>
+    [Id(14)] public long? RestoredFrom { get; init; }
 }
 
 /// <summary>What a task grain reports once deployed.</summary>
@@ -198,6 +248,23 @@ public interface IStreamTaskGrain : IGrainWithStringKey
 
     /// <summary>The subtask's counters.</summary>
     Task<TaskMetrics> GetMetrics();
+
+    /// <summary>Checkpoint <paramref name="checkpointId"/> completed: transactional operators may commit.</summary>
+    Task NotifyCheckpointComplete(int attempt, long checkpointId);
+
+    /// <summary>Checkpoint <paramref name="checkpointId"/> was aborted.</summary>
+    Task NotifyCheckpointAborted(int attempt, long checkpointId);
+}
+
+/// <summary>How subtasks report their part of checkpoints to the job's coordinator.</summary>
+[Alias("platform.ICheckpointAcknowledger")]
+public interface ICheckpointAcknowledger : IGrainWithStringKey
+{
+    /// <summary>The subtask wrote its part of checkpoint <paramref name="checkpointId"/>.</summary>
+    Task AcknowledgeCheckpoint(int attempt, TaskId task, long checkpointId, SubtaskSnapshot snapshot, SubtaskCheckpointMetrics metrics);
+
+    /// <summary>The subtask cannot take part in checkpoint <paramref name="checkpointId"/>.</summary>
+    Task DeclineCheckpoint(int attempt, TaskId task, long checkpointId, string reason);
 }
 
 /// <summary>How tasks report to their job manager.</summary>

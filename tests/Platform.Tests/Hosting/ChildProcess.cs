@@ -53,6 +53,10 @@ public sealed class ChildProcess : IAsyncDisposable
             start.ArgumentList.Add(arg);
         }
 
+        // A silo writes its state under its working directory unless told otherwise: keep test runs apart.
+        var scratch = Infrastructure.TestData.NewDirectory("process");
+        start.Environment["Platform__StateDirectory"] = Path.Combine(scratch, "state");
+        start.Environment["Platform__CheckpointDirectory"] = Path.Combine(scratch, "checkpoints");
         foreach (var (key, value) in environment)
         {
             start.Environment[key] = value;

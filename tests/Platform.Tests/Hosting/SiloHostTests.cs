@@ -39,6 +39,8 @@ public sealed class SiloHostTests(ITestOutputHelper output)
             ["Orleans__Endpoints__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
             ["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+            ["Platform__StateDirectory"] = Path.Combine(TestData.NewDirectory("silo"), "state"),
+            ["Platform__CheckpointDirectory"] = Path.Combine(TestData.NewDirectory("silo"), "checkpoints"),
         });
         try
         {

@@ -24,6 +24,10 @@ public sealed class ClusterFixture : IAsyncLifetime
         builder.Options.ClusterId = $"test-{Guid.NewGuid():N}";
         builder.Options.ServiceId = "platform-tests";
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
+        // Silos of one cluster share the platform's state and checkpoint directories, as silos on one machine would.
+        var root = TestData.NewDirectory("cluster");
+        builder.Properties["StateDirectory"] = Path.Combine(root, "state");
+        builder.Properties["CheckpointDirectory"] = Path.Combine(root, "checkpoints");
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         Cluster = builder.Build();
         await Cluster.DeployAsync();
@@ -46,6 +50,8 @@ public sealed class ClusterFixture : IAsyncLifetime
             // Small batches and windows exercise sequencing, credit and partial flushes with small test inputs.
             o.BatchSize = 64;
             o.ChannelWindow = 4;
+            o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
+            o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
         });
     }
 }

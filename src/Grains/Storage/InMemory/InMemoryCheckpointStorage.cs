@@ -13,7 +13,9 @@ internal sealed class InMemoryCheckpointStorage(int maxStateSize = InMemoryCheck
     /// <summary>Flink's default limit for state held by the job manager: 5 MiB per state file.</summary>
     public const int DefaultMaxStateSize = 5 * 1024 * 1024;
 
+    // The serialized form is kept to verify it like a file; the object keeps the inline bytes JSON leaves out.
     private readonly ConcurrentDictionary<(string JobId, long CheckpointId), byte[]> _metadata = new();
+    private readonly ConcurrentDictionary<(string JobId, long CheckpointId), CheckpointMetadata> _objects = new();
 
     public int MaxStateSize { get; } = maxStateSize;
 
@@ -52,6 +54,7 @@ internal sealed class InMemoryCheckpointStorage(int maxStateSize = InMemoryCheck
     public Task WriteMetadataAsync(CheckpointMetadata metadata, CancellationToken cancellationToken = default)
     {
         _metadata[(metadata.JobId, metadata.CheckpointId)] = MetadataFormat.Serialize(metadata);
+        _objects[(metadata.JobId, metadata.CheckpointId)] = metadata;
         return Task.CompletedTask;
     }
 
@@ -63,7 +66,8 @@ internal sealed class InMemoryCheckpointStorage(int maxStateSize = InMemoryCheck
             throw new CorruptCheckpointException(path, "the checkpoint does not exist.");
         }
 
-        return Task.FromResult(MetadataFormat.Deserialize(bytes, path));
+        MetadataFormat.Deserialize(bytes, path);
+        return Task.FromResult(_objects[(jobId, checkpointId)]);
     }
 
     public Task<IReadOnlyList<long>> ListCheckpointsAsync(string jobId, CancellationToken cancellationToken = default) =>
@@ -72,6 +76,7 @@ internal sealed class InMemoryCheckpointStorage(int maxStateSize = InMemoryCheck
     public Task DeleteCheckpointAsync(string jobId, long checkpointId, CancellationToken cancellationToken = default)
     {
         _metadata.TryRemove((jobId, checkpointId), out _);
+        _objects.TryRemove((jobId, checkpointId), out _);
         return Task.CompletedTask;
     }
 
@@ -80,6 +85,7 @@ internal sealed class InMemoryCheckpointStorage(int maxStateSize = InMemoryCheck
         foreach (var key in _metadata.Keys.Where(k => k.JobId == jobId && !keep.Contains(k.CheckpointId)))
         {
             _metadata.TryRemove(key, out _);
+            _objects.TryRemove(key, out _);
         }
 
         return Task.CompletedTask;

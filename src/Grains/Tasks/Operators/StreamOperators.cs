@@ -46,6 +46,11 @@ internal abstract class StreamOperator
     /// <summary>Releases the function's resources; runs whether the task finished, failed or was cancelled.</summary>
     public virtual ValueTask CloseAsync() => ValueTask.CompletedTask;
 
+    /// <summary>A checkpoint this operator took part in completed (transactional sinks commit here).</summary>
+    public virtual void NotifyCheckpointComplete(long checkpointId)
+    {
+    }
+
     /// <summary>Whether <see cref="FlushAsync"/> does anything (so the loop can skip it).</summary>
     public virtual bool NeedsFlush => false;
 
@@ -354,6 +359,14 @@ internal sealed class SinkOperator<T>(ISinkFunction<T> function) : StreamOperato
         catch (Exception ex)
         {
             throw Fail(ex);
+        }
+    }
+
+    public override void NotifyCheckpointComplete(long checkpointId)
+    {
+        if (_writer is Connectors.ICheckpointListener listener)
+        {
+            listener.NotifyCheckpointComplete(checkpointId);
         }
     }
 

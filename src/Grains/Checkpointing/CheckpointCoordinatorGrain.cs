@@ -1,0 +1,484 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Runtime;
+using Orleans.Streams;
+using Platform.Hosting;
+using Platform.Runtime;
+using Platform.Storage;
+using Platform.Tasks;
+
+namespace Platform.Checkpointing;
+
+/// <summary>What the coordinator keeps durably, so that a job survives the loss of the silo hosting it.</summary>
+[GenerateSerializer, Alias("platform.CoordinatorState")]
+public sealed class CoordinatorState
+{
+    [Id(0)] public long NextCheckpointId { get; set; } = 1;
+    [Id(1)] public long Completed { get; set; }
+    [Id(2)] public long Failed { get; set; }
+    [Id(3)] public long Restored { get; set; }
+    [Id(4)] public long? LatestRestoredId { get; set; }
+    [Id(5)] public List<CheckpointStats> History { get; set; } = [];
+    [Id(6)] public HashSet<long> Unrestorable { get; set; } = [];
+}
+
+/// <summary>
+/// One per job (Flink's CheckpointCoordinator). Triggers checkpoints by publishing on the job's control stream,
+/// collects the subtasks' acknowledgements, commits a checkpoint by writing its metadata last, keeps the retained
+/// ones, and aborts (deleting their files) those declined or timed out. It never awaits a call to the job manager,
+/// which awaits calls to it.
+/// </summary>
+[KeepAlive]
+internal sealed partial class CheckpointCoordinatorGrain(
+    ILogger<CheckpointCoordinatorGrain> logger,
+    CheckpointStorageFactory storageFactory,
+    [PersistentState("coordinator", PlatformStreams.StateStorageName)] IPersistentState<CoordinatorState> state)
+    : Grain, ICheckpointCoordinatorGrain, ICheckpointAcknowledger, ICheckpointCoordinatorControl
+{
+    private const int HistorySize = 20;
+    private readonly Dictionary<long, PendingCheckpoint> _pending = [];
+    private readonly Dictionary<long, TaskCompletionSource> _waiters = [];
+    private CoordinatorStart? _start;
+    private ICheckpointStorage? _storage;
+    private (CheckpointStorageKind Kind, string? Directory) _storageLocation;
+    private IGrainTimer? _timer;
+    private bool _triggering;
+    private int _consecutiveFailures;
+    private DateTimeOffset _lastTrigger = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastEnd = DateTimeOffset.MinValue;
+
+    private string JobId => this.GetPrimaryKeyString();
+
+    private CheckpointingSettings Settings => _start?.Settings ?? new CheckpointingSettings();
+
+    public async Task Start(CoordinatorStart start)
+    {
+        await AbortAllAsync($"the job restarted with attempt {start.Attempt}");
+        _start = start;
+        EnsureStorage(start.Settings);
+        _triggering = true;
+        _consecutiveFailures = 0;
+        _lastTrigger = DateTimeOffset.UtcNow;
+        _timer?.Dispose();
+        var tick = start.Settings.Interval is { } interval
+            ? TimeSpan.FromMilliseconds(Math.Clamp(interval.TotalMilliseconds / 4, 20, 1000))
+            : TimeSpan.FromSeconds(1);
+        _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions { DueTime = tick, Period = tick, KeepAlive = true });
+        LogStarted(JobId, start.Attempt, start.Settings.Interval, _storage!.Description);
+    }
+
+    public async Task Suspend(string reason)
+    {
+        _triggering = false;
+        await AbortAllAsync(reason);
+    }
+
+    public async Task OnTaskFinished(TaskId task)
+    {
+        if (_triggering)
+        {
+            _triggering = false;
+            await AbortAllAsync($"subtask {task} finished, so no further checkpoint can complete");
+        }
+    }
+
+    public async Task<CheckpointMetadata?> LatestRestorable(CheckpointingSettings settings)
+    {
+        var storage = EnsureStorage(settings);
+        var ids = await storage.ListCheckpointsAsync(JobId);
+        foreach (var id in ids.Reverse())
+        {
+            if (state.State.Unrestorable.Contains(id))
+            {
+                continue;
+            }
+
+            try
+            {
+                return await storage.ReadMetadataAsync(JobId, id);
+            }
+            catch (CorruptCheckpointException ex)
+            {
+                LogCorrupt(JobId, id, ex.Message);
+                state.State.Unrestorable.Add(id);
+                await state.WriteStateAsync();
+            }
+        }
+
+        return null;
+    }
+
+    public async Task MarkUnrestorable(long checkpointId, string reason)
+    {
+        LogCorrupt(JobId, checkpointId, reason);
+        state.State.Unrestorable.Add(checkpointId);
+        await state.WriteStateAsync();
+    }
+
+    public async Task RecordRestore(long checkpointId)
+    {
+        state.State.Restored++;
+        state.State.LatestRestoredId = checkpointId;
+        await state.WriteStateAsync();
+    }
+
+    public async Task Shutdown(JobState finalState)
+    {
+        _triggering = false;
+        _timer?.Dispose();
+        _timer = null;
+        await AbortAllAsync($"the job is {finalState}");
+        var keep = finalState == JobState.Failed
+            || (finalState == JobState.Canceled && Settings.Retention == CheckpointRetention.RetainOnCancellation);
+        if (!keep && _storage is not null)
+        {
+            foreach (var id in await _storage.ListCheckpointsAsync(JobId))
+            {
+                await _storage.DeleteCheckpointAsync(JobId, id);
+            }
+
+            await _storage.DeleteAllExceptAsync(JobId, new HashSet<long>());
+        }
+    }
+
+    public async Task<long> TriggerCheckpoint()
+    {
+        if (_start is null || !_triggering)
+        {
+            throw new InvalidOperationException($"Job '{JobId}' is not running with checkpoints enabled, or one of its tasks already finished; no checkpoint can be taken now.");
+        }
+
+        if (_pending.Count >= Math.Max(1, Settings.MaxConcurrentCheckpoints))
+        {
+            throw new InvalidOperationException(
+                $"Checkpoint {string.Join(", ", _pending.Keys)} of job '{JobId}' is still in progress and the job allows {Settings.MaxConcurrentCheckpoints} at a time; try again when it ends.");
+        }
+
+        return await TriggerAsync(manual: true);
+    }
+
+    public async Task<CheckpointStats?> WaitForCheckpoint(long checkpointId, TimeSpan maxWait)
+    {
+        if (_pending.ContainsKey(checkpointId) && maxWait > TimeSpan.Zero)
+        {
+            if (!_waiters.TryGetValue(checkpointId, out var waiter))
+            {
+                _waiters[checkpointId] = waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            await Task.WhenAny(waiter.Task, Task.Delay(maxWait));
+        }
+
+        return _pending.TryGetValue(checkpointId, out var pending)
+            ? pending.Stats(CheckpointStatus.InProgress)
+            : state.State.History.FirstOrDefault(h => h.Id == checkpointId);
+    }
+
+    public Task<CheckpointStatistics> GetStatistics() => Task.FromResult(new CheckpointStatistics
+    {
+        Completed = state.State.Completed,
+        Failed = state.State.Failed,
+        InProgress = _pending.Count,
+        Restored = state.State.Restored,
+        LatestRestoredId = state.State.LatestRestoredId,
+        History = [.. _pending.Values.OrderByDescending(p => p.Id).Select(p => p.Stats(CheckpointStatus.InProgress)).Concat(state.State.History)],
+        Retained = [.. state.State.History.Where(h => h.Status == CheckpointStatus.Completed).Select(h => h.Id).Where(_retained.Contains).Order()],
+    });
+
+    private readonly HashSet<long> _retained = [];
+
+    public async Task AcknowledgeCheckpoint(int attempt, TaskId task, long checkpointId, SubtaskSnapshot snapshot, SubtaskCheckpointMetrics metrics)
+    {
+        if (_start is null || attempt != _start.Attempt || !_pending.TryGetValue(checkpointId, out var pending))
+        {
+            // The checkpoint was aborted (or belongs to an earlier attempt): what the subtask wrote for it is garbage.
+            if (!_pending.ContainsKey(checkpointId) && !_retained.Contains(checkpointId) && _storage is not null)
+            {
+                await _storage.DeleteCheckpointAsync(JobId, checkpointId);
+            }
+
+            return;
+        }
+
+        if (!pending.Acknowledge(task, snapshot, metrics))
+        {
+            return;
+        }
+
+        if (pending.IsComplete)
+        {
+            await CompleteAsync(pending);
+        }
+    }
+
+    public async Task DeclineCheckpoint(int attempt, TaskId task, long checkpointId, string reason)
+    {
+        if (_start is not null && attempt == _start.Attempt && _pending.TryGetValue(checkpointId, out var pending))
+        {
+            await FailAsync(pending, $"declined by subtask {task}: {reason}");
+        }
+    }
+
+    private async Task OnTimerAsync(CancellationToken cancellationToken)
+    {
+        var now = DateTimeOffset.UtcNow;
+        foreach (var expired in _pending.Values.Where(p => now - p.TriggeredAt > Settings.Timeout).ToList())
+        {
+            await FailAsync(expired, $"it expired after {Settings.Timeout} with {expired.Acknowledged} of {expired.Total} subtasks acknowledged (missing: {string.Join(", ", expired.Missing.Take(5))})");
+        }
+
+        if (_triggering
+            && Settings.Interval is { } interval
+            && now - _lastTrigger >= interval
+            && now - _lastEnd >= Settings.MinPauseBetweenCheckpoints
+            && _pending.Count < Math.Max(1, Settings.MaxConcurrentCheckpoints))
+        {
+            await TriggerAsync(manual: false);
+        }
+    }
+
+    private async Task<long> TriggerAsync(bool manual)
+    {
+        var start = _start!;
+        var id = state.State.NextCheckpointId++;
+        // Persist the id first: a coordinator activated elsewhere must never reuse it.
+        await state.WriteStateAsync();
+        var pending = new PendingCheckpoint(id, DateTimeOffset.UtcNow, manual, start.Subtasks);
+        _pending[id] = pending;
+        _lastTrigger = pending.TriggeredAt;
+        try
+        {
+            var stream = this.GetStreamProvider(PlatformStreams.ProviderName)
+                .GetStream<CheckpointTrigger>(StreamId.Create(PlatformStreams.CheckpointTriggerNamespace, JobId));
+            await stream.OnNextAsync(new CheckpointTrigger(id, start.Attempt, pending.TriggeredAt, Settings.Mode));
+            LogTriggered(JobId, id, manual);
+        }
+        catch (Exception ex)
+        {
+            // A full memory-stream queue or an unreachable queue: the trigger is not delivered, so say so now.
+            await FailAsync(pending, $"its trigger could not be published on the job's control stream: {ex.Message}");
+        }
+
+        return id;
+    }
+
+    private async Task CompleteAsync(PendingCheckpoint pending)
+    {
+        var storage = _storage!;
+        var metadata = new CheckpointMetadata
+        {
+            JobId = JobId,
+            CheckpointId = pending.Id,
+            TriggeredAt = pending.TriggeredAt,
+            CompletedAt = DateTimeOffset.UtcNow,
+            MaxParallelism = _start!.MaxParallelism,
+            Subtasks = [.. pending.Snapshots],
+        };
+        try
+        {
+            await storage.WriteMetadataAsync(metadata);
+        }
+        catch (Exception ex)
+        {
+            await FailAsync(pending, $"its metadata could not be written to {storage.Description}: {ex.Message}");
+            return;
+        }
+
+        _pending.Remove(pending.Id);
+        _retained.Add(pending.Id);
+        _consecutiveFailures = 0;
+        _lastEnd = DateTimeOffset.UtcNow;
+        state.State.Completed++;
+        Record(pending.Stats(CheckpointStatus.Completed) with { StateSize = metadata.StateSize() });
+        LogCompleted(JobId, pending.Id, metadata.StateSize(), DateTimeOffset.UtcNow - pending.TriggeredAt);
+
+        // Retention: keep the newest N; never delete the one just completed.
+        var retained = Math.Max(1, Settings.RetainedCheckpoints);
+        var committed = await storage.ListCheckpointsAsync(JobId);
+        foreach (var old in committed.Where(id => id < pending.Id).OrderByDescending(id => id).Skip(retained - 1))
+        {
+            await storage.DeleteCheckpointAsync(JobId, old);
+            _retained.Remove(old);
+        }
+
+        await state.WriteStateAsync();
+        Wake(pending.Id);
+        foreach (var (task, _) in _start.Subtasks)
+        {
+            _ = NotifyAsync(GrainFactory.GetGrain<IStreamTaskGrain>(task.GrainKey).NotifyCheckpointComplete(_start.Attempt, pending.Id));
+        }
+    }
+
+    private async Task FailAsync(PendingCheckpoint pending, string reason)
+    {
+        if (!_pending.Remove(pending.Id))
+        {
+            return;
+        }
+
+        _consecutiveFailures++;
+        _lastEnd = DateTimeOffset.UtcNow;
+        state.State.Failed++;
+        Record(pending.Stats(CheckpointStatus.Failed) with { FailureReason = reason });
+        LogFailed(JobId, pending.Id, reason);
+        try
+        {
+            await _storage!.DeleteCheckpointAsync(JobId, pending.Id);
+        }
+        catch (Exception ex)
+        {
+            LogCleanupFailed(ex, JobId, pending.Id);
+        }
+
+        await state.WriteStateAsync();
+        Wake(pending.Id);
+        if (_start is { } start && _triggering && _consecutiveFailures > Settings.TolerableFailedCheckpoints)
+        {
+            var message = $"Exceeded the tolerable number of failed checkpoints ({Settings.TolerableFailedCheckpoints}): {_consecutiveFailures} failed in a row; the last, checkpoint {pending.Id}, failed because {reason}";
+            _triggering = false;
+            // Not awaited: the job manager awaits calls to this grain, so waiting for it here could deadlock.
+            _ = NotifyAsync(GrainFactory.GetGrain<ICheckpointFailureListener>(JobId).CheckpointFailureThresholdExceeded(start.Attempt, message));
+        }
+    }
+
+    private async Task AbortAllAsync(string reason)
+    {
+        foreach (var pending in _pending.Values.ToList())
+        {
+            // An abort for a restart or a stop is not a checkpoint failure of the job's own making.
+            _pending.Remove(pending.Id);
+            state.State.Failed++;
+            Record(pending.Stats(CheckpointStatus.Failed) with { FailureReason = $"aborted: {reason}" });
+            Wake(pending.Id);
+            if (_storage is not null)
+            {
+                await _storage.DeleteCheckpointAsync(JobId, pending.Id);
+            }
+        }
+
+        if (_storage is not null)
+        {
+            // No orphans: remove whatever belongs to no committed checkpoint (aborted, or written by a lost silo).
+            var committed = await _storage.ListCheckpointsAsync(JobId);
+            await _storage.DeleteAllExceptAsync(JobId, committed.ToHashSet());
+            _retained.UnionWith(committed);
+        }
+
+        await state.WriteStateAsync();
+    }
+
+    private ICheckpointStorage EnsureStorage(CheckpointingSettings settings)
+    {
+        var location = storageFactory.Resolve(settings);
+        if (_storage is null || location != _storageLocation)
+        {
+            _storage = storageFactory.Create(location.Kind, location.Directory);
+            _storageLocation = location;
+        }
+
+        return _storage;
+    }
+
+    private void Record(CheckpointStats stats)
+    {
+        state.State.History.Insert(0, stats);
+        if (state.State.History.Count > HistorySize)
+        {
+            state.State.History.RemoveRange(HistorySize, state.State.History.Count - HistorySize);
+        }
+    }
+
+    private void Wake(long checkpointId)
+    {
+        if (_waiters.Remove(checkpointId, out var waiter))
+        {
+            waiter.TrySetResult();
+        }
+    }
+
+    private async Task NotifyAsync(Task call)
+    {
+        try
+        {
+            await call;
+        }
+        catch (Exception ex)
+        {
+            LogNotifyFailed(ex, JobId);
+        }
+    }
+
+    private sealed class PendingCheckpoint(long id, DateTimeOffset triggeredAt, bool manual, List<(TaskId Id, string TaskName)> subtasks)
+    {
+        private readonly Dictionary<TaskId, string> _names = subtasks.ToDictionary(s => s.Id, s => s.TaskName);
+        private readonly HashSet<TaskId> _missing = [.. subtasks.Select(s => s.Id)];
+        private readonly List<SubtaskCheckpointStats> _stats = [];
+
+        public long Id { get; } = id;
+
+        public DateTimeOffset TriggeredAt { get; } = triggeredAt;
+
+        public List<SubtaskSnapshot> Snapshots { get; } = [];
+
+        public int Total => _names.Count;
+
+        public int Acknowledged => _stats.Count;
+
+        public IEnumerable<TaskId> Missing => _missing;
+
+        public bool IsComplete => _missing.Count == 0;
+
+        public bool Acknowledge(TaskId task, SubtaskSnapshot snapshot, SubtaskCheckpointMetrics metrics)
+        {
+            if (!_missing.Remove(task))
+            {
+                return false;
+            }
+
+            Snapshots.Add(snapshot);
+            _stats.Add(new SubtaskCheckpointStats
+            {
+                TaskName = _names[task],
+                SubtaskIndex = task.SubtaskIndex,
+                SyncDuration = metrics.SyncDuration,
+                AsyncDuration = metrics.AsyncDuration,
+                AlignmentDuration = metrics.AlignmentDuration,
+                StateSize = metrics.StateSize,
+                AcknowledgedAt = DateTimeOffset.UtcNow,
+            });
+            return true;
+        }
+
+        public CheckpointStats Stats(CheckpointStatus status) => new()
+        {
+            Id = Id,
+            Status = status,
+            TriggeredAt = TriggeredAt,
+            EndToEndDuration = status == CheckpointStatus.InProgress ? null : DateTimeOffset.UtcNow - TriggeredAt,
+            StateSize = _stats.Sum(s => s.StateSize),
+            IsManual = manual,
+            Subtasks = [.. _stats],
+            SubtasksTotal = Total,
+        };
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Checkpoint coordinator of job {JobId} started for attempt {Attempt}: interval {Interval}, storage: {Storage}")]
+    private partial void LogStarted(string jobId, int attempt, TimeSpan? interval, string storage);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: triggered checkpoint {CheckpointId} (manual: {Manual})")]
+    private partial void LogTriggered(string jobId, long checkpointId, bool manual);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: completed checkpoint {CheckpointId} ({Size} bytes in {Duration})")]
+    private partial void LogCompleted(string jobId, long checkpointId, long size, TimeSpan duration);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: checkpoint {CheckpointId} failed: {Reason}")]
+    private partial void LogFailed(string jobId, long checkpointId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Job {JobId}: checkpoint {CheckpointId} cannot be restored and is skipped: {Reason}")]
+    private partial void LogCorrupt(string jobId, long checkpointId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: deleting the files of failed checkpoint {CheckpointId} failed")]
+    private partial void LogCleanupFailed(Exception exception, string jobId, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: a notification from the checkpoint coordinator was not delivered")]
+    private partial void LogNotifyFailed(Exception exception, string jobId);
+}
