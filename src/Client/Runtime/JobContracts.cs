@@ -168,6 +168,12 @@ public sealed record JobStatusInfo
 
     /// <summary>The failures that caused restarts, newest first (the last few).</summary>
     [Id(10)] public IReadOnlyList<FailureInfo> RestartCauses { get; init; } = [];
+
+    /// <summary>The silo hosting the job manager (and, usually, the checkpoint coordinator).</summary>
+    [Id(11)] public string? JobManagerSilo { get; init; }
+
+    /// <summary>The checkpoint the current attempt restored from, if any.</summary>
+    [Id(12)] public long? RestoredFromCheckpoint { get; init; }
 }
 
 /// <summary>A line of the job list.</summary>

@@ -54,6 +54,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     {
         await AbortAllAsync($"the job restarted with attempt {start.Attempt}");
         _start = start;
+        _finished.Clear();
         EnsureStorage(start.Settings);
         _triggering = true;
         _consecutiveFailures = 0;
@@ -72,14 +73,28 @@ internal sealed partial class CheckpointCoordinatorGrain(
         await AbortAllAsync(reason);
     }
 
-    public async Task OnTaskFinished(TaskId task)
+    public async Task OnTaskFinished(TaskId task, SubtaskSnapshot? finalSnapshot)
     {
-        if (_triggering)
+        if (finalSnapshot is not null)
+        {
+            // Its end-of-input followed all its records, so its final state is consistent with any later checkpoint.
+            _finished[task] = finalSnapshot;
+            foreach (var pending in _pending.Values.ToList())
+            {
+                if (pending.Acknowledge(task, finalSnapshot, new SubtaskCheckpointMetrics(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0)) && pending.IsComplete)
+                {
+                    await CompleteAsync(pending);
+                }
+            }
+        }
+        else if (_triggering)
         {
             _triggering = false;
-            await AbortAllAsync($"subtask {task} finished, so no further checkpoint can complete");
+            await AbortAllAsync($"subtask {task} finished holding state, so no further checkpoint can complete");
         }
     }
+
+    private readonly Dictionary<TaskId, SubtaskSnapshot> _finished = [];
 
     public async Task<CheckpointMetadata?> LatestRestorable(CheckpointingSettings settings)
     {
@@ -243,6 +258,11 @@ internal sealed partial class CheckpointCoordinatorGrain(
         // Persist the id first: a coordinator activated elsewhere must never reuse it.
         await state.WriteStateAsync();
         var pending = new PendingCheckpoint(id, DateTimeOffset.UtcNow, manual, start.Subtasks);
+        foreach (var (task, snapshot) in _finished)
+        {
+            pending.Acknowledge(task, snapshot, new SubtaskCheckpointMetrics(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0));
+        }
+
         _pending[id] = pending;
         _lastTrigger = pending.TriggeredAt;
         try

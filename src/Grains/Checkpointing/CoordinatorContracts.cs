@@ -29,8 +29,11 @@ public interface ICheckpointCoordinatorControl : IGrainWithStringKey
     /// <summary>Stops triggering and aborts checkpoints in progress (the job is failing over or stopping).</summary>
     Task Suspend(string reason);
 
-    /// <summary>A subtask finished: no checkpoint can complete any more, so triggering stops.</summary>
-    Task OnTaskFinished(TaskId task);
+    /// <summary>
+    /// A subtask finished. With its <paramref name="finalSnapshot"/> it counts as acknowledged in every later
+    /// checkpoint; without one (it held state files) no checkpoint can complete any more, so triggering stops.
+    /// </summary>
+    Task OnTaskFinished(TaskId task, SubtaskSnapshot? finalSnapshot);
 
     /// <summary>The newest retained checkpoint whose metadata is intact; damaged ones are reported and skipped.</summary>
     Task<CheckpointMetadata?> LatestRestorable(CheckpointingSettings settings);

@@ -50,6 +50,7 @@ internal sealed partial class JobManagerGrain(
     IOptions<StreamingPlatformOptions> options,
     Serializer serializer,
     CheckpointStorageFactory storageFactory,
+    ILocalSiloDetails silo,
     [PersistentState("job", PlatformStreams.StateStorageName)] IPersistentState<JobManagerState> state)
     : Grain, IJobManagerGrain, ITaskEventSink, ICheckpointFailureListener, IJobRecovery
 {
@@ -149,7 +150,7 @@ internal sealed partial class JobManagerGrain(
         return Status();
     }
 
-    public async Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics)
+    public async Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics, SubtaskSnapshot? finalSnapshot)
     {
         if (attempt != S.Attempt || _deployedAttempt != attempt || !_subtasks.TryGetValue(task, out var record) || S.State != JobState.Running)
         {
@@ -160,7 +161,7 @@ internal sealed partial class JobManagerGrain(
         record.Metrics = metrics;
         if (HasCheckpointing)
         {
-            await Coordinator.OnTaskFinished(task);
+            await Coordinator.OnTaskFinished(task, finalSnapshot);
         }
 
         if (_subtasks.Values.All(r => r.State == TaskState.Finished))
@@ -457,6 +458,8 @@ internal sealed partial class JobManagerGrain(
         MaxParallelism = S.Graph?.MaxParallelism ?? 0,
         Restarts = S.History.Restarts,
         RestartCauses = [.. S.RestartCauses],
+        JobManagerSilo = silo.SiloAddress.ToString(),
+        RestoredFromCheckpoint = S.RestoredFrom,
         Tasks = [.. _subtasks.OrderBy(s => s.Key.TaskIndex).ThenBy(s => s.Key.SubtaskIndex).Select(s => new TaskStatusInfo
         {
             TaskName = s.Value.Task.Name,

@@ -96,8 +96,9 @@ internal sealed partial class StreamTask : ITaskRuntime
         {
             _triggers.Enqueue(trigger);
         }
-        else if (_chain.Source is not null && trigger.Attempt == Attempt && State != TaskState.Running)
+        else if (_chain.Source is not null && trigger.Attempt == Attempt && State is TaskState.Failed or TaskState.Canceled)
         {
+            // A finished source is covered by its final snapshot; a failed or cancelled one cannot take part.
             _ = DeclineAsync(trigger.CheckpointId, $"source subtask {Id} is {State}");
         }
     }
@@ -158,7 +159,8 @@ internal sealed partial class StreamTask : ITaskRuntime
             await EmitEndOfInputAsync();
             State = TaskState.Finished;
             LogFinished(Id, Attempt, _chain.Counters.RecordsIn, _chain.Counters.RecordsOut);
-            await ReportAsync(() => _jobManager.TaskFinished(Id, Attempt, Metrics));
+            var final = _chain.KeyedState is null ? new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = SourceSnapshot() } : null;
+            await ReportAsync(() => _jobManager.TaskFinished(Id, Attempt, Metrics, final));
         }
         catch (Exception ex) when (Cancelled && _failure is null && ex is OperationCanceledException)
         {
@@ -374,12 +376,8 @@ internal sealed partial class StreamTask : ITaskRuntime
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var operators = new List<OperatorSnapshot>();
+            var operators = SourceSnapshot(offset);
             long size = 0;
-            if (offset is not null && _chain.Operators.FirstOrDefault(o => o is ISourceOperator) is { } source)
-            {
-                operators.Add(new OperatorSnapshot { OperatorUid = source.Uid, SourceOffset = offset });
-            }
 
             if (keyed is not null)
             {
@@ -408,6 +406,11 @@ internal sealed partial class StreamTask : ITaskRuntime
             await DeclineAsync(checkpointId, $"subtask {Id} could not write its state: {ex.Message}");
         }
     }
+
+    private List<OperatorSnapshot> SourceSnapshot(long? offset = null) =>
+        _chain.Operators.FirstOrDefault(o => o is ISourceOperator) is { } source
+            ? [new OperatorSnapshot { OperatorUid = source.Uid, SourceOffset = offset ?? _chain.Source!.Offset }]
+            : [];
 
     private async Task DeclineAsync(long checkpointId, string reason)
     {

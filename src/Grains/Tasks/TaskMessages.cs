@@ -271,8 +271,12 @@ public interface ICheckpointAcknowledger : IGrainWithStringKey
 [Alias("platform.ITaskEventSink")]
 public interface ITaskEventSink : IGrainWithStringKey
 {
-    /// <summary>A subtask finished: its input ended and everything was flushed downstream.</summary>
-    Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics);
+    /// <summary>
+    /// A subtask finished: its input ended and everything was flushed downstream. <paramref name="finalSnapshot"/>
+    /// is its state at the end when it holds no state files (a source's final offsets), so that later checkpoints
+    /// can include it without the subtask; <c>null</c> otherwise.
+    /// </summary>
+    Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics, Checkpointing.SubtaskSnapshot? finalSnapshot);
 
     /// <summary>A subtask failed.</summary>
     Task TaskFailed(TaskId task, int attempt, FailureInfo failure);

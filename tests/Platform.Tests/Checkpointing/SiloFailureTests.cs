@@ -1,0 +1,125 @@
+using Platform.Checkpointing;
+using Platform.Runtime;
+using Platform.Samples;
+using Platform.Tests.Hosting;
+using Platform.Tests.Infrastructure;
+
+namespace Platform.Tests.Checkpointing;
+
+/// <summary>
+/// Kills silos of a three-silo cluster while exactly-once jobs run, starting replacements, and checks the final keyed
+/// state against the ground truth. The short runs are part of every test run; the long randomized runs are
+/// <c>Category=Long</c>.
+/// </summary>
+public sealed class SiloFailureTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(4);
+
+    [Theory]
+    [InlineData(11, 2)]
+    public Task Word_count_state_is_exactly_once_when_silos_die_short(int seed, int kills) => WordCountSurvivesSiloKills(seed, kills, records: 24_000);
+
+    [Theory]
+    [Trait("Category", "Long")]
+    [InlineData(101, 6)]
+    [InlineData(202, 6)]
+    public Task Word_count_state_is_exactly_once_when_silos_die_long(int seed, int kills) => WordCountSurvivesSiloKills(seed, kills, records: 120_000);
+
+    [Theory]
+    [InlineData(23, 2)]
+    public Task Two_input_keyed_state_is_exactly_once_when_silos_die_short(int seed, int kills) => EnrichmentSurvivesSiloKills(seed, kills, events: 12_000);
+
+    [Theory]
+    [Trait("Category", "Long")]
+    [InlineData(303, 5)]
+    public Task Two_input_keyed_state_is_exactly_once_when_silos_die_long(int seed, int kills) => EnrichmentSurvivesSiloKills(seed, kills, events: 60_000);
+
+    private static async Task WordCountSurvivesSiloKills(int seed, int kills, long records)
+    {
+        const int words = 60;
+        await using var cluster = await KillableCluster.StartAsync();
+        var random = new Random(seed);
+        var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(150), Storage = CheckpointStorageKind.FileSystem, RetainedCheckpoints = 2 };
+        var job = CheckpointTestJobs.WordCount(records, words, parallelism: 3, ratePerSubtask: 1_500, settings, RestartStrategy.FixedDelayRestart(50, TimeSpan.FromMilliseconds(200)));
+        var jobId = await cluster.Platform.SubmitAsync(job);
+
+        await KillSilosWhileRunningAsync(cluster, jobId, random, kills);
+
+        var status = await cluster.Platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        Assert.True(status.Restarts >= 1, "the job never restarted");
+        var running = await cluster.Platform.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink);
+        Assert.Equal(CheckpointTestJobs.ExpectedCounts(records, words).OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
+    }
+
+    private static async Task EnrichmentSurvivesSiloKills(int seed, int kills, long events)
+    {
+        const int users = 40;
+        await using var cluster = await KillableCluster.StartAsync();
+        var random = new Random(seed);
+        var profiles = Enumerable.Range(0, users).Select(u => new Profile(u, $"c{u % 5}", 1)).ToList();
+        var job = EnrichmentJob.Build(events, users, profiles, parallelism: 3);
+        job.Checkpointing = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(150), Storage = CheckpointStorageKind.FileSystem };
+        job.RestartStrategy = RestartStrategy.FixedDelayRestart(50, TimeSpan.FromMilliseconds(200));
+        var jobId = await cluster.Platform.SubmitAsync(SlowClicks(job, events, users));
+
+        await KillSilosWhileRunningAsync(cluster, jobId, random, kills);
+
+        var status = await cluster.Platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        var enriched = await cluster.Platform.GetCollectedAsync<EnrichedEvent>(jobId, EnrichmentJob.CollectSinkUid);
+        // Every event is emitted at least once; the reducing state's final total per user is exact.
+        Assert.Equal(Enumerable.Range(0, (int)events).Select(e => (long)e), enriched.Select(e => e.Sequence).Distinct().Order());
+        foreach (var user in enriched.GroupBy(e => e.UserId))
+        {
+            var expected = Enumerable.Range(0, (int)events).Where(s => s % users == user.Key).Sum(s => (long)(s % 7) + 1);
+            Assert.Equal(expected, user.Max(e => e.TotalAmount));
+        }
+    }
+
+    private static Platform.Graph.StreamJobBuilder SlowClicks(Platform.Graph.StreamJobBuilder job, long events, int users)
+    {
+        // Rebuild with a rate-limited click source so the job runs long enough to be interrupted.
+        var slow = new Platform.Graph.StreamJobBuilder("enrichment-under-failures")
+        {
+            DefaultParallelism = job.DefaultParallelism,
+            Checkpointing = job.Checkpointing,
+            RestartStrategy = job.RestartStrategy,
+        };
+        var clicks = slow.AddSource(new ClickEventGenerator { Count = events, Users = users, RecordsPerSecondPerSubtask = 300 }, "clicks").Uid("clicks")
+            .KeyBy(new EventKey());
+        var profiles = slow.AddSource(new Platform.Connectors.CollectionSource<Profile>(Enumerable.Range(0, users).Select(u => new Profile(u, $"c{u % 5}", 1))), "profiles").Uid("profiles").SetParallelism(1)
+            .KeyBy(new ProfileKey());
+        clicks.Connect(profiles)
+            .Process(new EnrichWithProfile(), "enrich").Uid("enrich")
+            .SinkTo(new Platform.Connectors.CollectSink<EnrichedEvent>(), "collect").Uid(EnrichmentJob.CollectSinkUid);
+        return slow;
+    }
+
+    /// <summary>Kills silos at random moments, each after a checkpoint completed since the last kill; one kill targets the job manager's silo.</summary>
+    private static async Task KillSilosWhileRunningAsync(KillableCluster cluster, string jobId, Random random, int kills)
+    {
+        for (var kill = 0; kill < kills; kill++)
+        {
+            var before = (await cluster.Platform.GetCheckpointStatisticsAsync(jobId)).Completed;
+            await Poll.UntilAsync(async () =>
+            {
+                var status = await cluster.Platform.GetStatusAsync(jobId);
+                Assert.False(status.State.IsTerminal(), $"job ended {status.State} early: {status.Failure}");
+                return status.State == JobState.Running && (await cluster.Platform.GetCheckpointStatisticsAsync(jobId)).Completed > before;
+            }, Timeout, () => "a checkpoint completes while the job runs");
+
+            // A random moment within the next checkpoint interval or so.
+            await Task.Delay(random.Next(0, 300));
+            // Kill a silo that runs subtasks, and once the one hosting the job manager and coordinator (when it is not
+            // the primary, which holds the test cluster's membership table).
+            var status = await cluster.Platform.GetStatusAsync(jobId);
+            var secondaries = cluster.Cluster.SecondarySilos.Select(s => s.SiloAddress.ToString()).ToHashSet();
+            var working = status.Tasks.Select(t => t.Silo).OfType<string>().Where(secondaries.Contains).Distinct().ToList();
+            var preferred = kill == 1 && status.JobManagerSilo is { } jm && secondaries.Contains(jm)
+                ? jm
+                : working.Count > 0 ? working[random.Next(working.Count)] : null;
+            await cluster.KillSecondaryAndReplaceAsync(random, preferred);
+        }
+    }
+}
