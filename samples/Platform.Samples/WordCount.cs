@@ -80,6 +80,27 @@ public sealed class CountWords : KeyedProcessFunction<string, string, WordCount>
     }
 }
 
+/// <summary>
+/// An endless (or bounded) stream of words, deterministic so that a run can be checked: record s is
+/// <c>w{mix(s) mod Words}</c>. Rate-limited per subtask, it stands in for a live source in demos and failure tests.
+/// </summary>
+[GenerateSerializer, Alias("samples.GeneratedWords")]
+public sealed class GeneratedWords : GeneratorSource<string>
+{
+    /// <summary>How many distinct words.</summary>
+    [Id(0)] public int Words { get; set; } = 1000;
+
+    /// <summary>The word at sequence number <paramref name="sequence"/>.</summary>
+    public static string WordAt(long sequence, int words) => $"w{(int)(((ulong)sequence * 0x9E3779B97F4A7C15UL) >> 40) % words}";
+
+    /// <summary>The true count of each word among the first <paramref name="records"/> records.</summary>
+    public static Dictionary<string, long> CountsOf(long records, int words) =>
+        Enumerable.Range(0, checked((int)records)).GroupBy(s => WordAt(s, words)).ToDictionary(g => g.Key, g => (long)g.Count());
+
+    /// <inheritdoc />
+    public override string Generate(long sequence) => WordAt(sequence, Words);
+}
+
 /// <summary>Builds the word-count job.</summary>
 public static class WordCountJob
 {
@@ -107,6 +128,17 @@ public static class WordCountJob
             counts.SinkTo(new TextFileSink<WordCount>(outputDirectory), "write-counts").Uid("write-counts");
         }
 
+        return job;
+    }
+
+    /// <summary>Generated words → KeyBy(word) → running count per word → a collect sink, with the given checkpointing.</summary>
+    public static StreamJobBuilder BuildGenerated(long records, int words, int parallelism, double recordsPerSecondPerSubtask, Checkpointing.CheckpointingSettings? checkpointing, Checkpointing.RestartStrategy? restart = null)
+    {
+        var job = new StreamJobBuilder("generated-word-count") { DefaultParallelism = parallelism, Checkpointing = checkpointing, RestartStrategy = restart };
+        job.AddSource(new GeneratedWords { Count = records, Words = words, RecordsPerSecondPerSubtask = recordsPerSecondPerSubtask }, "words").Uid("words")
+            .KeyBy(new WordKey())
+            .Process(new CountWords(), "count").Uid("count")
+            .SinkTo(new CollectSink<WordCount>(), "collect").Uid(CollectSinkUid);
         return job;
     }
 

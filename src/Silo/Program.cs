@@ -29,7 +29,12 @@ try
 
     try
     {
-        builder.UseOrleans(silo => silo.AddStreamingPlatform());
+        builder.UseOrleans(silo =>
+        {
+            silo.AddStreamingPlatform();
+            // Failure detection (Orleans' ClusterMembershipOptions: ProbeTimeout, NumMissedProbesLimit, ...).
+            silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Orleans:Membership"));
+        });
     }
     catch (InvalidOperationException ex)
     {

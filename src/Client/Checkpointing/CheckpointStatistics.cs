@@ -97,6 +97,9 @@ public sealed record CheckpointStatistics
     /// <summary>The ids of the retained completed checkpoints, oldest first.</summary>
     [Id(6)] public IReadOnlyList<long> Retained { get; init; } = [];
 
+    /// <summary>Checkpoints that recovery skipped because a file was damaged, each with the reason (naming the file).</summary>
+    [Id(7)] public IReadOnlyList<string> SkippedAsCorrupt { get; init; } = [];
+
     /// <summary>The latest completed checkpoint.</summary>
     public CheckpointStats? LatestCompleted => History.FirstOrDefault(c => c.Status == CheckpointStatus.Completed);
 

@@ -12,7 +12,8 @@ namespace Platform.Client;
 /// </summary>
 public sealed class PlatformClient
 {
-    private static readonly TimeSpan LongPollInterval = TimeSpan.FromSeconds(10);
+    // Below any sensible response timeout, so that a long poll is never mistaken for a lost call.
+    private static readonly TimeSpan LongPollInterval = TimeSpan.FromSeconds(5);
     private readonly IGrainFactory _grains;
     private readonly Serializer _serializer;
 
@@ -73,7 +74,17 @@ public sealed class PlatformClient
                 wait = TimeSpan.Zero;
             }
 
-            var status = await JobManager(jobId).WaitForTerminalState(wait).WaitAsync(cancellationToken);
+            JobStatusInfo status;
+            try
+            {
+                status = await JobManager(jobId).WaitForTerminalState(wait).WaitAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OrleansMessageRejectionException && DateTimeOffset.UtcNow < deadline)
+            {
+                // The job manager's silo may have just died; its next activation answers the next poll.
+                continue;
+            }
+
             if (status.State.IsTerminal())
             {
                 return status;

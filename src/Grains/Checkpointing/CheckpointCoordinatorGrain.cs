@@ -19,6 +19,7 @@ public sealed class CoordinatorState
     [Id(4)] public long? LatestRestoredId { get; set; }
     [Id(5)] public List<CheckpointStats> History { get; set; } = [];
     [Id(6)] public HashSet<long> Unrestorable { get; set; } = [];
+    [Id(7)] public List<string> UnrestorableReasons { get; set; } = [];
 }
 
 /// <summary>
@@ -113,9 +114,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
             }
             catch (CorruptCheckpointException ex)
             {
-                LogCorrupt(JobId, id, ex.Message);
-                state.State.Unrestorable.Add(id);
-                await state.WriteStateAsync();
+                await MarkUnrestorable(id, ex.Message);
             }
         }
 
@@ -125,7 +124,11 @@ internal sealed partial class CheckpointCoordinatorGrain(
     public async Task MarkUnrestorable(long checkpointId, string reason)
     {
         LogCorrupt(JobId, checkpointId, reason);
-        state.State.Unrestorable.Add(checkpointId);
+        if (state.State.Unrestorable.Add(checkpointId))
+        {
+            state.State.UnrestorableReasons.Add($"checkpoint {checkpointId}: {reason}");
+        }
+
         await state.WriteStateAsync();
     }
 
@@ -196,6 +199,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         Restored = state.State.Restored,
         LatestRestoredId = state.State.LatestRestoredId,
         History = [.. _pending.Values.OrderByDescending(p => p.Id).Select(p => p.Stats(CheckpointStatus.InProgress)).Concat(state.State.History)],
+        SkippedAsCorrupt = [.. state.State.UnrestorableReasons],
         Retained = [.. state.State.History.Where(h => h.Status == CheckpointStatus.Completed).Select(h => h.Id).Where(_retained.Contains).Order()],
     });
 

@@ -97,6 +97,16 @@ public sealed class ChildProcess : IAsyncDisposable
     }
 
     /// <inheritdoc />
+    /// <summary>Kills the process with SIGKILL: a crash, with no chance to clean up or announce anything.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, 9);
+            _process.WaitForExit();
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         try
