@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Reflection;
 using System.Runtime;
 using System.Runtime.InteropServices;
 using System.Text.Encodings.Web;
@@ -94,7 +95,9 @@ internal sealed class KeyedCountBenchmark(KeyedCountSettings settings)
             naive = await NaiveGrainsAsync(silo.Client);
             Console.WriteLine($"naive grains:  {naive.RecordsPerSecond,14:N0} records/s, {naive.RecordsPerCpuSecond,14:N0} records/CPU-s " +
                               $"({naive.Calls:N0} calls in {naive.WallSeconds:F1} s, {settings.NaiveConcurrency} in flight, after activating " +
-                              $"{naive.ActivatedKeys:N0} grains at {naive.ActivationCallsPerSecond:N0} calls/s; {(naive.Verified ? "all increments counted" : "LOST INCREMENTS")})");
+                              $"{naive.ActivatedKeys:N0} grains at {naive.ActivationCallsPerSecond:N0} calls/s" +
+                              (naive.OthersCpuSeconds is { } o && o > 0.05 * naive.WallSeconds ? $", other processes used {o:F2} CPU-s meanwhile" : "") +
+                              $"; {(naive.Verified ? "all increments counted" : "LOST INCREMENTS")})");
         }
 
         var vsRaw = median.RecordsPerSecond / raw.RecordsPerSecond;
@@ -247,13 +250,15 @@ internal sealed class KeyedCountBenchmark(KeyedCountSettings settings)
         await CallsAsync(client, 0, keys, TimeSpan.MaxValue);
         activation.Stop();
 
+        var machine = MachineBusySeconds();
         var cpu = CpuTime();
         var wall = Stopwatch.StartNew();
         var calls = await CallsAsync(client, keys, settings.NaiveMaxCalls, TimeSpan.FromSeconds(settings.NaiveSeconds));
         wall.Stop();
         var cpuSeconds = (CpuTime() - cpu).TotalSeconds;
+        var othersCpuSeconds = machine is { } m && MachineBusySeconds() is { } m2 ? Math.Max(0, m2 - m - cpuSeconds) : (double?)null;
         var verified = CounterGrain.Total - before == keys + calls;
-        return new NaiveResult(calls, wall.Elapsed.TotalSeconds, cpuSeconds, keys, keys / activation.Elapsed.TotalSeconds, verified);
+        return new NaiveResult(calls, wall.Elapsed.TotalSeconds, cpuSeconds, keys, keys / activation.Elapsed.TotalSeconds, othersCpuSeconds, verified);
     }
 
     /// <summary>Calls Increment on the grain of each record's key, records first .. first+count-1, with a bounded number in flight.</summary>
@@ -311,6 +316,7 @@ internal sealed class KeyedCountBenchmark(KeyedCountSettings settings)
         ["naiveGrainCalls"] = naive?.Calls,
         ["naiveGrainSeconds"] = naive is null ? null : Math.Round(naive.WallSeconds, 3),
         ["naiveGrainConcurrency"] = settings.NaiveConcurrency,
+        ["naiveGrainOtherProcessesCpuSeconds"] = naive?.OthersCpuSeconds is { } no ? Math.Round(no, 3) : null,
         ["naiveGrainActivationCallsPerSecond"] = naive is null ? null : Math.Round(naive.ActivationCallsPerSecond),
         ["vsRawLoop"] = Math.Round(vsRaw, 4),
         ["vsNaiveGrain"] = vsNaive is { } v ? Math.Round(v, 2) : null,
@@ -328,7 +334,7 @@ internal sealed class KeyedCountBenchmark(KeyedCountSettings settings)
             ["architecture"] = RuntimeInformation.ProcessArchitecture.ToString(),
             ["dotnet"] = RuntimeInformation.FrameworkDescription,
             ["serverGc"] = GCSettings.IsServerGC,
-            ["orleans"] = typeof(IClusterClient).Assembly.GetName().Version?.ToString(),
+            ["orleans"] = typeof(IClusterClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0],
         },
     };
 
@@ -418,7 +424,8 @@ internal sealed class KeyedCountBenchmark(KeyedCountSettings settings)
             : "";
     }
 
-    private sealed record NaiveResult(long Calls, double WallSeconds, double CpuSeconds, long ActivatedKeys, double ActivationCallsPerSecond, bool Verified)
+    private sealed record NaiveResult(
+        long Calls, double WallSeconds, double CpuSeconds, long ActivatedKeys, double ActivationCallsPerSecond, double? OthersCpuSeconds, bool Verified)
     {
         public double RecordsPerSecond => Calls / WallSeconds;
 
