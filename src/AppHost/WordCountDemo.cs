@@ -28,7 +28,10 @@ internal static class WordCountDemo
         string jobId;
         try
         {
-            jobId = await platform.SubmitAsync(WordCountJob.Build(input, parallelism, outputDirectory), cancellationToken);
+            // Embedded defaults: exactly-once checkpoints every second on the silos' file-system checkpoint storage.
+            var job = WordCountJob.Build(input, parallelism, outputDirectory);
+            job.EnableCheckpointing(TimeSpan.FromSeconds(1));
+            jobId = await platform.SubmitAsync(job, cancellationToken);
         }
         catch (JobValidationException ex)
         {

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 using Orleans.Streams;
+using Platform.Diagnostics;
 using Platform.Hosting;
 using Platform.Runtime;
 using Platform.Storage;
@@ -312,6 +313,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
         _consecutiveFailures = 0;
         _lastEnd = DateTimeOffset.UtcNow;
         state.State.Completed++;
+        PlatformMetrics.CheckpointsCompleted.Add(1);
+        PlatformMetrics.CheckpointDuration.Record((DateTimeOffset.UtcNow - pending.TriggeredAt).TotalMilliseconds);
+        PlatformMetrics.CheckpointSize.Record(metadata.StateSize());
         Record(pending.Stats(CheckpointStatus.Completed) with { StateSize = metadata.StateSize() });
         LogCompleted(JobId, pending.Id, metadata.StateSize(), DateTimeOffset.UtcNow - pending.TriggeredAt);
 
@@ -342,6 +346,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         _consecutiveFailures++;
         _lastEnd = DateTimeOffset.UtcNow;
         state.State.Failed++;
+        PlatformMetrics.CheckpointsFailed.Add(1);
         Record(pending.Stats(CheckpointStatus.Failed) with { FailureReason = reason });
         LogFailed(JobId, pending.Id, reason);
         try

@@ -329,6 +329,7 @@ internal sealed partial class JobManagerGrain(
 
         S.Attempt++;
         S.History.Restarts++;
+        Diagnostics.PlatformMetrics.Restarts.Add(1);
         S.History.LastRestartAt = now;
         S.RestartCauses.Insert(0, failure);
         if (S.RestartCauses.Count > MaxRestartCauses)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Platform.Checkpointing;
 using Platform.Connectors;
+using Platform.Diagnostics;
 using Platform.Runtime;
 using Platform.State;
 using Platform.Storage;
@@ -204,6 +205,7 @@ internal sealed partial class StreamTask : ITaskRuntime
 
             var status = source.Emit(_deployment.BatchSize, out var emitted);
             _chain.Counters.RecordsIn += emitted;
+            PlatformMetrics.RecordsIn.Add(emitted);
             await FlushPendingAsync();
             if (emitted > 0 && _chain.HasSinks)
             {
@@ -241,6 +243,7 @@ internal sealed partial class StreamTask : ITaskRuntime
                 {
                     _chain.Gates[channel.Spec.Gate].Process(payload);
                     _chain.Counters.RecordsIn += batch.RecordCount;
+                    PlatformMetrics.RecordsIn.Add(batch.RecordCount);
                 }
 
                 GrantCreditIfDue(channel);
@@ -367,6 +370,8 @@ internal sealed partial class StreamTask : ITaskRuntime
         }
 
         var sync = Stopwatch.GetElapsedTime(started);
+        PlatformMetrics.SyncDuration.Record(sync.TotalMilliseconds);
+        PlatformMetrics.AlignmentDuration.Record(alignment.TotalMilliseconds);
         _ = CompleteCheckpointAsync(barrier.CheckpointId, offset, keyed, sync, alignment);
         await FlushPendingAsync();
     }

@@ -41,6 +41,7 @@ internal sealed class OutputChannel(IStreamTaskGrain target, int receiverChannel
             Control = control,
         };
         InFlight++;
+        Diagnostics.PlatformMetrics.BatchesSent.Add(1);
         owner.Track(this, Target.PushBatch(batch));
     }
 
