@@ -334,7 +334,7 @@ internal sealed class KeyedCountBenchmark(KeyedCountSettings settings)
             ["architecture"] = RuntimeInformation.ProcessArchitecture.ToString(),
             ["dotnet"] = RuntimeInformation.FrameworkDescription,
             ["serverGc"] = GCSettings.IsServerGC,
-            ["orleans"] = typeof(IClusterClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0],
+            ["orleans"] = typeof(IClusterClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+', ' ')[0].TrimEnd('.'),
         },
     };
 

@@ -161,7 +161,8 @@ internal sealed partial class JobManagerGrain(
         record.Metrics = metrics;
         if (HasCheckpointing)
         {
-            await Coordinator.OnTaskFinished(task, finalSnapshot);
+            // If this fails, the coordinator (re-activated elsewhere) only keeps triggering checkpoints that cannot complete.
+            await BestEffortAsync(() => Coordinator.OnTaskFinished(task, finalSnapshot));
         }
 
         if (_subtasks.Values.All(r => r.State == TaskState.Finished))
@@ -181,7 +182,7 @@ internal sealed partial class JobManagerGrain(
         if (failure.ExceptionType == typeof(CorruptCheckpointException).FullName && S.RestoredFrom is { } restoredFrom && HasCheckpointing)
         {
             // The checkpoint this attempt restored from is damaged: never try it again; recovery falls back to an older one.
-            await Coordinator.MarkUnrestorable(restoredFrom, failure.Message);
+            await BestEffortAsync(() => Coordinator.MarkUnrestorable(restoredFrom, failure.Message));
         }
 
         await HandleFailureAsync(attempt, failure);
@@ -338,17 +339,33 @@ internal sealed partial class JobManagerGrain(
         }
 
         await SetStateAsync(JobState.Restarting);
-        if (HasCheckpointing)
-        {
-            await Coordinator.Suspend($"the job is restarting after: {failure.Describe()}");
-        }
 
-        // Stop what is left of the failed attempt; its messages are refused by the next attempt's subtasks anyway.
-        await ForEachSubtaskAsync((grain, _) => grain.Cancel(failed), ignoreErrors: true);
+        // Arm the restart before calling anything that may fail (the coordinator's or a subtask's silo may be the
+        // one that died): a restart that is never scheduled would leave the job RESTARTING forever.
         var next = S.Attempt;
         _restartTimer = this.RegisterGrainTimer(
             _ => RestartNowAsync(next),
             new GrainTimerCreationOptions { DueTime = delay, Period = Timeout.InfiniteTimeSpan });
+
+        if (HasCheckpointing)
+        {
+            await BestEffortAsync(() => Coordinator.Suspend($"the job is restarting after: {failure.Describe()}"));
+        }
+
+        // Stop what is left of the failed attempt; its messages are refused by the next attempt's subtasks anyway.
+        await ForEachSubtaskAsync((grain, _) => grain.Cancel(failed), ignoreErrors: true);
+    }
+
+    private async Task BestEffortAsync(Func<Task> call)
+    {
+        try
+        {
+            await call();
+        }
+        catch (Exception ex)
+        {
+            LogCoordinatorCallFailed(ex, JobId);
+        }
     }
 
     private async Task RestartNowAsync(int attempt)
@@ -378,14 +395,7 @@ internal sealed partial class JobManagerGrain(
         LogEnded(JobId, final);
         if (HasCheckpointing)
         {
-            try
-            {
-                await Coordinator.Shutdown(final);
-            }
-            catch (Exception ex)
-            {
-                LogTaskCallFailed(ex, new TaskId(JobId, -1, -1));
-            }
+            await BestEffortAsync(() => Coordinator.Shutdown(final));
         }
 
         await ForEachSubtaskAsync((grain, _) => grain.Release(S.Attempt), ignoreErrors: true);
@@ -510,6 +520,9 @@ internal sealed partial class JobManagerGrain(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A call to task {Task} failed")]
     private partial void LogTaskCallFailed(Exception exception, TaskId task);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A call from job {JobId}'s job manager to its checkpoint coordinator failed")]
+    private partial void LogCoordinatorCallFailed(Exception exception, string jobId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recording job {JobId} in the job registry failed")]
     private partial void LogRegistryFailed(Exception exception, string jobId);
