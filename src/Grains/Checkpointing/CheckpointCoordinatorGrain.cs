@@ -21,6 +21,11 @@ public sealed class CoordinatorState
     [Id(5)] public List<CheckpointStats> History { get; set; } = [];
     [Id(6)] public HashSet<long> Unrestorable { get; set; } = [];
     [Id(7)] public List<string> UnrestorableReasons { get; set; } = [];
+    [Id(8)] public CoordinatorStart? Start { get; set; }
+    [Id(9)] public bool Triggering { get; set; }
+    [Id(10)] public Dictionary<TaskId, SubtaskSnapshot> Finished { get; set; } = [];
+    [Id(11)] public long? PinnedForRestore { get; set; }
+    [Id(12)] public int PinnedUntilAttempt { get; set; }
 }
 
 /// <summary>
@@ -52,6 +57,25 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     private CheckpointingSettings Settings => _start?.Settings ?? new CheckpointingSettings();
 
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // A coordinator re-activated after its silo died picks up where it was: same attempt, same settings.
+        if (state.State.Start is { } start && state.State.Triggering)
+        {
+            _start = start;
+            _triggering = true;
+            foreach (var (task, snapshot) in state.State.Finished)
+            {
+                _finished[task] = snapshot;
+            }
+
+            EnsureStorage(start.Settings);
+            ArmTimer(start.Settings);
+        }
+
+        return Task.CompletedTask;
+    }
+
     public async Task Start(CoordinatorStart start)
     {
         await AbortAllAsync($"the job restarted with attempt {start.Attempt}");
@@ -61,37 +85,59 @@ internal sealed partial class CheckpointCoordinatorGrain(
         _triggering = true;
         _consecutiveFailures = 0;
         _lastTrigger = DateTimeOffset.UtcNow;
+        state.State.Start = start;
+        state.State.Triggering = true;
+        if (state.State.PinnedForRestore is not null)
+        {
+            state.State.PinnedUntilAttempt = start.Attempt;
+        }
+
+        state.State.Finished.Clear();
+        await state.WriteStateAsync();
+        ArmTimer(start.Settings);
+        LogStarted(JobId, start.Attempt, start.Settings.Interval, _storage!.Description);
+    }
+
+    private void ArmTimer(CheckpointingSettings settings)
+    {
         _timer?.Dispose();
-        var tick = start.Settings.Interval is { } interval
+        var tick = settings.Interval is { } interval
             ? TimeSpan.FromMilliseconds(Math.Clamp(interval.TotalMilliseconds / 4, 20, 1000))
             : TimeSpan.FromSeconds(1);
         _timer = this.RegisterGrainTimer(OnTimerAsync, new GrainTimerCreationOptions { DueTime = tick, Period = tick, KeepAlive = true });
-        LogStarted(JobId, start.Attempt, start.Settings.Interval, _storage!.Description);
     }
 
     public async Task Suspend(string reason)
     {
+        // Acknowledgements of the suspended attempt are refused from now on.
         _triggering = false;
+        _start = null;
+        state.State.Triggering = false;
         await AbortAllAsync(reason);
     }
 
-    public async Task OnTaskFinished(TaskId task, SubtaskSnapshot? finalSnapshot)
+    public async Task OnTaskFinished(TaskId task, SubtaskSnapshot? finalSnapshot, long lastCheckpoint)
     {
         if (finalSnapshot is not null)
         {
-            // Its end-of-input followed all its records, so its final state is consistent with any later checkpoint.
+            // Its end-of-input followed all its records, so its final state is consistent with any checkpoint it did
+            // not take part in itself. For those it did, its own acknowledgement (which may still be on its way) counts.
             _finished[task] = finalSnapshot;
-            foreach (var pending in _pending.Values.ToList())
+            state.State.Finished[task] = finalSnapshot;
+            foreach (var pending in _pending.Values.Where(p => p.Id > lastCheckpoint).ToList())
             {
                 if (pending.Acknowledge(task, finalSnapshot, new SubtaskCheckpointMetrics(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0)) && pending.IsComplete)
                 {
                     await CompleteAsync(pending);
                 }
             }
+
+            await state.WriteStateAsync();
         }
         else if (_triggering)
         {
             _triggering = false;
+            state.State.Triggering = false;
             await AbortAllAsync($"subtask {task} finished holding state, so no further checkpoint can complete");
         }
     }
@@ -111,7 +157,12 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
             try
             {
-                return await storage.ReadMetadataAsync(JobId, id);
+                var metadata = await storage.ReadMetadataAsync(JobId, id);
+                // Retention must not delete the checkpoint being restored until a newer one completes.
+                state.State.PinnedForRestore = id;
+                state.State.PinnedUntilAttempt = int.MaxValue; // set to the restoring attempt by Start
+                await state.WriteStateAsync();
+                return metadata;
             }
             catch (CorruptCheckpointException ex)
             {
@@ -319,20 +370,37 @@ internal sealed partial class CheckpointCoordinatorGrain(
         Record(pending.Stats(CheckpointStatus.Completed) with { StateSize = metadata.StateSize() });
         LogCompleted(JobId, pending.Id, metadata.StateSize(), DateTimeOffset.UtcNow - pending.TriggeredAt);
 
-        // Retention: keep the newest N; never delete the one just completed.
-        var retained = Math.Max(1, Settings.RetainedCheckpoints);
-        var committed = await storage.ListCheckpointsAsync(JobId);
-        foreach (var old in committed.Where(id => id < pending.Id).OrderByDescending(id => id).Skip(retained - 1))
-        {
-            await storage.DeleteCheckpointAsync(JobId, old);
-            _retained.Remove(old);
-        }
-
-        await state.WriteStateAsync();
+        // Notify before anything else can fail: the checkpoint is committed.
         Wake(pending.Id);
         foreach (var (task, _) in _start.Subtasks)
         {
             _ = NotifyAsync(GrainFactory.GetGrain<IStreamTaskGrain>(task.GrainKey).NotifyCheckpointComplete(_start.Attempt, pending.Id));
+        }
+
+        // Retention: keep the newest N restorable ones, the one just completed included; drop unrestorable ones.
+        try
+        {
+            if (_start.Attempt >= state.State.PinnedUntilAttempt)
+            {
+                // The attempt that restored from the pinned checkpoint has a newer one now.
+                state.State.PinnedForRestore = null;
+            }
+
+            var retained = Math.Max(1, Settings.RetainedCheckpoints);
+            var committed = await storage.ListCheckpointsAsync(JobId);
+            var restorable = committed.Where(id => !state.State.Unrestorable.Contains(id)).OrderByDescending(id => id).ToList();
+            var delete = committed.Where(id => state.State.Unrestorable.Contains(id)).Concat(restorable.Skip(retained));
+            foreach (var old in delete.Where(id => id != state.State.PinnedForRestore))
+            {
+                await storage.DeleteCheckpointAsync(JobId, old);
+                _retained.Remove(old);
+            }
+
+            await state.WriteStateAsync();
+        }
+        catch (Exception ex)
+        {
+            LogCleanupFailed(ex, JobId, pending.Id);
         }
     }
 

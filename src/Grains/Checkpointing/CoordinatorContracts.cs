@@ -33,7 +33,7 @@ public interface ICheckpointCoordinatorControl : IGrainWithStringKey
     /// A subtask finished. With its <paramref name="finalSnapshot"/> it counts as acknowledged in every later
     /// checkpoint; without one (it held state files) no checkpoint can complete any more, so triggering stops.
     /// </summary>
-    Task OnTaskFinished(TaskId task, SubtaskSnapshot? finalSnapshot);
+    Task OnTaskFinished(TaskId task, SubtaskSnapshot? finalSnapshot, long lastCheckpoint);
 
     /// <summary>The newest retained checkpoint whose metadata is intact; damaged ones are reported and skipped.</summary>
     Task<CheckpointMetadata?> LatestRestorable(CheckpointingSettings settings);

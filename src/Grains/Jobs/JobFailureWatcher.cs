@@ -40,10 +40,13 @@ internal sealed partial class JobFailureWatcher(
         {
             await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(_stopping.Token))
             {
-                foreach (var member in snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead && _dead.Add(m.SiloAddress)))
+                foreach (var member in snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead && !_dead.Contains(m.SiloAddress)))
                 {
                     LogSiloDead(member.SiloAddress);
-                    await ForRunningJobsAsync(job => job.OnSiloDown(member.SiloAddress.ToString()));
+                    if (await TryNotifyAsync(member.SiloAddress))
+                    {
+                        _dead.Add(member.SiloAddress);
+                    }
                 }
             }
         }
@@ -54,6 +57,26 @@ internal sealed partial class JobFailureWatcher(
         {
             LogWatchFailed(ex);
         }
+    }
+
+    // The registry may itself have been on the dead silo: retry for a while rather than give up on the first error.
+    private async Task<bool> TryNotifyAsync(SiloAddress dead)
+    {
+        for (var attempt = 0; attempt < 10 && !_stopping.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                await ForRunningJobsAsync(job => job.OnSiloDown(dead.ToString()));
+                return true;
+            }
+            catch (Exception ex) when (!_stopping.IsCancellationRequested)
+            {
+                LogNotifyFailed(ex, "(all)");
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), _stopping.Token);
+            }
+        }
+
+        return false;
     }
 
     private async Task ResumeJobsAsync()

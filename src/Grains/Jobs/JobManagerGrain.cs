@@ -77,6 +77,17 @@ internal sealed partial class JobManagerGrain(
             {
                 _terminal.TrySetResult();
             }
+            else if (S.State == JobState.Cancelling)
+            {
+                // Cancelled just before the previous activation was lost: finish the cancellation.
+                _restartTimer = this.RegisterGrainTimer(
+                    async _ =>
+                    {
+                        await ForEachSubtaskAsync((grain, _) => grain.Cancel(S.Attempt), ignoreErrors: true);
+                        await EndAsync(JobState.Canceled);
+                    },
+                    new GrainTimerCreationOptions { DueTime = TimeSpan.Zero, Period = Timeout.InfiniteTimeSpan });
+            }
             else
             {
                 // This activation did not deploy the job: its previous activation was lost with its silo, or the
@@ -150,7 +161,7 @@ internal sealed partial class JobManagerGrain(
         return Status();
     }
 
-    public async Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics, SubtaskSnapshot? finalSnapshot)
+    public async Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics, SubtaskSnapshot? finalSnapshot, long lastCheckpoint)
     {
         if (attempt != S.Attempt || _deployedAttempt != attempt || !_subtasks.TryGetValue(task, out var record) || S.State != JobState.Running)
         {
@@ -162,7 +173,7 @@ internal sealed partial class JobManagerGrain(
         if (HasCheckpointing)
         {
             // If this fails, the coordinator (re-activated elsewhere) only keeps triggering checkpoints that cannot complete.
-            await BestEffortAsync(() => Coordinator.OnTaskFinished(task, finalSnapshot));
+            await BestEffortAsync(() => Coordinator.OnTaskFinished(task, finalSnapshot, lastCheckpoint));
         }
 
         if (_subtasks.Values.All(r => r.State == TaskState.Finished))
@@ -338,14 +349,14 @@ internal sealed partial class JobManagerGrain(
             S.RestartCauses.RemoveRange(MaxRestartCauses, S.RestartCauses.Count - MaxRestartCauses);
         }
 
-        await SetStateAsync(JobState.Restarting);
-
-        // Arm the restart before calling anything that may fail (the coordinator's or a subtask's silo may be the
-        // one that died): a restart that is never scheduled would leave the job RESTARTING forever.
+        // Arm the restart before anything that may fail (persisting, or calling a coordinator or subtask whose silo
+        // may be the one that died): a restart that is never scheduled would leave the job RESTARTING forever.
         var next = S.Attempt;
         _restartTimer = this.RegisterGrainTimer(
             _ => RestartNowAsync(next),
             new GrainTimerCreationOptions { DueTime = delay, Period = Timeout.InfiniteTimeSpan });
+        S.State = JobState.Restarting;
+        await SetStateAsync(JobState.Restarting);
 
         if (HasCheckpointing)
         {

@@ -161,7 +161,7 @@ internal sealed partial class StreamTask : ITaskRuntime
             State = TaskState.Finished;
             LogFinished(Id, Attempt, _chain.Counters.RecordsIn, _chain.Counters.RecordsOut);
             var final = _chain.KeyedState is null ? new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = SourceSnapshot() } : null;
-            await ReportAsync(() => _jobManager.TaskFinished(Id, Attempt, Metrics, final));
+            await ReportAsync(() => _jobManager.TaskFinished(Id, Attempt, Metrics, final, _lastCheckpoint));
         }
         catch (Exception ex) when (Cancelled && _failure is null && ex is OperationCanceledException)
         {
@@ -198,6 +198,11 @@ internal sealed partial class StreamTask : ITaskRuntime
             ThrowIfStopped();
             while (_triggers.TryDequeue(out var trigger))
             {
+                if (trigger.CheckpointId <= _lastCheckpoint)
+                {
+                    continue; // A redelivered or overtaken trigger.
+                }
+
                 // Between two records: the offset recorded here is exactly where a restore resumes.
                 _lastCheckpoint = trigger.CheckpointId;
                 await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode), TimeSpan.Zero);

@@ -276,7 +276,8 @@ public interface ITaskEventSink : IGrainWithStringKey
     /// is its state at the end when it holds no state files (a source's final offsets), so that later checkpoints
     /// can include it without the subtask; <c>null</c> otherwise.
     /// </summary>
-    Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics, Checkpointing.SubtaskSnapshot? finalSnapshot);
+    /// <param name="lastCheckpoint">The last checkpoint the subtask took part in itself: the final snapshot stands in only for later ones.</param>
+    Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics, Checkpointing.SubtaskSnapshot? finalSnapshot, long lastCheckpoint);
 
     /// <summary>A subtask failed.</summary>
     Task TaskFailed(TaskId task, int attempt, FailureInfo failure);

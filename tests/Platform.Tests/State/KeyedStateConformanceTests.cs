@@ -315,6 +315,29 @@ public abstract class KeyedStateConformanceTests
     }
 
     [Fact]
+    public void Mutating_an_object_read_after_the_synchronous_part_does_not_change_the_snapshot()
+    {
+        var all = new KeyGroupRange(0, MaxParallelism - 1);
+        using var backend = CreateBackend<long>(all);
+        var state = backend.GetValueState(new ValueStateDescriptor<List<int>?>("mutable"));
+        backend.SetCurrentKey(1);
+        state.Update([1]);
+
+        var snapshot = backend.Snapshot();
+        var list = state.Value!;
+        list.Add(2); // mutated in place, as user code may do before Update
+        state.Update(list);
+        var file = snapshot.Write();
+        snapshot.Dispose();
+
+        using var restored = CreateBackend<long>(all);
+        restored.Restore([(file, "snapshot")]);
+        restored.SetCurrentKey(1);
+        Assert.Equal([1], restored.GetValueState(new ValueStateDescriptor<List<int>?>("mutable")).Value);
+        Assert.Equal([1, 2], state.Value);
+    }
+
+    [Fact]
     public void Restoring_at_another_parallelism_keeps_only_the_owned_key_groups()
     {
         var all = new KeyGroupRange(0, MaxParallelism - 1);

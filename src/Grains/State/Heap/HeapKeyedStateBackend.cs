@@ -237,7 +237,10 @@ internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backe
             return false;
         }
 
-        return map.Entries.TryGetValue(key, out value!);
+        // Copy on read while a snapshot holds this group: the caller may mutate the object it gets (a list, a
+        // user class) without calling Update, and that must not reach the frozen version.
+        var entries = map.Version != backend.Version && backend.RunningSnapshots > 0 ? Writable(keyGroupIndex) : map.Entries;
+        return entries.TryGetValue(key, out value!);
     }
 
     public void Set(int keyGroupIndex, TKey key, TValue value) => Writable(keyGroupIndex)[key] = value;
