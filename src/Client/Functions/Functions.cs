@@ -53,6 +53,17 @@ public interface IKeySelector<in T, out TKey>
     TKey GetKey(T value);
 }
 
+/// <summary>
+/// Implemented by key types that supply their own hash for key-group assignment. The hash must be equal for equal
+/// keys in every process and on every machine (never <see cref="object.GetHashCode"/> of a string), because key
+/// groups are stored in checkpoints. Primitive, string, GUID and tuple keys need nothing.
+/// </summary>
+public interface IStableKeyHash
+{
+    /// <summary>A hash that is equal for equal keys in every process.</summary>
+    int StableHash();
+}
+
 /// <summary>Combines two values into one of the same type (Flink's <c>ReduceFunction</c>).</summary>
 public interface IReduceFunction<T>
 {

@@ -35,6 +35,7 @@ public sealed class CoordinatorState
 /// which awaits calls to it.
 /// </summary>
 [KeepAlive]
+[Orleans.Placement.PreferLocalPlacement] // beside the job manager that activates it
 internal sealed partial class CheckpointCoordinatorGrain(
     ILogger<CheckpointCoordinatorGrain> logger,
     CheckpointStorageFactory storageFactory,

@@ -80,6 +80,8 @@ public static class KeyHashers
             var t when t == typeof(bool) => new BoolHasher(),
             var t when t == typeof(string) => new StringHasher(),
             var t when t == typeof(Guid) => new GuidHasher(),
+            var t when typeof(Functions.IStableKeyHash).IsAssignableFrom(t) => new StableKeyHasher<TKey>(),
+            var t when typeof(System.Runtime.CompilerServices.ITuple).IsAssignableFrom(t) => new StructuralHasher<TKey>(serializer),
             _ => new SerializedHasher<TKey>(serializer.GetSerializer<TKey>()),
         };
         return (IKeyHasher<TKey>)hasher;
@@ -140,6 +142,53 @@ public static class KeyHashers
             key.TryWriteBytes(bytes);
             return (int)XxHash32.HashToUInt32(bytes);
         }
+    }
+
+    private sealed class StableKeyHasher<TKey> : IKeyHasher<TKey>
+    {
+        public int Hash(TKey key) => ((Functions.IStableKeyHash)key!).StableHash();
+    }
+
+    /// <summary>
+    /// Tuples hash element by element: their serialization is not canonical (Orleans writes a string that occurs
+    /// twice in one value as a reference to the first), so equal tuples could otherwise hash differently.
+    /// </summary>
+    private sealed class StructuralHasher<TKey>(Serializer serializer) : IKeyHasher<TKey>
+    {
+        public int Hash(TKey key) => HashOf(key, serializer);
+    }
+
+    /// <summary>A stable hash of a value whose type is only known at run time.</summary>
+    internal static int HashOf(object? value, Serializer serializer) => value switch
+    {
+        null => 0,
+        long v => Fold((ulong)v),
+        ulong v => Fold(v),
+        int v => v,
+        uint v => (int)v,
+        short v => v,
+        ushort v => v,
+        char v => v,
+        byte v => v,
+        sbyte v => v,
+        bool v => v ? 1 : 0,
+        string v => (int)XxHash32.HashToUInt32(MemoryMarshal.AsBytes(v.AsSpan())),
+        Guid v => new GuidHasher().Hash(v),
+        Functions.IStableKeyHash v => v.StableHash(),
+        System.Runtime.CompilerServices.ITuple tuple => CombineElements(tuple, serializer),
+        _ => (int)XxHash32.HashToUInt32(serializer.SerializeToArray(value)),
+    };
+
+    private static int CombineElements(System.Runtime.CompilerServices.ITuple tuple, Serializer serializer)
+    {
+        // A fixed combination (not System.HashCode, which is seeded per process).
+        var hash = 17;
+        for (var i = 0; i < tuple.Length; i++)
+        {
+            hash = unchecked((hash * 31) + HashOf(tuple[i], serializer));
+        }
+
+        return hash;
     }
 
     private sealed class SerializedHasher<TKey>(Serializer<TKey> serializer) : IKeyHasher<TKey>

@@ -12,7 +12,7 @@ internal enum StateKind
 
 /// <summary>
 /// Holds an operator subtask's keyed state for the key groups it owns, and the current key that state handles are
-/// scoped to. Implementations: <see cref="Heap.HeapKeyedStateBackend{TKey}"/> (RocksDB later).
+/// scoped to. Implementations: <see cref="Heap.HeapKeyedStateBackend{TKey}"/> and <see cref="RocksDb.RocksDbKeyedStateBackend{TKey}"/>.
 /// </summary>
 internal interface IKeyedStateBackend<TKey> : IKeyedStateBackend
     where TKey : notnull

@@ -41,13 +41,14 @@ public sealed class SiloFailureTests
         var random = new Random(seed);
         var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(150), Storage = CheckpointStorageKind.FileSystem, RetainedCheckpoints = 2 };
         var job = CheckpointTestJobs.WordCount(records, words, parallelism: 3, ratePerSubtask: 1_500, settings, RestartStrategy.FixedDelayRestart(50, TimeSpan.FromMilliseconds(200)));
-        var jobId = await cluster.Platform.SubmitAsync(job);
+        var jobId = await SubmitWithJobManagerOnASecondaryAsync(cluster, () => job);
 
         await KillSilosWhileRunningAsync(cluster, jobId, random, kills);
 
         var status = await cluster.Platform.WaitForCompletionAsync(jobId, Timeout);
         Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
         Assert.True(status.Restarts >= 1, "the job never restarted");
+        Assert.Contains(status.RestartCauses, c => c.Message.Contains("job manager was re-activated"));
         var running = await cluster.Platform.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink);
         Assert.Equal(CheckpointTestJobs.ExpectedCounts(records, words).OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
     }
@@ -61,7 +62,7 @@ public sealed class SiloFailureTests
         var job = EnrichmentJob.Build(events, users, profiles, parallelism: 3);
         job.Checkpointing = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(150), Storage = CheckpointStorageKind.FileSystem };
         job.RestartStrategy = RestartStrategy.FixedDelayRestart(50, TimeSpan.FromMilliseconds(200));
-        var jobId = await cluster.Platform.SubmitAsync(SlowClicks(job, events, users));
+        var jobId = await SubmitWithJobManagerOnASecondaryAsync(cluster, () => SlowClicks(job, events, users));
 
         await KillSilosWhileRunningAsync(cluster, jobId, random, kills);
 
@@ -97,6 +98,28 @@ public sealed class SiloFailureTests
         return slow;
     }
 
+    /// <summary>
+    /// Submits the job, cancelling and submitting it again (under a new id) until its job manager landed on a
+    /// secondary silo, so that the test can kill the silo hosting the job manager and its coordinator (which is
+    /// placed beside it). The primary silo holds the test cluster's membership table and is never killed.
+    /// </summary>
+    private static async Task<string> SubmitWithJobManagerOnASecondaryAsync(KillableCluster cluster, Func<Platform.Graph.StreamJobBuilder> build)
+    {
+        var secondaries = cluster.Cluster.SecondarySilos.Select(s => s.SiloAddress.ToString()).ToHashSet();
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            var jobId = await cluster.Platform.SubmitAsync(build());
+            if (secondaries.Contains((await cluster.Platform.GetStatusAsync(jobId)).JobManagerSilo!))
+            {
+                return jobId;
+            }
+
+            await cluster.Platform.CancelAsync(jobId);
+        }
+
+        throw new InvalidOperationException("No job manager was placed on a secondary silo in 20 submissions.");
+    }
+
     /// <summary>Kills silos at random moments, each after a checkpoint completed since the last kill; one kill targets the job manager's silo.</summary>
     private static async Task KillSilosWhileRunningAsync(KillableCluster cluster, string jobId, Random random, int kills)
     {
@@ -112,14 +135,11 @@ public sealed class SiloFailureTests
 
             // A random moment within the next checkpoint interval or so.
             await Task.Delay(random.Next(0, 300));
-            // Kill a silo that runs subtasks, and once the one hosting the job manager and coordinator (when it is not
-            // the primary, which holds the test cluster's membership table).
+            // Kill a silo that runs subtasks, and once the one hosting the job manager and the coordinator.
             var status = await cluster.Platform.GetStatusAsync(jobId);
             var secondaries = cluster.Cluster.SecondarySilos.Select(s => s.SiloAddress.ToString()).ToHashSet();
             var working = status.Tasks.Select(t => t.Silo).OfType<string>().Where(secondaries.Contains).Distinct().ToList();
-            var preferred = kill == 1 && status.JobManagerSilo is { } jm && secondaries.Contains(jm)
-                ? jm
-                : working.Count > 0 ? working[random.Next(working.Count)] : null;
+            var preferred = kill == 1 ? status.JobManagerSilo : working.Count > 0 ? working[random.Next(working.Count)] : null;
             await cluster.KillSecondaryAndReplaceAsync(random, preferred);
         }
     }

@@ -47,6 +47,19 @@ public sealed class KeyGroupTests
     }
 
     [Fact]
+    public void Equal_tuple_keys_hash_equally_whether_or_not_they_share_string_instances()
+    {
+        var serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Serializer>();
+        var hasher = KeyHashers.Create<(string, string)>(serializer);
+        var shared = "key";
+        var copy = new string("key".ToCharArray());
+
+        Assert.Equal(hasher.Hash((shared, shared)), hasher.Hash((shared, copy)));
+        Assert.NotEqual(hasher.Hash(("a", "b")), hasher.Hash(("b", "a")));
+        Assert.Equal(KeyHashers.Create<Tuple<string, long>>(serializer).Hash(Tuple.Create(shared, 5L)), KeyHashers.Create<Tuple<string, long>>(serializer).Hash(Tuple.Create(copy, 5L)));
+    }
+
+    [Fact]
     public void Small_integer_keys_spread_over_key_groups()
     {
         var counts = new int[128];
