@@ -140,6 +140,9 @@ public sealed class JobGraph
     /// <summary>How the job restarts after a failure; <c>null</c> uses the default (exponential delay).</summary>
     [Id(5)] public Checkpointing.RestartStrategy? RestartStrategy { get; set; }
 
+    /// <summary>Where keyed state lives; <c>null</c> uses the silos' default.</summary>
+    [Id(6)] public State.StateBackendKind? StateBackend { get; set; }
+
     /// <summary>Finds a vertex by id.</summary>
     public JobVertex? FindVertex(int id) => Vertices.Find(v => v.Id == id);
 }

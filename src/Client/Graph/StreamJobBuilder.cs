@@ -35,6 +35,9 @@ public sealed class StreamJobBuilder
     /// <summary>How the job restarts after a failure (default: exponential delay).</summary>
     public Checkpointing.RestartStrategy? RestartStrategy { get; set; }
 
+    /// <summary>Where keyed state lives (default: the silos' default, heap unless configured).</summary>
+    public State.StateBackendKind? StateBackend { get; set; }
+
     /// <summary>Turns on periodic checkpoints every <paramref name="interval"/>, in <paramref name="mode"/>.</summary>
     public StreamJobBuilder EnableCheckpointing(TimeSpan interval, Checkpointing.CheckpointingMode mode = Platform.Checkpointing.CheckpointingMode.ExactlyOnce)
     {
@@ -66,7 +69,7 @@ public sealed class StreamJobBuilder
     public JobGraph ToJobGraph(Serializer serializer)
     {
         ArgumentNullException.ThrowIfNull(serializer);
-        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism, Checkpointing = Checkpointing, RestartStrategy = RestartStrategy };
+        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism, Checkpointing = Checkpointing, RestartStrategy = RestartStrategy, StateBackend = StateBackend };
         foreach (var node in _nodes)
         {
             graph.Vertices.Add(new JobVertex

@@ -2,6 +2,17 @@ using Platform.Functions;
 
 namespace Platform.State;
 
+/// <summary>Where keyed state lives while a job runs (Flink's state backends).</summary>
+[GenerateSerializer, Alias("platform.StateBackendKind")]
+public enum StateBackendKind
+{
+    /// <summary>On the heap, in dictionaries per key group (Flink's HashMapStateBackend): fastest, bounded by memory.</summary>
+    Heap,
+
+    /// <summary>In an embedded RocksDB per subtask (Flink's EmbeddedRocksDBStateBackend): state larger than memory.</summary>
+    RocksDb,
+}
+
 /// <summary>State scoped to the key of the record being processed.</summary>
 public interface IKeyedState
 {

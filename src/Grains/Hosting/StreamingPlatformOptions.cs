@@ -33,6 +33,15 @@ public sealed class StreamingPlatformOptions
     /// <summary>The checkpoint storage of jobs that do not choose one (default file system).</summary>
     public Checkpointing.CheckpointStorageKind DefaultCheckpointStorage { get; set; } = Checkpointing.CheckpointStorageKind.FileSystem;
 
+    /// <summary>The state backend of jobs that do not choose one (default heap).</summary>
+    public State.StateBackendKind DefaultStateBackend { get; set; } = State.StateBackendKind.Heap;
+
+    /// <summary>
+    /// Settings of the RocksDB state backend (section <c>Platform:RocksDb</c>). Its local directory defaults to
+    /// <c>data/rocksdb</c>; each subtask's instance works in its own subdirectory, deleted when the subtask ends.
+    /// </summary>
+    public State.RocksDb.RocksDbStateOptions RocksDb { get; set; } = new() { LocalDirectory = Path.Combine("data", "rocksdb") };
+
     /// <summary>The largest state file in-memory checkpoint storage accepts (default 5 MiB, as Flink's).</summary>
     public int InMemoryMaxStateSize { get; set; } = Storage.InMemory.InMemoryCheckpointStorage.DefaultMaxStateSize;
 }
@@ -70,6 +79,15 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
             {
                 failures.Add($"{StreamingPlatformOptions.SectionName}:{setting} is '{path}', which cannot be created or written: {ex.Message}");
             }
+        }
+
+        try
+        {
+            options.RocksDb.Validate();
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            failures.Add($"{StreamingPlatformOptions.SectionName}:RocksDb: {ex.Message}");
         }
 
         if (options.InMemoryMaxStateSize < 1)

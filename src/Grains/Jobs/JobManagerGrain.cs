@@ -249,6 +249,7 @@ internal sealed partial class JobManagerGrain(
                     Checkpointing = taskCheckpointing,
                     Restore = restore is null ? null : RestoreFor(id, restore),
                     RestoredFrom = restore?.CheckpointId,
+                    StateBackend = S.Graph.StateBackend ?? settings.DefaultStateBackend,
                 };
                 var deployed = await grain.Deploy(deployment);
                 _subtasks[id].Silo = deployed.Silo;

@@ -214,6 +214,9 @@ public sealed record TaskDeployment
 
     /// <summary>The checkpoint the state comes from.</summary>
     [Id(14)] public long? RestoredFrom { get; init; }
+
+    /// <summary>Where the subtask's keyed state lives.</summary>
+    [Id(15)] public StateBackendKind StateBackend { get; init; }
 }
 
 /// <summary>What a task grain reports once deployed.</summary>

@@ -1,6 +1,7 @@
 using Platform.Checkpointing;
 using Platform.Runtime;
 using Platform.Samples;
+using Platform.State;
 using Platform.Tests.Infrastructure;
 
 namespace Platform.Tests.Checkpointing;
@@ -81,14 +82,17 @@ public sealed class CheckpointingTests(ClusterFixture fixture)
     }
 
     [Theory]
-    [InlineData(CheckpointStorageKind.FileSystem)]
-    [InlineData(CheckpointStorageKind.InMemory)]
-    public async Task An_operator_failure_restarts_from_the_latest_checkpoint_and_state_is_exactly_once(CheckpointStorageKind storage)
+    [InlineData(CheckpointStorageKind.FileSystem, StateBackendKind.Heap)]
+    [InlineData(CheckpointStorageKind.InMemory, StateBackendKind.Heap)]
+    [InlineData(CheckpointStorageKind.FileSystem, StateBackendKind.RocksDb)]
+    public async Task An_operator_failure_restarts_from_the_latest_checkpoint_and_state_is_exactly_once(CheckpointStorageKind storage, StateBackendKind backend)
     {
         const long records = 30_000;
         const int words = 40;
         var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(100), Storage = storage, Directory = TestData.NewDirectory("checkpoints") };
-        var jobId = await fixture.Platform.SubmitAsync(CheckpointTestJobs.WordCount(records, words, 3, 4_000, settings));
+        var job = CheckpointTestJobs.WordCount(records, words, 3, 4_000, settings);
+        job.StateBackend = backend;
+        var jobId = await fixture.Platform.SubmitAsync(job);
 
         await WaitForCompletedCheckpoints(jobId, 2);
         FailureSwitch.Arm(jobId);

@@ -211,6 +211,7 @@ public sealed class ClusterRestartTests
             o.ChannelWindow = 4;
             o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
             o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
+            o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
         });
     }
 }

@@ -20,6 +20,11 @@ public sealed class SiloFailureTests
     public Task Word_count_state_is_exactly_once_when_silos_die_short(int seed, int kills) => WordCountSurvivesSiloKills(seed, kills, records: 24_000);
 
     [Theory]
+    [InlineData(17, 2)]
+    public Task Word_count_state_on_RocksDB_is_exactly_once_when_silos_die_short(int seed, int kills) =>
+        WordCountSurvivesSiloKills(seed, kills, records: 24_000, Platform.State.StateBackendKind.RocksDb);
+
+    [Theory]
     [Trait("Category", "Long")]
     [InlineData(101, 6)]
     [InlineData(202, 6)]
@@ -34,13 +39,14 @@ public sealed class SiloFailureTests
     [InlineData(303, 5)]
     public Task Two_input_keyed_state_is_exactly_once_when_silos_die_long(int seed, int kills) => EnrichmentSurvivesSiloKills(seed, kills, events: 60_000);
 
-    private static async Task WordCountSurvivesSiloKills(int seed, int kills, long records)
+    private static async Task WordCountSurvivesSiloKills(int seed, int kills, long records, Platform.State.StateBackendKind backend = Platform.State.StateBackendKind.Heap)
     {
         const int words = 60;
         await using var cluster = await KillableCluster.StartAsync();
         var random = new Random(seed);
         var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(150), Storage = CheckpointStorageKind.FileSystem, RetainedCheckpoints = 2 };
         var job = CheckpointTestJobs.WordCount(records, words, parallelism: 3, ratePerSubtask: 1_500, settings, RestartStrategy.FixedDelayRestart(50, TimeSpan.FromMilliseconds(200)));
+        job.StateBackend = backend;
         var jobId = await SubmitWithJobManagerOnASecondaryAsync(cluster, () => job);
 
         await KillSilosWhileRunningAsync(cluster, jobId, random, kills);

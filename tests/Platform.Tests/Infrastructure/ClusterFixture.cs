@@ -52,6 +52,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             o.ChannelWindow = 4;
             o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
             o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
+            o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
         });
     }
 }

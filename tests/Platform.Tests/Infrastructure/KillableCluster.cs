@@ -74,6 +74,7 @@ public sealed class KillableCluster : IAsyncDisposable
                 o.ChannelWindow = 4;
                 o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
                 o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
+                o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
             });
             siloBuilder.Configure<ClusterMembershipOptions>(o =>
             {
