@@ -26,6 +26,8 @@ internal sealed class JobGraphValidator(Serializer serializer)
             problems.Add($"Max parallelism {graph.MaxParallelism} is out of range; it must be between 1 and {JobGraph.UpperBoundMaxParallelism}.");
         }
 
+        ValidateSettings(graph, problems);
+
         if (graph.Vertices.Count == 0)
         {
             problems.Add("The job has no operators: add a source and a sink.");
@@ -92,6 +94,64 @@ internal sealed class JobGraphValidator(Serializer serializer)
         }
 
         return problems;
+    }
+
+    private static void ValidateSettings(JobGraph graph, List<string> problems)
+    {
+        if (graph.StateBackend is { } backend && !Enum.IsDefined(backend))
+        {
+            problems.Add($"State backend {(int)backend} is unknown; use Heap or RocksDb.");
+        }
+
+        if (graph.Checkpointing is { } c)
+        {
+            if (c.Interval is { } interval && interval < TimeSpan.FromMilliseconds(10))
+            {
+                problems.Add($"Checkpointing interval {interval} is too short; it must be at least 10 ms (or unset to turn periodic checkpoints off).");
+            }
+
+            if (c.Timeout <= TimeSpan.Zero)
+            {
+                problems.Add($"Checkpoint timeout {c.Timeout} must be positive.");
+            }
+
+            if (c.MinPauseBetweenCheckpoints < TimeSpan.Zero)
+            {
+                problems.Add($"Minimum pause between checkpoints {c.MinPauseBetweenCheckpoints} must not be negative.");
+            }
+
+            if (c.MaxConcurrentCheckpoints < 1)
+            {
+                problems.Add($"Max concurrent checkpoints is {c.MaxConcurrentCheckpoints}; it must be at least 1.");
+            }
+
+            if (c.TolerableFailedCheckpoints < 0)
+            {
+                problems.Add($"Tolerable failed checkpoints is {c.TolerableFailedCheckpoints}; it must be 0 or more.");
+            }
+
+            if (c.RetainedCheckpoints < 1)
+            {
+                problems.Add($"Retained checkpoints is {c.RetainedCheckpoints}; at least 1 must be kept for recovery.");
+            }
+
+            if (c.Directory is { } directory)
+            {
+                try
+                {
+                    Directory.CreateDirectory(Path.GetFullPath(directory));
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+                {
+                    problems.Add($"Checkpoint directory '{directory}' cannot be created or written on the silo: {ex.Message}");
+                }
+            }
+        }
+
+        if (graph.RestartStrategy is { } r && (r.MaxAttempts < 0 || r.Delay < TimeSpan.Zero || r.InitialBackoff <= TimeSpan.Zero || r.MaxBackoff < r.InitialBackoff || r.BackoffMultiplier < 1 || r.FailureRateInterval <= TimeSpan.Zero))
+        {
+            problems.Add($"Restart strategy {r.Kind} has invalid settings: attempts must be 0 or more, delays non-negative, the initial backoff positive and at most the max backoff, the multiplier at least 1, the failure-rate interval positive.");
+        }
     }
 
     private void ValidateVertex(JobGraph graph, JobVertex vertex, Dictionary<string, Type?> types, List<string> problems)

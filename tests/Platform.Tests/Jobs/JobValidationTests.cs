@@ -134,6 +134,30 @@ public sealed class JobValidationTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Bad_checkpointing_and_restart_settings_are_refused()
+    {
+        var file = Path.Combine(TestData.NewDirectory("settings"), "a-file");
+        await File.WriteAllTextAsync(file, "x");
+        var job = ValidJob();
+        job.Checkpointing = new Platform.Checkpointing.CheckpointingSettings
+        {
+            Interval = TimeSpan.FromMilliseconds(1),
+            RetainedCheckpoints = 0,
+            MaxConcurrentCheckpoints = 0,
+            Directory = Path.Combine(file, "checkpoints"),
+        };
+        job.RestartStrategy = Platform.Checkpointing.RestartStrategy.ExponentialDelayRestart(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(1));
+
+        var error = await Assert.ThrowsAsync<JobValidationException>(() => fixture.Platform.SubmitAsync(job));
+
+        Assert.Contains(error.Problems, p => p.Contains("interval") && p.Contains("too short"));
+        Assert.Contains(error.Problems, p => p.Contains("Retained checkpoints is 0"));
+        Assert.Contains(error.Problems, p => p.Contains("Max concurrent checkpoints is 0"));
+        Assert.Contains(error.Problems, p => p.Contains(Path.Combine(file, "checkpoints")));
+        Assert.Contains(error.Problems, p => p.Contains("Restart strategy ExponentialDelay"));
+    }
+
+    [Fact]
     public async Task A_missing_input_file_is_an_error_that_names_the_path()
     {
         var missing = Path.Combine(TestData.NewDirectory("missing"), "nope.txt");
