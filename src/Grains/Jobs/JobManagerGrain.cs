@@ -278,7 +278,7 @@ internal sealed partial class JobManagerGrain(
 
             if (attempt == S.Attempt && !S.State.IsTerminal())
             {
-                LogRunning(JobId, attempt, restore?.CheckpointId);
+                LogRunning(JobId, attempt, restore is null ? "a fresh start" : $"checkpoint {restore.CheckpointId}");
                 await SetStateAsync(JobState.Running);
             }
         }
@@ -515,8 +515,8 @@ internal sealed partial class JobManagerGrain(
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} ('{Name}') submitted: {Tasks} tasks, {Subtasks} subtasks")]
     private partial void LogSubmitted(string jobId, string name, int tasks, int subtasks);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} is running (restored from checkpoint {CheckpointId})")]
-    private partial void LogRunning(string jobId, int attempt, long? checkpointId);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} attempt {Attempt} is running from {StartingPoint}")]
+    private partial void LogRunning(string jobId, int attempt, string startingPoint);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Deploying attempt {Attempt} of job {JobId} failed")]
     private partial void LogDeployFailed(Exception exception, string jobId, int attempt);
