@@ -116,6 +116,43 @@ public sealed class RecoveryTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_trigger_that_does_not_reach_the_sources_makes_the_checkpoint_expire_and_count_as_failed()
+    {
+        var settings = new CheckpointingSettings
+        {
+            Interval = TimeSpan.FromMilliseconds(100),
+            Timeout = TimeSpan.FromSeconds(1),
+            TolerableFailedCheckpoints = 1_000,
+            Storage = CheckpointStorageKind.InMemory,
+        };
+        var jobId = await fixture.Platform.SubmitAsync(CheckpointTestJobs.WordCount(10_000_000, 20, 2, 1_000, settings));
+        await Poll.UntilAsync(async () => (await fixture.Platform.GetCheckpointStatisticsAsync(jobId)).Completed >= 1, Timeout, () => "a checkpoint completes");
+
+        // Stop the control streams' pulling agents: triggers are published but never delivered.
+        var management = fixture.Cluster.Client.GetGrain<IManagementGrain>(0);
+        await management.SendControlCommandToProvider<Orleans.Providers.Streams.Common.PersistentStreamProvider>(
+            Platform.Hosting.PlatformStreams.ProviderName, (int)Orleans.Providers.Streams.Common.PersistentStreamProviderCommand.StopAgents);
+        try
+        {
+            await Poll.UntilAsync(async () => (await fixture.Platform.GetCheckpointStatisticsAsync(jobId)).History.Any(h => h.FailureReason?.Contains("expired") == true),
+                Timeout, () => "a checkpoint expires");
+            var stats = await fixture.Platform.GetCheckpointStatisticsAsync(jobId);
+            Assert.True(stats.Failed >= 1);
+            Assert.Contains("subtasks acknowledged", stats.LatestFailed!.FailureReason);
+        }
+        finally
+        {
+            await management.SendControlCommandToProvider<Orleans.Providers.Streams.Common.PersistentStreamProvider>(
+                Platform.Hosting.PlatformStreams.ProviderName, (int)Orleans.Providers.Streams.Common.PersistentStreamProviderCommand.StartAgents);
+        }
+
+        // Once triggers flow again, checkpoints complete again.
+        var completed = (await fixture.Platform.GetCheckpointStatisticsAsync(jobId)).Completed;
+        await Poll.UntilAsync(async () => (await fixture.Platform.GetCheckpointStatisticsAsync(jobId)).Completed > completed, Timeout, () => "checkpoints complete again");
+        await fixture.Platform.CancelAsync(jobId);
+    }
+
+    [Fact]
     public async Task Exceeding_the_tolerable_failed_checkpoints_fails_the_job_with_a_reason_and_leaves_no_files()
     {
         var directory = TestData.NewDirectory("checkpoints");
