@@ -19,6 +19,11 @@ namespace Platform.Tasks;
 internal sealed partial class StreamTask : ITaskRuntime
 {
     private const int BatchesBetweenYields = 8;
+
+    // Slow user code can hold the grain's thread for long; yield at least this often so calls (credits, status,
+    // cancellation) are served and the silo's thread pool is not starved.
+    private static readonly TimeSpan MaxTimeBetweenYields = TimeSpan.FromMilliseconds(20);
+    private long _lastYield = Stopwatch.GetTimestamp();
     private static readonly TimeSpan IdleSourceDelay = TimeSpan.FromMilliseconds(5);
 
     private readonly TaskDeployment _deployment;
@@ -228,10 +233,10 @@ internal sealed partial class StreamTask : ITaskRuntime
                 await FlushPendingAsync();
                 await Task.Delay(IdleSourceDelay, _cancellation.Token);
             }
-            else if (++iterations % BatchesBetweenYields == 0)
+            else if (++iterations % BatchesBetweenYields == 0 || DueToYield())
             {
-                // Let queued calls (credits, cancellation) run between batches.
-                await Task.Yield();
+                // Let queued calls (credits, cancellation, checkpoint triggers) run between batches.
+                await YieldAsync();
             }
         }
     }
@@ -272,9 +277,9 @@ internal sealed partial class StreamTask : ITaskRuntime
                     await FlushSinksAsync();
                 }
 
-                if (++processed % BatchesBetweenYields == 0)
+                if (++processed % BatchesBetweenYields == 0 || DueToYield())
                 {
-                    await Task.Yield();
+                    await YieldAsync();
                 }
             }
             else if (SealAll())
@@ -450,6 +455,14 @@ internal sealed partial class StreamTask : ITaskRuntime
 
         backend.Restore(files);
         LogRestored(Id, Attempt, _deployment.RestoredFrom ?? -1, files.Count);
+    }
+
+    private bool DueToYield() => Stopwatch.GetElapsedTime(_lastYield) >= MaxTimeBetweenYields;
+
+    private async Task YieldAsync()
+    {
+        _lastYield = Stopwatch.GetTimestamp();
+        await Task.Yield();
     }
 
     private bool TryTakeBatch(out InputChannel channel, out ChannelBatch batch)
