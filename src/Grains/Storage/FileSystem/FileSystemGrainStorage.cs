@@ -54,6 +54,11 @@ internal sealed partial class FileSystemGrainStorage(string name, string root, S
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var path = PathOf(stateName, grainId);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+
+        // The version check and the replace must be one step even if two activations (in two silo processes) write
+        // at once: hold an exclusive lock file meanwhile (.NET takes an flock for FileShare.None on Unix).
+        await using var _ = await LockAsync(path + ".lock");
         var current = ReadVersion(path);
         var expected = grainState.ETag is null ? (long?)null : long.Parse(grainState.ETag, System.Globalization.CultureInfo.InvariantCulture);
         if (current != expected)
@@ -70,7 +75,6 @@ internal sealed partial class FileSystemGrainStorage(string name, string root, S
         BinaryPrimitives.WriteInt64LittleEndian(content, next);
         payload.CopyTo(content, 8);
 
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
         await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.Asynchronous))
         {
@@ -91,6 +95,22 @@ internal sealed partial class FileSystemGrainStorage(string name, string root, S
         grainState.RecordExists = false;
         grainState.State = Activator.CreateInstance<T>();
         return Task.CompletedTask;
+    }
+
+    private static async Task<FileStream> LockAsync(string lockPath)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try
+            {
+                return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(10);
+            }
+        }
     }
 
     private string PathOf(string stateName, GrainId grainId) =>
