@@ -125,12 +125,24 @@ internal sealed partial class StreamTask : ITaskRuntime
         {
             _cancellation.Cancel();
             WakeAll();
+            if (State == TaskState.Created)
+            {
+                // Never started, so its loop will not close the operators: release the keyed state (a RocksDB
+                // instance and its directory) here. Functions were never opened, so they are not closed.
+                State = TaskState.Canceled;
+                _chain.KeyedState?.Dispose();
+            }
         }
     }
 
     /// <summary>Runs the subtask to its end, then reports FINISHED or FAILED to the job manager.</summary>
     public async Task RunAsync()
     {
+        if (Cancelled)
+        {
+            return;
+        }
+
         State = TaskState.Running;
         try
         {
