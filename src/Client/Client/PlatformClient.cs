@@ -61,41 +61,13 @@ public sealed class PlatformClient
 
     /// <summary>Waits until the job is FINISHED, FAILED or CANCELED and returns its final status.</summary>
     /// <exception cref="TimeoutException">The job was still running after <paramref name="timeout"/>.</exception>
-    public async Task<JobStatusInfo> WaitForCompletionAsync(string jobId, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
-    {
-        var deadline = timeout is { } t ? DateTimeOffset.UtcNow + t : DateTimeOffset.MaxValue;
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var remaining = deadline - DateTimeOffset.UtcNow;
-            var wait = remaining < LongPollInterval ? remaining : LongPollInterval;
-            if (wait < TimeSpan.Zero)
-            {
-                wait = TimeSpan.Zero;
-            }
-
-            JobStatusInfo status;
-            try
-            {
-                status = await JobManager(jobId).WaitForTerminalState(wait).WaitAsync(cancellationToken);
-            }
-            catch (Exception ex) when (ex is TimeoutException or OrleansMessageRejectionException && DateTimeOffset.UtcNow < deadline)
-            {
-                // The job manager's silo may have just died; its next activation answers the next poll.
-                continue;
-            }
-
-            if (status.State.IsTerminal())
-            {
-                return status;
-            }
-
-            if (DateTimeOffset.UtcNow >= deadline)
-            {
-                throw new TimeoutException($"Job '{status.Name}' ({jobId}) is still {status.State} after {timeout}.");
-            }
-        }
-    }
+    public Task<JobStatusInfo> WaitForCompletionAsync(string jobId, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
+        LongPollAsync(
+            wait => JobManager(jobId).WaitForTerminalState(wait),
+            status => status.State.IsTerminal(),
+            timeout,
+            status => $"Job '{status?.Name}' ({jobId}) is still {status?.State} after {timeout}.",
+            cancellationToken);
 
     /// <summary>Triggers a checkpoint of a running job now and waits until it completes or fails.</summary>
     /// <exception cref="InvalidOperationException">The job is not running or a checkpoint cannot be triggered now.</exception>
@@ -103,19 +75,50 @@ public sealed class PlatformClient
     {
         var coordinator = _grains.GetGrain<Checkpointing.ICheckpointCoordinatorGrain>(jobId);
         var id = await coordinator.TriggerCheckpoint().WaitAsync(cancellationToken);
-        var deadline = DateTimeOffset.UtcNow + (timeout ?? TimeSpan.FromMinutes(10));
+        var stats = await LongPollAsync(
+            wait => coordinator.WaitForCheckpoint(id, wait),
+            stats => stats is { Status: not Checkpointing.CheckpointStatus.InProgress },
+            timeout ?? TimeSpan.FromMinutes(10),
+            _ => $"Checkpoint {id} of job {jobId} is still in progress after {timeout}.",
+            cancellationToken);
+        return stats!;
+    }
+
+    /// <summary>
+    /// Calls a grain's long-poll method (it answers when done or after the wait it is given) until <paramref name="done"/>
+    /// holds or the timeout passes. A poll lost with a dying silo is repeated: the grain's next activation answers.
+    /// </summary>
+    private static async Task<T> LongPollAsync<T>(
+        Func<TimeSpan, Task<T>> poll,
+        Func<T, bool> done,
+        TimeSpan? timeout,
+        Func<T?, string> describeTimeout,
+        CancellationToken cancellationToken)
+    {
+        var deadline = timeout is { } t ? DateTimeOffset.UtcNow + t : DateTimeOffset.MaxValue;
+        var last = default(T);
         while (true)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var remaining = deadline - DateTimeOffset.UtcNow;
-            var stats = await coordinator.WaitForCheckpoint(id, remaining < LongPollInterval ? remaining : LongPollInterval).WaitAsync(cancellationToken);
-            if (stats is { Status: not Checkpointing.CheckpointStatus.InProgress })
+            var wait = remaining < LongPollInterval ? remaining : LongPollInterval;
+            try
             {
-                return stats;
+                last = await poll(wait < TimeSpan.Zero ? TimeSpan.Zero : wait).WaitAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OrleansMessageRejectionException && DateTimeOffset.UtcNow < deadline)
+            {
+                continue;
+            }
+
+            if (done(last))
+            {
+                return last;
             }
 
             if (DateTimeOffset.UtcNow >= deadline)
             {
-                throw new TimeoutException($"Checkpoint {id} of job {jobId} is still in progress after {timeout}.");
+                throw new TimeoutException(describeTimeout(last));
             }
         }
     }

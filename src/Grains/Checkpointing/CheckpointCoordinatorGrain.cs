@@ -45,6 +45,8 @@ internal sealed partial class CheckpointCoordinatorGrain(
     private const int HistorySize = 20;
     private readonly Dictionary<long, PendingCheckpoint> _pending = [];
     private readonly Dictionary<long, TaskCompletionSource> _waiters = [];
+    private readonly HashSet<long> _retained = [];
+    private readonly Dictionary<TaskId, SubtaskSnapshot> _finished = [];
     private CoordinatorStart? _start;
     private ICheckpointStorage? _storage;
     private (CheckpointStorageKind Kind, string? Directory) _storageLocation;
@@ -142,8 +144,6 @@ internal sealed partial class CheckpointCoordinatorGrain(
             await AbortAllAsync($"subtask {task} finished holding state, so no further checkpoint can complete");
         }
     }
-
-    private readonly Dictionary<TaskId, SubtaskSnapshot> _finished = [];
 
     public async Task<CheckpointMetadata?> LatestRestorable(CheckpointingSettings settings)
     {
@@ -255,8 +255,6 @@ internal sealed partial class CheckpointCoordinatorGrain(
         SkippedAsCorrupt = [.. state.State.UnrestorableReasons],
         Retained = [.. state.State.History.Where(h => h.Status == CheckpointStatus.Completed).Select(h => h.Id).Where(_retained.Contains).Order()],
     });
-
-    private readonly HashSet<long> _retained = [];
 
     public async Task AcknowledgeCheckpoint(int attempt, TaskId task, long checkpointId, SubtaskSnapshot snapshot, SubtaskCheckpointMetrics metrics)
     {

@@ -11,10 +11,13 @@ namespace Platform.Jobs;
 /// </summary>
 internal sealed class ExecutionPlan
 {
-    private ExecutionPlan(JobGraph graph, List<PlannedTask> tasks)
+    private readonly Dictionary<int, PlannedTask> _taskOfVertex;
+
+    private ExecutionPlan(JobGraph graph, List<PlannedTask> tasks, Dictionary<int, PlannedTask> taskOfVertex)
     {
         Graph = graph;
         Tasks = tasks;
+        _taskOfVertex = taskOfVertex;
     }
 
     public JobGraph Graph { get; }
@@ -107,7 +110,7 @@ internal sealed class ExecutionPlan
             }
         }
 
-        return new ExecutionPlan(graph, tasks);
+        return new ExecutionPlan(graph, tasks, taskOfVertex);
     }
 
     /// <summary>The deployment of one subtask for <paramref name="attempt"/>.</summary>
@@ -115,12 +118,11 @@ internal sealed class ExecutionPlan
     {
         var task = Tasks[id.TaskIndex];
         var subtask = id.SubtaskIndex;
-        var taskOfVertex = Tasks.SelectMany(t => t.Chain.Select(v => (v.Id, t))).ToDictionary(x => x.Id, x => x.t);
 
         var inputs = task.InputChannels[subtask]
             .Select(c =>
             {
-                var upstream = taskOfVertex[c.Edge.SourceId];
+                var upstream = _taskOfVertex[c.Edge.SourceId];
                 var senderEdges = upstream.OutputChannels[c.UpstreamSubtask];
                 var senderEdge = senderEdges.Single(e => e.Edge == c.Edge);
                 var offset = senderEdge.Channels.FindIndex(ch => ch.TargetSubtask == subtask);

@@ -356,7 +356,6 @@ internal sealed partial class JobManagerGrain(
         _restartTimer = this.RegisterGrainTimer(
             _ => RestartNowAsync(next),
             new GrainTimerCreationOptions { DueTime = delay, Period = Timeout.InfiniteTimeSpan });
-        S.State = JobState.Restarting;
         await SetStateAsync(JobState.Restarting);
 
         if (HasCheckpointing)
@@ -483,18 +482,24 @@ internal sealed partial class JobManagerGrain(
         RestartCauses = [.. S.RestartCauses],
         JobManagerSilo = silo.SiloAddress.ToString(),
         RestoredFromCheckpoint = S.RestoredFrom,
-        Tasks = [.. _subtasks.OrderBy(s => s.Key.TaskIndex).ThenBy(s => s.Key.SubtaskIndex).Select(s => new TaskStatusInfo
+        Tasks = [.. _subtasks.OrderBy(s => s.Key.TaskIndex).ThenBy(s => s.Key.SubtaskIndex).Select(s =>
         {
-            TaskName = s.Value.Task.Name,
-            OperatorUids = [.. s.Value.Task.Chain.Select(v => v.Uid)],
-            SubtaskIndex = s.Key.SubtaskIndex,
-            Parallelism = s.Value.Task.Parallelism,
-            State = s.Value.State,
-            Silo = s.Value.Silo,
-            KeyGroupStart = s.Value.Task.IsKeyed ? State.KeyGroupAssignment.RangeForOperator(S.Graph!.MaxParallelism, s.Value.Task.Parallelism, s.Key.SubtaskIndex).Start : null,
-            KeyGroupEnd = s.Value.Task.IsKeyed ? State.KeyGroupAssignment.RangeForOperator(S.Graph!.MaxParallelism, s.Value.Task.Parallelism, s.Key.SubtaskIndex).End : null,
-            RecordsIn = s.Value.Metrics?.RecordsIn ?? 0,
-            RecordsOut = s.Value.Metrics?.RecordsOut ?? 0,
+            var keyGroups = s.Value.Task.IsKeyed
+                ? State.KeyGroupAssignment.RangeForOperator(S.Graph!.MaxParallelism, s.Value.Task.Parallelism, s.Key.SubtaskIndex)
+                : (State.KeyGroupRange?)null;
+            return new TaskStatusInfo
+            {
+                TaskName = s.Value.Task.Name,
+                OperatorUids = [.. s.Value.Task.Chain.Select(v => v.Uid)],
+                SubtaskIndex = s.Key.SubtaskIndex,
+                Parallelism = s.Value.Task.Parallelism,
+                State = s.Value.State,
+                Silo = s.Value.Silo,
+                KeyGroupStart = keyGroups?.Start,
+                KeyGroupEnd = keyGroups?.End,
+                RecordsIn = s.Value.Metrics?.RecordsIn ?? 0,
+                RecordsOut = s.Value.Metrics?.RecordsOut ?? 0,
+            };
         })],
     };
 

@@ -28,6 +28,23 @@ public static class KeyGroupAssignment
     public static int AssignToKeyGroup(int keyHash, int maxParallelism) =>
         (int)(Mix((uint)keyHash) % (uint)maxParallelism);
 
+    /// <summary>
+    /// The key group of <paramref name="key"/>, which a backend owning <paramref name="range"/> is about to make
+    /// current; throws when another subtask owns it (the key selector is not deterministic).
+    /// </summary>
+    public static int AssignOwned<TKey>(TKey key, int keyHash, int maxParallelism, KeyGroupRange range, string operatorName)
+    {
+        var keyGroup = AssignToKeyGroup(keyHash, maxParallelism);
+        if (!range.Contains(keyGroup))
+        {
+            throw new InvalidOperationException(
+                $"Key '{key}' belongs to key group {keyGroup}, which operator '{operatorName}' does not own {range}. " +
+                "The key selector must return equal keys for a record every time it is called (it is called both to route the record and to scope its state).");
+        }
+
+        return keyGroup;
+    }
+
     /// <summary>The subtask that owns <paramref name="keyGroup"/>.</summary>
     public static int OperatorIndexForKeyGroup(int maxParallelism, int parallelism, int keyGroup) =>
         (int)((long)keyGroup * parallelism / maxParallelism);

@@ -232,8 +232,7 @@ public sealed class ClusterRestartTests
         var builder = new TestClusterBuilder(2);
         builder.Options.ClusterId = $"restart-{Guid.NewGuid():N}";
         builder.Options.ServiceId = "platform-restart-tests";
-        builder.Properties["StateDirectory"] = Path.Combine(root, "state");
-        builder.Properties["CheckpointDirectory"] = Path.Combine(root, "checkpoints");
+        builder.UseSharedDirectories(root);
         builder.AddSiloBuilderConfigurator<Configurator>();
         var cluster = builder.Build();
         await cluster.DeployAsync();
@@ -242,13 +241,6 @@ public sealed class ClusterRestartTests
 
     private sealed class Configurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddStreamingPlatform(o =>
-        {
-            o.BatchSize = 64;
-            o.ChannelWindow = 4;
-            o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
-            o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
-            o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
-        });
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests();
     }
 }

@@ -25,9 +25,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         builder.Options.ServiceId = "platform-tests";
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
         // Silos of one cluster share the platform's state and checkpoint directories, as silos on one machine would.
-        var root = TestData.NewDirectory("cluster");
-        builder.Properties["StateDirectory"] = Path.Combine(root, "state");
-        builder.Properties["CheckpointDirectory"] = Path.Combine(root, "checkpoints");
+        builder.UseSharedDirectories(TestData.NewDirectory("cluster"));
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         Cluster = builder.Build();
         await Cluster.DeployAsync();
@@ -45,15 +43,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     private sealed class SiloConfigurator : ISiloConfigurator
     {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddStreamingPlatform(o =>
-        {
-            // Small batches and windows exercise sequencing, credit and partial flushes with small test inputs.
-            o.BatchSize = 64;
-            o.ChannelWindow = 4;
-            o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
-            o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
-            o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
-        });
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests();
     }
 }
 

@@ -33,8 +33,7 @@ public sealed class KillableCluster : IAsyncDisposable
         builder.Options.ServiceId = "platform-kill-tests";
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
         var root = TestData.NewDirectory("kill-cluster");
-        builder.Properties["StateDirectory"] = Path.Combine(root, "state");
-        builder.Properties["CheckpointDirectory"] = Path.Combine(root, "checkpoints");
+        builder.UseSharedDirectories(root);
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
         var cluster = builder.Build();
@@ -68,14 +67,7 @@ public sealed class KillableCluster : IAsyncDisposable
     {
         public void Configure(ISiloBuilder siloBuilder)
         {
-            siloBuilder.AddStreamingPlatform(o =>
-            {
-                o.BatchSize = 64;
-                o.ChannelWindow = 4;
-                o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
-                o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
-                o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
-            });
+            siloBuilder.AddPlatformForTests();
             siloBuilder.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = TimeSpan.FromSeconds(1);

@@ -422,12 +422,12 @@ public abstract class KeyedStateConformanceTests
         Assert.Equal(0, target.GetValueState(CountDescriptor).Value);
     }
 
-    private sealed class Max : IReduceFunction<long>
+    protected sealed class Max : IReduceFunction<long>
     {
         public long Reduce(long accumulated, long value) => Math.Max(accumulated, value);
     }
 
-    private sealed class Average : IAggregateFunction<int, (long Sum, long Count), double>
+    protected sealed class Average : IAggregateFunction<int, (long Sum, long Count), double>
     {
         public (long Sum, long Count) CreateAccumulator() => (0, 0);
 

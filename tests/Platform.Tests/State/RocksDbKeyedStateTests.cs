@@ -297,20 +297,4 @@ public sealed class RocksDbKeyedStateTests : KeyedStateConformanceTests, IDispos
         restored.Restore([(await writing, "snapshot")]);
         Assert.Equal(expected, Describe(restored, 2_000));
     }
-
-    private sealed class Max : IReduceFunction<long>
-    {
-        public long Reduce(long accumulated, long value) => Math.Max(accumulated, value);
-    }
-
-    private sealed class Average : IAggregateFunction<int, (long Sum, long Count), double>
-    {
-        public (long Sum, long Count) CreateAccumulator() => (0, 0);
-
-        public (long Sum, long Count) Add(int value, (long Sum, long Count) accumulator) => (accumulator.Sum + value, accumulator.Count + 1);
-
-        public double GetResult((long Sum, long Count) accumulator) => (double)accumulator.Sum / accumulator.Count;
-
-        public (long Sum, long Count) Merge((long Sum, long Count) a, (long Sum, long Count) b) => (a.Sum + b.Sum, a.Count + b.Count);
-    }
 }

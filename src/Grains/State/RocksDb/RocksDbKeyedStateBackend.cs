@@ -130,13 +130,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
     public void SetCurrentKey(TKey key)
     {
-        var keyGroup = KeyGroupAssignment.AssignToKeyGroup(_hasher.Hash(key), _maxParallelism);
-        if (!KeyGroupRange.Contains(keyGroup))
-        {
-            throw new InvalidOperationException(
-                $"Key '{key}' belongs to key group {keyGroup}, which operator '{_operatorName}' does not own {KeyGroupRange}. " +
-                "The key selector must return equal keys for a record every time it is called (it is called both to route the record and to scope its state).");
-        }
+        var keyGroup = KeyGroupAssignment.AssignOwned(key, _hasher.Hash(key), _maxParallelism, KeyGroupRange, _operatorName);
 
         _currentKey = key;
         _currentKeyGroup = keyGroup;

@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Configuration;
+using Orleans.Hosting;
+using Orleans.TestingHost;
+
+namespace Platform.Tests.Infrastructure;
+
+/// <summary>How the tests' in-process silos add the platform.</summary>
+public static class TestSilos
+{
+    /// <summary>Gives the silos of a test cluster one shared state, checkpoint and RocksDB root, as silos on one machine would share.</summary>
+    public static void UseSharedDirectories(this TestClusterBuilder builder, string root)
+    {
+        builder.Properties["StateDirectory"] = Path.Combine(root, "state");
+        builder.Properties["CheckpointDirectory"] = Path.Combine(root, "checkpoints");
+    }
+
+    /// <summary>
+    /// Adds the platform with small batches and windows, which exercise sequencing, credit and partial flushes with
+    /// small test inputs, and the directories set by <see cref="UseSharedDirectories"/>.
+    /// </summary>
+    public static ISiloBuilder AddPlatformForTests(this ISiloBuilder siloBuilder) => siloBuilder.AddStreamingPlatform(o =>
+    {
+        o.BatchSize = 64;
+        o.ChannelWindow = 4;
+        o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
+        o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
+        o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
+    });
+}
