@@ -33,11 +33,14 @@ public sealed record SubtaskCheckpointStats
     /// <summary>From the first barrier to the last on the subtask's inputs (zero for sources and single-channel tasks).</summary>
     [Id(4)] public TimeSpan AlignmentDuration { get; init; }
 
-    /// <summary>The bytes of state the subtask wrote.</summary>
+    /// <summary>The full size of the subtask's state in this checkpoint (files shared with earlier checkpoints included).</summary>
     [Id(5)] public long StateSize { get; init; }
 
     /// <summary>When the acknowledgement reached the coordinator.</summary>
     [Id(6)] public DateTimeOffset AcknowledgedAt { get; init; }
+
+    /// <summary>The bytes the subtask wrote to storage for this checkpoint (for an incremental one, only new files).</summary>
+    [Id(7)] public long CheckpointedSize { get; init; }
 }
 
 /// <summary>One checkpoint (Flink's checkpoint statistics).</summary>
@@ -56,7 +59,7 @@ public sealed record CheckpointStats
     /// <summary>From trigger to completion or failure.</summary>
     [Id(3)] public TimeSpan? EndToEndDuration { get; init; }
 
-    /// <summary>The bytes of state written.</summary>
+    /// <summary>The full size of the checkpoint's state: every file it references, including those an incremental checkpoint shares with earlier ones.</summary>
     [Id(4)] public long StateSize { get; init; }
 
     /// <summary>Why it failed, when it did.</summary>
@@ -70,6 +73,12 @@ public sealed record CheckpointStats
 
     /// <summary>How many subtasks must acknowledge.</summary>
     [Id(8)] public int SubtasksTotal { get; init; }
+
+    /// <summary>
+    /// The bytes this checkpoint wrote to storage (Flink's "checkpointed data size"): for an incremental checkpoint only
+    /// the files storage did not hold yet; for a full one, the same as <see cref="StateSize"/>.
+    /// </summary>
+    [Id(9)] public long CheckpointedSize { get; init; }
 }
 
 /// <summary>A job's checkpointing history and counts.</summary>

@@ -69,4 +69,12 @@ public sealed record CheckpointingSettings
 
     /// <summary>The root directory of file-system storage; <c>null</c> uses the silo's default.</summary>
     [Id(9)] public string? Directory { get; init; }
+
+    /// <summary>
+    /// Whether backends that support it take incremental checkpoints (RocksDB: upload only the SST files the storage
+    /// does not hold yet); <c>false</c> takes full checkpoints in the portable format; <c>null</c> uses the silo's
+    /// default (<c>Platform:RocksDb:IncrementalCheckpoints</c>, on unless set). Ignored by the heap backend, and by
+    /// in-memory storage, which only holds full checkpoints.
+    /// </summary>
+    [Id(10)] public bool? Incremental { get; init; }
 }

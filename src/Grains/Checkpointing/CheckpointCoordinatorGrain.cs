@@ -129,7 +129,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
             state.State.Finished[task] = finalSnapshot;
             foreach (var pending in _pending.Values.Where(p => p.Id > lastCheckpoint).ToList())
             {
-                if (pending.Acknowledge(task, finalSnapshot, new SubtaskCheckpointMetrics(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0)) && pending.IsComplete)
+                if (pending.Acknowledge(task, finalSnapshot, SubtaskCheckpointMetrics.Finished) && pending.IsComplete)
                 {
                     await CompleteAsync(pending);
                 }
@@ -315,7 +315,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         var pending = new PendingCheckpoint(id, DateTimeOffset.UtcNow, manual, start.Subtasks);
         foreach (var (task, snapshot) in _finished)
         {
-            pending.Acknowledge(task, snapshot, new SubtaskCheckpointMetrics(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0));
+            pending.Acknowledge(task, snapshot, SubtaskCheckpointMetrics.Finished);
         }
 
         _pending[id] = pending;
@@ -539,6 +539,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
                 AsyncDuration = metrics.AsyncDuration,
                 AlignmentDuration = metrics.AlignmentDuration,
                 StateSize = metrics.StateSize,
+                CheckpointedSize = metrics.CheckpointedSize,
                 AcknowledgedAt = DateTimeOffset.UtcNow,
             });
             return true;
@@ -551,6 +552,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
             TriggeredAt = TriggeredAt,
             EndToEndDuration = status == CheckpointStatus.InProgress ? null : DateTimeOffset.UtcNow - TriggeredAt,
             StateSize = _stats.Sum(s => s.StateSize),
+            CheckpointedSize = _stats.Sum(s => s.CheckpointedSize),
             IsManual = manual,
             Subtasks = [.. _stats],
             SubtasksTotal = Total,

@@ -423,7 +423,7 @@ internal sealed partial class StreamTask : ITaskRuntime
             keyed?.Dispose();
             keyed = null;
             var snapshot = new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = operators };
-            var metrics = new SubtaskCheckpointMetrics(sync, Stopwatch.GetElapsedTime(started), alignment, size);
+            var metrics = new SubtaskCheckpointMetrics(sync, Stopwatch.GetElapsedTime(started), alignment, size, size);
             await _coordinator.AcknowledgeCheckpoint(Attempt, Id, checkpointId, snapshot, metrics);
         }
         catch (Exception ex)

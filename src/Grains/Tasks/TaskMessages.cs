@@ -83,7 +83,12 @@ public sealed record SubtaskCheckpointMetrics(
     [property: Id(0)] TimeSpan SyncDuration,
     [property: Id(1)] TimeSpan AsyncDuration,
     [property: Id(2)] TimeSpan AlignmentDuration,
-    [property: Id(3)] long StateSize);
+    [property: Id(3)] long StateSize,
+    [property: Id(4)] long CheckpointedSize)
+{
+    /// <summary>The metrics recorded for a subtask that finished before the checkpoint and counts with its final snapshot.</summary>
+    public static SubtaskCheckpointMetrics Finished { get; } = new(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0, 0);
+}
 
 /// <summary>
 /// A batch on a channel: serialized records, then optionally one control element. The sequence number orders

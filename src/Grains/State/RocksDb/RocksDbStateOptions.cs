@@ -29,6 +29,13 @@ public sealed class RocksDbStateOptions
     /// <summary>How many memtables a column family may hold, including those being flushed (default 2).</summary>
     public int MaxWriteBufferNumber { get; set; } = 2;
 
+    /// <summary>
+    /// Whether checkpoints are incremental by default (default on): a checkpoint uploads only the SST files the
+    /// storage does not hold yet, and shares the others with earlier checkpoints. Off, every checkpoint is a full
+    /// snapshot in the portable format. A job can choose with <c>CheckpointingSettings.Incremental</c>.
+    /// </summary>
+    public bool IncrementalCheckpoints { get; set; } = true;
+
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first bad setting.</summary>
     internal void Validate()
     {
