@@ -26,6 +26,9 @@ public sealed class CoordinatorState
     [Id(10)] public Dictionary<TaskId, SubtaskSnapshot> Finished { get; set; } = [];
     [Id(11)] public long? PinnedForRestore { get; set; }
     [Id(12)] public int PinnedUntilAttempt { get; set; }
+
+    /// <summary>The latest checkpoint completed or restored: the base that incremental snapshots may share files with.</summary>
+    [Id(13)] public long? LatestCompleted { get; set; }
 }
 
 /// <summary>
@@ -47,6 +50,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     private readonly Dictionary<long, TaskCompletionSource> _waiters = [];
     private readonly HashSet<long> _retained = [];
     private readonly Dictionary<TaskId, SubtaskSnapshot> _finished = [];
+    private readonly SharedStateRegistry _sharedState = new();
     private CoordinatorStart? _start;
     private ICheckpointStorage? _storage;
     private (CheckpointStorageKind Kind, string? Directory) _storageLocation;
@@ -189,6 +193,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     {
         state.State.Restored++;
         state.State.LatestRestoredId = checkpointId;
+        state.State.LatestCompleted = checkpointId;
         await state.WriteStateAsync();
     }
 
@@ -208,6 +213,8 @@ internal sealed partial class CheckpointCoordinatorGrain(
             }
 
             await _storage.DeleteAllExceptAsync(JobId, new HashSet<long>());
+            await _storage.DeleteSharedStateAsync(JobId, await _storage.ListSharedStateAsync(JobId));
+            _sharedState.RetainOnly(new HashSet<long>());
         }
     }
 
@@ -264,8 +271,18 @@ internal sealed partial class CheckpointCoordinatorGrain(
             if (!_pending.ContainsKey(checkpointId) && !_retained.Contains(checkpointId) && _storage is not null)
             {
                 await _storage.DeleteCheckpointAsync(JobId, checkpointId);
+                await DeleteSharedFilesWrittenByAsync(checkpointId, [snapshot]);
             }
 
+            return;
+        }
+
+        if (await FindDiscardedSharedFileAsync(checkpointId, snapshot) is { } discarded)
+        {
+            // Only possible when checkpoints overlap and the base of this one was subsumed meanwhile; the next one
+            // takes the newer base. Completing it would commit a checkpoint that cannot be restored.
+            await DeleteSharedFilesWrittenByAsync(checkpointId, [snapshot]);
+            await FailAsync(pending, $"subtask {task} references the shared file '{discarded.Handle.Path}' of checkpoint {discarded.WrittenBy}, which is no longer retained");
             return;
         }
 
@@ -324,7 +341,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         {
             var stream = this.GetStreamProvider(PlatformStreams.ProviderName)
                 .GetStream<CheckpointTrigger>(StreamId.Create(PlatformStreams.CheckpointTriggerNamespace, JobId));
-            await stream.OnNextAsync(new CheckpointTrigger(id, start.Attempt, pending.TriggeredAt, Settings.Mode));
+            await stream.OnNextAsync(new CheckpointTrigger(id, start.Attempt, pending.TriggeredAt, Settings.Mode, state.State.LatestCompleted));
             LogTriggered(JobId, id, manual);
         }
         catch (Exception ex)
@@ -360,6 +377,8 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
         _pending.Remove(pending.Id);
         _retained.Add(pending.Id);
+        _sharedState.Register(pending.Id, metadata.SharedPaths());
+        state.State.LatestCompleted = pending.Id;
         _consecutiveFailures = 0;
         _lastEnd = DateTimeOffset.UtcNow;
         state.State.Completed++;
@@ -387,12 +406,14 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
             var retained = Math.Max(1, Settings.RetainedCheckpoints);
             var committed = await storage.ListCheckpointsAsync(JobId);
+            await LoadSharedStateAsync(committed);
             var restorable = committed.Where(id => !state.State.Unrestorable.Contains(id)).OrderByDescending(id => id).ToList();
             var delete = committed.Where(id => state.State.Unrestorable.Contains(id)).Concat(restorable.Skip(retained));
             foreach (var old in delete.Where(id => id != state.State.PinnedForRestore))
             {
                 await storage.DeleteCheckpointAsync(JobId, old);
                 _retained.Remove(old);
+                await DeleteUnreferencedAsync(_sharedState.Unregister(old));
             }
 
             await state.WriteStateAsync();
@@ -419,6 +440,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         try
         {
             await _storage!.DeleteCheckpointAsync(JobId, pending.Id);
+            await DeleteSharedFilesWrittenByAsync(pending.Id, pending.Snapshots);
         }
         catch (Exception ex)
         {
@@ -448,6 +470,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
             if (_storage is not null)
             {
                 await _storage.DeleteCheckpointAsync(JobId, pending.Id);
+                await DeleteSharedFilesWrittenByAsync(pending.Id, pending.Snapshots);
             }
         }
 
@@ -457,9 +480,69 @@ internal sealed partial class CheckpointCoordinatorGrain(
             var committed = await _storage.ListCheckpointsAsync(JobId);
             await _storage.DeleteAllExceptAsync(JobId, committed.ToHashSet());
             _retained.UnionWith(committed);
+            await LoadSharedStateAsync(committed);
+            _sharedState.RetainOnly(committed.ToHashSet());
+            await _storage.DeleteSharedStateAsync(JobId, (await _storage.ListSharedStateAsync(JobId)).Where(p => !_sharedState.IsReferenced(p)));
         }
 
         await state.WriteStateAsync();
+    }
+
+    // After a re-activation the registry is rebuilt from the metadata of the committed checkpoints.
+    private async Task LoadSharedStateAsync(IEnumerable<long> committed)
+    {
+        foreach (var id in committed.Where(id => !_sharedState.Contains(id)))
+        {
+            try
+            {
+                _sharedState.Register(id, (await _storage!.ReadMetadataAsync(JobId, id)).SharedPaths());
+            }
+            catch (CorruptCheckpointException ex)
+            {
+                // It cannot be restored, so it keeps no file alive; files shared with intact checkpoints stay referenced by them.
+                LogCorrupt(JobId, id, ex.Message);
+                _sharedState.Register(id, []);
+            }
+        }
+    }
+
+    private async Task<NativeStateFile?> FindDiscardedSharedFileAsync(long checkpointId, SubtaskSnapshot snapshot)
+    {
+        var reused = snapshot.Operators.SelectMany(o => o.KeyedState?.SharedFiles ?? []).Where(f => f.WrittenBy != checkpointId).ToList();
+        if (reused.Count == 0)
+        {
+            return null;
+        }
+
+        var pendingPaths = PendingSharedPaths();
+        bool Known(NativeStateFile f) => _sharedState.IsReferenced(f.Handle.Path) || pendingPaths.Contains(f.Handle.Path);
+        if (reused.All(Known))
+        {
+            return null;
+        }
+
+        // After a re-activation the registry may not know every retained checkpoint yet.
+        await LoadSharedStateAsync(await _storage!.ListCheckpointsAsync(JobId));
+        return reused.FirstOrDefault(f => !Known(f));
+    }
+
+    private HashSet<string> PendingSharedPaths() =>
+        _pending.Values.SelectMany(p => p.Snapshots).SelectMany(s => s.Operators).SelectMany(o => o.KeyedState?.SharedFiles ?? [])
+            .Select(f => f.Handle.Path).ToHashSet(StringComparer.Ordinal);
+
+    // Files a failed or aborted checkpoint uploaded: nothing else can reference them, since only completed checkpoints are bases.
+    private Task DeleteSharedFilesWrittenByAsync(long checkpointId, IEnumerable<SubtaskSnapshot> snapshots) =>
+        DeleteUnreferencedAsync(snapshots.SelectMany(s => s.Operators).SelectMany(o => o.KeyedState?.SharedFiles ?? [])
+            .Where(f => f.WrittenBy == checkpointId).Select(f => f.Handle.Path));
+
+    private async Task DeleteUnreferencedAsync(IEnumerable<string> paths)
+    {
+        var pendingPaths = PendingSharedPaths();
+        var delete = paths.Where(p => !_sharedState.IsReferenced(p) && !pendingPaths.Contains(p)).ToList();
+        if (delete.Count > 0 && _storage is not null)
+        {
+            await _storage.DeleteSharedStateAsync(JobId, delete);
+        }
     }
 
     private ICheckpointStorage EnsureStorage(CheckpointingSettings settings)

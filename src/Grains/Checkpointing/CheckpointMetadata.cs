@@ -22,18 +22,83 @@ public sealed record StateHandle
     [Id(3)] [JsonIgnore] public byte[]? Inline { get; init; }
 }
 
-/// <summary>The keyed state of one operator subtask: the key groups it held and the file holding them.</summary>
+/// <summary>
+/// The keyed state of one operator subtask: the key groups it held and either one file in the portable format
+/// (<see cref="Handle"/>: full checkpoints, any backend) or a backend's native files (<see cref="Native"/>:
+/// RocksDB's incremental checkpoints).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("platform.KeyedStateSnapshot")]
 public sealed record KeyedStateSnapshot
 {
-    /// <summary>The first key group in the file.</summary>
+    /// <summary>The first key group in the snapshot.</summary>
     [Id(0)] public required int KeyGroupStart { get; init; }
 
-    /// <summary>The last key group in the file (inclusive).</summary>
+    /// <summary>The last key group in the snapshot (inclusive).</summary>
     [Id(1)] public required int KeyGroupEnd { get; init; }
 
-    /// <summary>The file.</summary>
-    [Id(2)] public required StateHandle Handle { get; init; }
+    /// <summary>The file in the portable keyed-state format, for a full snapshot.</summary>
+    [Id(2)] public StateHandle? Handle { get; init; }
+
+    /// <summary>The backend's native files, for an incremental snapshot.</summary>
+    [Id(3)] public NativeKeyedState? Native { get; init; }
+
+    /// <summary>The full size of the snapshot: every file it references.</summary>
+    [JsonIgnore] public long Size => Handle?.Size ?? Native?.Files.Sum(f => f.Handle.Size) ?? 0;
+
+    /// <summary>The bytes checkpoint <paramref name="checkpointId"/> wrote for this snapshot (files shared with earlier checkpoints excluded).</summary>
+    public long SizeWrittenBy(long checkpointId) =>
+        Handle?.Size ?? Native?.Files.Where(f => f.WrittenBy == checkpointId).Sum(f => f.Handle.Size) ?? 0;
+
+    /// <summary>The shared files (those under <c>shared/</c>) the snapshot references.</summary>
+    [JsonIgnore] public IEnumerable<NativeStateFile> SharedFiles => Native?.Files.Where(f => f.IsShared) ?? [];
+}
+
+/// <summary>
+/// A backend's own files of an incremental snapshot (Flink's IncrementalRemoteKeyedStateHandle): immutable data files
+/// shared between checkpoints, plus the files private to this one, and the states they hold.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("platform.NativeKeyedState")]
+public sealed record NativeKeyedState
+{
+    /// <summary>The backend that wrote the files and alone can read them (<c>rocksdb</c>).</summary>
+    [Id(0)] public required string Backend { get; init; }
+
+    /// <summary>The states in the files: name and kind.</summary>
+    [Id(1)] public required List<NativeStateInfo> States { get; init; }
+
+    /// <summary>Every file of the snapshot.</summary>
+    [Id(2)] public required List<NativeStateFile> Files { get; init; }
+}
+
+/// <summary>One state held in a native snapshot.</summary>
+[GenerateSerializer, Immutable, Alias("platform.NativeStateInfo")]
+public sealed record NativeStateInfo
+{
+    /// <summary>The state's name.</summary>
+    [Id(0)] public required string Name { get; init; }
+
+    /// <summary>Its kind (Value, List, Map, Reducing, Aggregating).</summary>
+    [Id(1)] public required string Kind { get; init; }
+}
+
+/// <summary>One file of a native snapshot.</summary>
+[GenerateSerializer, Immutable, Alias("platform.NativeStateFile")]
+public sealed record NativeStateFile
+{
+    /// <summary>The directory of checkpoint storage that holds files shared between checkpoints.</summary>
+    public const string SharedDirectory = "shared";
+
+    /// <summary>The file's name in the backend's working directory (e.g. <c>000012.sst</c>).</summary>
+    [Id(0)] public required string LocalName { get; init; }
+
+    /// <summary>Where storage holds it.</summary>
+    [Id(1)] public required StateHandle Handle { get; init; }
+
+    /// <summary>The checkpoint that wrote it to storage; a later checkpoint that references it shares it.</summary>
+    [Id(2)] public required long WrittenBy { get; init; }
+
+    /// <summary>Whether the file lives in the job's shared directory (reference-counted across checkpoints) rather than in one checkpoint's own.</summary>
+    [JsonIgnore] public bool IsShared => Handle.Path.StartsWith(SharedDirectory + "/", StringComparison.Ordinal);
 }
 
 /// <summary>What one operator of a subtask contributed to a checkpoint.</summary>
@@ -96,7 +161,11 @@ public sealed record CheckpointMetadata
     [Id(6)] public required List<SubtaskSnapshot> Subtasks { get; init; }
 
     /// <summary>The total size of the checkpoint's state files.</summary>
-    public long StateSize() => Subtasks.SelectMany(s => s.Operators).Sum(o => o.KeyedState?.Handle.Size ?? 0);
+    public long StateSize() => Subtasks.SelectMany(s => s.Operators).Sum(o => o.KeyedState?.Size ?? 0);
+
+    /// <summary>The paths of the shared files the checkpoint references.</summary>
+    public IEnumerable<string> SharedPaths() =>
+        Subtasks.SelectMany(s => s.Operators).SelectMany(o => o.KeyedState?.SharedFiles ?? []).Select(f => f.Handle.Path);
 }
 
 /// <summary>A checkpoint or state file is damaged: the message names the file and what is wrong.</summary>

@@ -233,7 +233,7 @@ internal sealed partial class JobManagerGrain(
             if (S.Graph!.Checkpointing is { } checkpointing)
             {
                 var (kind, directory) = storageFactory.Resolve(checkpointing);
-                taskCheckpointing = new TaskCheckpointSettings(checkpointing.Mode, kind, directory);
+                taskCheckpointing = new TaskCheckpointSettings(checkpointing.Mode, kind, directory, checkpointing.Incremental ?? settings.RocksDb.IncrementalCheckpoints);
                 if (attempt > 1)
                 {
                     restore = await Coordinator.LatestRestorable(checkpointing);

@@ -45,19 +45,76 @@ internal interface IKeyedStateBackend : IDisposable
     long CountKeys(string stateName);
 
     /// <summary>
-    /// The synchronous part of a snapshot: freezes a version of the state without copying it. Processing may go on
-    /// at once; the returned snapshot is written (on any thread) by <see cref="IKeyedStateSnapshot.Write"/>.
+    /// The synchronous part of a snapshot in the portable format: freezes a version of the state without copying it.
+    /// Processing may go on at once; the returned snapshot is written (on any thread) by <see cref="IKeyedStateSnapshot.Write"/>.
     /// </summary>
     IKeyedStateSnapshot Snapshot();
 
-    /// <summary>Loads the key groups this backend owns from snapshot files (several when rescaling); call before any state access.</summary>
+    /// <summary>
+    /// The synchronous part of a checkpoint. A backend that supports it takes an incremental snapshot when
+    /// <paramref name="request"/> asks for one; otherwise this is a <see cref="Snapshot()"/> in the portable format.
+    /// </summary>
+    IKeyedStateSnapshot SnapshotForCheckpoint(CheckpointSnapshotRequest request) => Snapshot();
+
+    /// <summary>Loads the key groups this backend owns from portable snapshot files (several when rescaling); call before any state access.</summary>
     /// <exception cref="Checkpointing.CorruptCheckpointException">A file is damaged; nothing is restored.</exception>
     void Restore(IEnumerable<(byte[] Content, string Path)> files);
+
+    /// <summary>
+    /// Loads the key groups this backend owns from the snapshots of checkpoint <paramref name="checkpointId"/> that
+    /// overlap them, fetching their files from <paramref name="storage"/>; call before any state access.
+    /// </summary>
+    /// <exception cref="Checkpointing.CorruptCheckpointException">A file is damaged; nothing is restored.</exception>
+    async Task RestoreAsync(IReadOnlyList<Checkpointing.KeyedStateSnapshot> snapshots, long checkpointId, Storage.ICheckpointStorage storage, string jobId, CancellationToken cancellationToken)
+    {
+        var files = new List<(byte[], string)>();
+        foreach (var snapshot in snapshots)
+        {
+            if (snapshot.Handle is not { } handle)
+            {
+                throw new IncompatibleStateException(
+                    $"Checkpoint {checkpointId} holds the keyed state of key groups {snapshot.KeyGroupStart}-{snapshot.KeyGroupEnd} in {snapshot.Native?.Backend ?? "an unknown"} backend's native format, " +
+                    $"which the {GetType().Name.Split('`')[0]} cannot read. Restore it on that backend, or take a savepoint (portable format) to change backends.");
+            }
+
+            files.Add((await storage.ReadStateAsync(jobId, handle, cancellationToken), handle.Path));
+        }
+
+        Restore(files);
+    }
 }
 
-/// <summary>A frozen version of a backend's keyed state, written in the <see cref="KeyedStateFile"/> format.</summary>
+/// <summary>What a checkpoint asks of a backend's snapshot.</summary>
+/// <param name="CheckpointId">The checkpoint.</param>
+/// <param name="Incremental">Whether an incremental snapshot may be taken (the job wants it and the storage keeps shared files).</param>
+/// <param name="BaseCheckpointId">The latest completed checkpoint when this one was triggered: the files it references may be shared.</param>
+internal sealed record CheckpointSnapshotRequest(long CheckpointId, bool Incremental, long? BaseCheckpointId);
+
+/// <summary>Where a snapshot writes its files.</summary>
+/// <param name="Storage">The job's checkpoint storage.</param>
+/// <param name="JobId">The job.</param>
+/// <param name="CheckpointId">The checkpoint.</param>
+/// <param name="FilePrefix">A prefix that makes the subtask's file names unique in the checkpoint (task, subtask, operator uid).</param>
+internal sealed record SnapshotTarget(Storage.ICheckpointStorage Storage, string JobId, long CheckpointId, string FilePrefix);
+
+/// <summary>A frozen version of a backend's keyed state.</summary>
 internal interface IKeyedStateSnapshot : IDisposable
 {
-    /// <summary>Serializes the frozen state. Safe to call off the task's thread while processing continues.</summary>
+    /// <summary>The key groups the snapshot holds.</summary>
+    KeyGroupRange KeyGroupRange { get; }
+
+    /// <summary>Serializes the frozen state in the <see cref="KeyedStateFile"/> format. Safe to call off the task's thread while processing continues.</summary>
     byte[] Write();
+
+    /// <summary>Writes the snapshot's files to checkpoint storage (off the task's thread) and describes them.</summary>
+    async Task<Checkpointing.KeyedStateSnapshot> WriteToAsync(SnapshotTarget target, CancellationToken cancellationToken)
+    {
+        var bytes = await Task.Run(Write, cancellationToken);
+        var handle = await target.Storage.WriteStateAsync(target.JobId, target.CheckpointId, $"{target.FilePrefix}.state", bytes, cancellationToken);
+        return new Checkpointing.KeyedStateSnapshot { KeyGroupStart = KeyGroupRange.Start, KeyGroupEnd = KeyGroupRange.End, Handle = handle };
+    }
 }
+
+/// <summary>A snapshot cannot be restored by this backend (it is in another backend's native format).</summary>
+[GenerateSerializer, Alias("platform.IncompatibleStateException")]
+public sealed class IncompatibleStateException(string message) : Exception(message);

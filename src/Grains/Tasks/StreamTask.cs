@@ -222,7 +222,7 @@ internal sealed partial class StreamTask : ITaskRuntime
 
                 // Between two records: the offset recorded here is exactly where a restore resumes.
                 _lastCheckpoint = trigger.CheckpointId;
-                await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode), TimeSpan.Zero);
+                await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode, trigger.BaseCheckpointId), TimeSpan.Zero);
             }
 
             var status = source.Emit(_deployment.BatchSize, out var emitted);
@@ -377,7 +377,10 @@ internal sealed partial class StreamTask : ITaskRuntime
         IKeyedStateSnapshot? keyed;
         try
         {
-            keyed = _chain.KeyedState?.Snapshot();
+            keyed = _chain.KeyedState?.SnapshotForCheckpoint(new CheckpointSnapshotRequest(
+                barrier.CheckpointId,
+                _deployment.Checkpointing?.Incremental == true && _storage?.SupportsSharedState == true,
+                barrier.BaseCheckpointId));
         }
         catch (Exception ex)
         {
@@ -404,26 +407,21 @@ internal sealed partial class StreamTask : ITaskRuntime
         try
         {
             var operators = SourceSnapshot(offset);
-            long size = 0;
-
+            long size = 0, written = 0;
             if (keyed is not null)
             {
                 var storage = _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
-                var bytes = await Task.Run(keyed.Write);
                 var uid = _chain.KeyedOperatorUid!;
-                var handle = await storage.WriteStateAsync(Id.JobId, checkpointId, $"{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}.state", bytes);
-                size = handle.Size;
-                operators.Add(new OperatorSnapshot
-                {
-                    OperatorUid = uid,
-                    KeyedState = new KeyedStateSnapshot { KeyGroupStart = _chain.KeyedState!.KeyGroupRange.Start, KeyGroupEnd = _chain.KeyedState.KeyGroupRange.End, Handle = handle },
-                });
+                var state = await keyed.WriteToAsync(new SnapshotTarget(storage, Id.JobId, checkpointId, $"{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}"), _cancellation.Token);
+                size = state.Size;
+                written = state.SizeWrittenBy(checkpointId);
+                operators.Add(new OperatorSnapshot { OperatorUid = uid, KeyedState = state });
             }
 
             keyed?.Dispose();
             keyed = null;
             var snapshot = new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = operators };
-            var metrics = new SubtaskCheckpointMetrics(sync, Stopwatch.GetElapsedTime(started), alignment, size, size);
+            var metrics = new SubtaskCheckpointMetrics(sync, Stopwatch.GetElapsedTime(started), alignment, size, written);
             await _coordinator.AcknowledgeCheckpoint(Attempt, Id, checkpointId, snapshot, metrics);
         }
         catch (Exception ex)
@@ -459,14 +457,10 @@ internal sealed partial class StreamTask : ITaskRuntime
         }
 
         var storage = _storage ?? throw new InvalidOperationException($"Subtask {Id} must restore keyed state but has no checkpoint storage.");
-        var files = new List<(byte[], string)>();
-        foreach (var snapshot in restore.KeyedState.Where(s => s.KeyGroupEnd >= backend.KeyGroupRange.Start && s.KeyGroupStart <= backend.KeyGroupRange.End))
-        {
-            files.Add((await storage.ReadStateAsync(Id.JobId, snapshot.Handle), snapshot.Handle.Path));
-        }
-
-        backend.Restore(files);
-        LogRestored(Id, Attempt, _deployment.RestoredFrom ?? -1, files.Count);
+        var snapshots = restore.KeyedState.Where(s => s.KeyGroupEnd >= backend.KeyGroupRange.Start && s.KeyGroupStart <= backend.KeyGroupRange.End).ToList();
+        var started = Stopwatch.GetTimestamp();
+        await backend.RestoreAsync(snapshots, _deployment.RestoredFrom ?? -1, storage, Id.JobId, _cancellation.Token);
+        LogRestored(Id, Attempt, _deployment.RestoredFrom ?? -1, snapshots.Count, snapshots.Sum(s => s.Size), Stopwatch.GetElapsedTime(started));
     }
 
     private bool DueToYield() => Stopwatch.GetElapsedTime(_lastYield) >= MaxTimeBetweenYields;
@@ -672,8 +666,8 @@ internal sealed partial class StreamTask : ITaskRuntime
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} could not complete its part of checkpoint {CheckpointId}")]
     private partial void LogCheckpointFailed(Exception exception, TaskId task, long checkpointId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} attempt {Attempt} restored keyed state of checkpoint {CheckpointId} from {Files} file(s)")]
-    private partial void LogRestored(TaskId task, int attempt, long checkpointId, int files);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} attempt {Attempt} restored keyed state of checkpoint {CheckpointId} from {Snapshots} snapshot(s), {Bytes} bytes, in {Duration}")]
+    private partial void LogRestored(TaskId task, int attempt, long checkpointId, int snapshots, long bytes, TimeSpan duration);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} could not report to its job manager")]
     private partial void LogReportFailed(Exception exception, TaskId task);

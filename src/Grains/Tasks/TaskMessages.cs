@@ -47,13 +47,15 @@ public sealed record EndOfInput : ControlElement
 
 /// <summary>
 /// Checkpoint barrier n (Flink's CheckpointBarrier): everything before it on a channel belongs to checkpoint n,
-/// everything after it to the next.
+/// everything after it to the next. <c>BaseCheckpointId</c> is the latest completed checkpoint when n was triggered:
+/// an incremental snapshot may reference the files that checkpoint holds instead of uploading them again.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("platform.CheckpointBarrier")]
 public sealed record CheckpointBarrier(
     [property: Id(0)] long CheckpointId,
     [property: Id(1)] DateTimeOffset TriggeredAt,
-    [property: Id(2)] CheckpointingMode Mode) : ControlElement;
+    [property: Id(2)] CheckpointingMode Mode,
+    [property: Id(3)] long? BaseCheckpointId = null) : ControlElement;
 
 /// <summary>The event the coordinator publishes on a job's control stream to make sources inject a barrier.</summary>
 [GenerateSerializer, Immutable, Alias("platform.CheckpointTrigger")]
@@ -61,14 +63,16 @@ public sealed record CheckpointTrigger(
     [property: Id(0)] long CheckpointId,
     [property: Id(1)] int Attempt,
     [property: Id(2)] DateTimeOffset TriggeredAt,
-    [property: Id(3)] CheckpointingMode Mode);
+    [property: Id(3)] CheckpointingMode Mode,
+    [property: Id(4)] long? BaseCheckpointId = null);
 
 /// <summary>How a subtask takes part in checkpoints.</summary>
 [GenerateSerializer, Immutable, Alias("platform.TaskCheckpointSettings")]
 public sealed record TaskCheckpointSettings(
     [property: Id(0)] CheckpointingMode Mode,
     [property: Id(1)] CheckpointStorageKind Storage,
-    [property: Id(2)] string? Directory);
+    [property: Id(2)] string? Directory,
+    [property: Id(3)] bool Incremental = false);
 
 /// <summary>The state one operator starts from when a job is restored from a checkpoint.</summary>
 [GenerateSerializer, Immutable, Alias("platform.OperatorRestore")]

@@ -82,14 +82,16 @@ public sealed class CheckpointingTests(ClusterFixture fixture)
     }
 
     [Theory]
-    [InlineData(CheckpointStorageKind.FileSystem, StateBackendKind.Heap)]
-    [InlineData(CheckpointStorageKind.InMemory, StateBackendKind.Heap)]
-    [InlineData(CheckpointStorageKind.FileSystem, StateBackendKind.RocksDb)]
-    public async Task An_operator_failure_restarts_from_the_latest_checkpoint_and_state_is_exactly_once(CheckpointStorageKind storage, StateBackendKind backend)
+    [InlineData(CheckpointStorageKind.FileSystem, StateBackendKind.Heap, null)]
+    [InlineData(CheckpointStorageKind.InMemory, StateBackendKind.Heap, null)]
+    [InlineData(CheckpointStorageKind.FileSystem, StateBackendKind.RocksDb, true)]
+    [InlineData(CheckpointStorageKind.FileSystem, StateBackendKind.RocksDb, false)]
+    [InlineData(CheckpointStorageKind.InMemory, StateBackendKind.RocksDb, null)]
+    public async Task An_operator_failure_restarts_from_the_latest_checkpoint_and_state_is_exactly_once(CheckpointStorageKind storage, StateBackendKind backend, bool? incremental)
     {
         const long records = 30_000;
         const int words = 40;
-        var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(100), Storage = storage, Directory = TestData.NewDirectory("checkpoints") };
+        var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(100), Storage = storage, Directory = TestData.NewDirectory("checkpoints"), Incremental = incremental };
         var job = CheckpointTestJobs.WordCount(records, words, 3, 4_000, settings);
         job.StateBackend = backend;
         var jobId = await fixture.Platform.SubmitAsync(job);

@@ -8,7 +8,7 @@ using Platform.State.RocksDb;
 namespace Platform.Tests.State;
 
 /// <summary>The keyed-state conformance suite against the RocksDB backend, plus what is particular to it.</summary>
-public sealed class RocksDbKeyedStateTests : KeyedStateConformanceTests, IDisposable
+public sealed partial class RocksDbKeyedStateTests : KeyedStateConformanceTests, IDisposable
 {
     private readonly List<string> _directories = [];
 

@@ -50,7 +50,7 @@ public abstract class CheckpointStorageConformanceTests
         Assert.Equal([1L], await Storage.ListCheckpointsAsync(_jobId));
         var metadata = await Storage.ReadMetadataAsync(_jobId, 1);
         Assert.Equal(42, metadata.Subtasks[0].Operators[0].SourceOffset);
-        var read = metadata.Subtasks[1].Operators[0].KeyedState!.Handle;
+        var read = metadata.Subtasks[1].Operators[0].KeyedState!.Handle!;
         Assert.Equal(handle.Size, read.Size);
         Assert.Equal(handle.Checksum, read.Checksum);
         Assert.Equal(content, await Storage.ReadStateAsync(_jobId, handle));
@@ -114,6 +114,48 @@ public abstract class CheckpointStorageConformanceTests
         var error = await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync(_jobId, wrongChecksum));
         Assert.Contains("s.state", error.Message);
         await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync(_jobId, handle with { Size = 3 }));
+    }
+
+    [Fact]
+    public async Task State_streams_in_and_out_and_is_verified_on_the_way_out()
+    {
+        var content = Enumerable.Range(0, 3_000_000).Select(i => (byte)(i * 31)).ToArray();
+        var handle = await Storage.WriteStateAsync(_jobId, 1, "1-0-count-MANIFEST", new MemoryStream(content));
+
+        Assert.Equal(content.Length, handle.Size);
+        using var copy = new MemoryStream();
+        await Storage.ReadStateAsync(_jobId, handle, copy);
+        Assert.Equal(content, copy.ToArray());
+
+        var error = await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync(_jobId, handle with { Checksum = handle.Checksum ^ 1 }, Stream.Null));
+        Assert.Contains("1-0-count-MANIFEST", error.Message);
+    }
+
+    [Fact]
+    public async Task Shared_files_live_beside_the_checkpoints_until_deleted()
+    {
+        if (!Storage.SupportsSharedState)
+        {
+            await Assert.ThrowsAsync<NotSupportedException>(() => Storage.WriteSharedStateAsync(_jobId, "x.sst", new MemoryStream([1])));
+            Assert.Empty(await Storage.ListSharedStateAsync(_jobId));
+            return;
+        }
+
+        var first = await Storage.WriteSharedStateAsync(_jobId, "a-000010.sst", new MemoryStream([1, 2, 3]));
+        var second = await Storage.WriteSharedStateAsync(_jobId, "a-000011.sst", new MemoryStream([4, 5]));
+        Assert.Equal("shared/a-000010.sst", first.Path);
+        Assert.Equal(["shared/a-000010.sst", "shared/a-000011.sst"], (await Storage.ListSharedStateAsync(_jobId)).Order(StringComparer.Ordinal));
+
+        // Deleting checkpoints leaves shared files alone: the coordinator decides when they are unreferenced.
+        await Storage.DeleteAllExceptAsync(_jobId, new HashSet<long>());
+        Assert.Equal(2, (await Storage.ListSharedStateAsync(_jobId)).Count);
+
+        await Storage.DeleteSharedStateAsync(_jobId, [first.Path, "shared/missing.sst"]);
+        Assert.Equal(["shared/a-000011.sst"], await Storage.ListSharedStateAsync(_jobId));
+        using var copy = new MemoryStream();
+        await Storage.ReadStateAsync(_jobId, second, copy);
+        Assert.Equal([4, 5], copy.ToArray());
+        await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync(_jobId, first, Stream.Null));
     }
 }
 

@@ -165,6 +165,8 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     {
         private int _disposed;
 
+        public KeyGroupRange KeyGroupRange => backend.KeyGroupRange;
+
         public byte[] Write()
         {
             var states = tables.Select(t => (t.Name, t.Kind)).Concat(restored.Select(r => (r.Name, r.Kind))).ToList();

@@ -1,4 +1,6 @@
 using Orleans.Serialization;
+using Platform.Checkpointing;
+using Platform.Storage;
 using RocksDbSharp;
 using RocksDatabase = RocksDbSharp.RocksDb;
 
@@ -17,6 +19,13 @@ namespace Platform.State.RocksDb;
 /// same entries the heap backend writes, so a snapshot of either backend restores on the other.
 /// </para>
 /// <para>
+/// Incremental checkpoints (<see cref="SnapshotForCheckpoint"/>) take a RocksDB checkpoint instead: memtables are
+/// flushed and the live SST files hard-linked into a directory, in the synchronous part. The asynchronous part
+/// uploads only the SST files the base checkpoint did not already hold (to the storage's shared directory; the
+/// coordinator reference-counts them), plus the small manifest files. A restore with the same key groups opens the
+/// downloaded files as they are; a rescaled restore copies the key groups it owns out of each snapshot.
+/// </para>
+/// <para>
 /// State handles must be used on one thread at a time (the task's), like the heap backend's. Disposing the backend
 /// while a snapshot is still being written defers closing the database until that snapshot is disposed.
 /// </para>
@@ -25,6 +34,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     where TKey : notnull
 {
     private const int RestoreBatchSize = 4096;
+    private const int MaxRememberedCheckpoints = 4;
     private const string ColumnFamilyPrefix = "state/";
 
     private readonly Dictionary<string, RocksDbStateInfo> _states = new(StringComparer.Ordinal);
@@ -43,7 +53,12 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     private readonly WriteOptions _writeOptions;
     private readonly ReadOptions _readOptions;
     private readonly ReadOptions _prefixReadOptions;
-    private readonly RocksDatabase _db;
+    private readonly Lock _uploadsLock = new();
+
+    // The shared files each recent checkpoint referenced, by local SST name: a later checkpoint whose base is one
+    // of them references the same files instead of uploading them again (SST files never change once written).
+    private readonly SortedDictionary<long, Dictionary<string, NativeStateFile>> _uploads = [];
+    private RocksDatabase _db;
 
     private readonly Lock _lifetimeLock = new();
     private volatile bool _disposed;
@@ -198,6 +213,14 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     public IKeyedStateSnapshot Snapshot()
     {
         var db = Db;
+        if (_states.Values.FirstOrDefault(s => s.Kind == StateKind.Map && s.MapCodec is null) is { } unregistered)
+        {
+            // The portable format holds one serialized dictionary per key, which needs the map's types.
+            throw new InvalidOperationException(
+                $"Map state '{unregistered.Name}' of operator '{_operatorName}' was restored from an incremental checkpoint and not used since, " +
+                "so its types are unknown and it cannot be written in the portable format yet; take incremental checkpoints, or use the state first.");
+        }
+
         var sources = _states.Values.Select(s => new SnapshotSource(s.Name, s.Kind, s.ColumnFamily, s.MapCodec, null))
             .Concat(_restoredMaps.Select(r => new SnapshotSource(r.Key, StateKind.Map, null, null, r.Value.Groups)))
             .ToList();
@@ -214,6 +237,105 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         {
             ReleaseLease();
             throw;
+        }
+    }
+
+    public IKeyedStateSnapshot SnapshotForCheckpoint(CheckpointSnapshotRequest request)
+    {
+        // Restored map entries not yet registered live outside RocksDB: until they are loaded, snapshots are full.
+        if (!request.Incremental || _restoredMaps.Count > 0)
+        {
+            return Snapshot();
+        }
+
+        var db = Db;
+        var directory = $"{WorkingDirectory}.chk-{request.CheckpointId}-{Guid.NewGuid():N}";
+        try
+        {
+            // Flushes the memtables (the write-ahead log is off, so they would be missed otherwise) and hard-links the SSTs.
+            using var checkpoint = db.Checkpoint();
+            checkpoint.Save(directory, 0);
+        }
+        catch
+        {
+            RocksDbIncrementalSnapshot.TryDeleteDirectory(directory);
+            throw;
+        }
+
+        Dictionary<string, NativeStateFile>? baseFiles = null;
+        lock (_uploadsLock)
+        {
+            if (request.BaseCheckpointId is { } baseId)
+            {
+                _uploads.TryGetValue(baseId, out baseFiles);
+                foreach (var older in _uploads.Keys.Where(id => id < baseId).ToList())
+                {
+                    _uploads.Remove(older);
+                }
+            }
+        }
+
+        var states = _states.Values.Select(s => new NativeStateInfo { Name = s.Name, Kind = s.Kind.ToString() }).ToList();
+        return new RocksDbIncrementalSnapshot(KeyGroupRange, directory, states, baseFiles, RememberUploads);
+    }
+
+    public async Task RestoreAsync(IReadOnlyList<KeyedStateSnapshot> snapshots, long checkpointId, ICheckpointStorage storage, string jobId, CancellationToken cancellationToken)
+    {
+        _ = Db;
+        if (_states.Count > 0 || _restoredMaps.Count > 0)
+        {
+            throw new InvalidOperationException($"The keyed state of operator '{_operatorName}' must be restored once, before it is used.");
+        }
+
+        var native = snapshots.Where(s => s.Native is not null).ToList();
+        foreach (var snapshot in native.Where(s => s.Native!.Backend != RocksDbIncrementalSnapshot.BackendName))
+        {
+            throw new IncompatibleStateException(
+                $"Checkpoint {checkpointId} holds the keyed state of key groups {snapshot.KeyGroupStart}-{snapshot.KeyGroupEnd} in the native format of backend '{snapshot.Native!.Backend}', which RocksDB cannot read.");
+        }
+
+        // Fetch and verify every file before touching the database, so that a damaged one restores nothing.
+        var portable = new List<(byte[], string)>();
+        foreach (var handle in snapshots.Select(s => s.Handle).OfType<StateHandle>())
+        {
+            portable.Add((await storage.ReadStateAsync(jobId, handle, cancellationToken), handle.Path));
+        }
+
+        var downloaded = new List<(KeyedStateSnapshot Snapshot, string Directory, List<(string Name, StateKind Kind)> States)>();
+        try
+        {
+            foreach (var snapshot in native)
+            {
+                var directory = $"{WorkingDirectory}.restore-{downloaded.Count}";
+                downloaded.Add((snapshot, directory, RocksDbIncrementalSnapshot.ParseStates(snapshot.Native!, checkpointId)));
+                await RocksDbIncrementalSnapshot.DownloadAsync(snapshot.Native!, directory, storage, jobId, cancellationToken);
+            }
+
+            if (portable.Count == 0 && downloaded is [var only] && only.Snapshot.KeyGroupStart == KeyGroupRange.Start && only.Snapshot.KeyGroupEnd == KeyGroupRange.End)
+            {
+                // The same key groups: the downloaded files become this backend's database as they are.
+                ReplaceDatabase(only.Directory, only.States);
+                RememberUploads(checkpointId, only.Snapshot.SharedFiles.ToDictionary(f => f.LocalName, StringComparer.Ordinal));
+                return;
+            }
+
+            // Rescaling: copy the key groups this backend owns out of each snapshot.
+            foreach (var (snapshot, directory, states) in downloaded)
+            {
+                CopyOwnedKeyGroups(snapshot, directory, states);
+            }
+        }
+        finally
+        {
+            foreach (var (_, directory, _) in downloaded)
+            {
+                RocksDbIncrementalSnapshot.TryDeleteDirectory(directory);
+            }
+        }
+
+        if (portable.Count > 0)
+        {
+            Restore(portable);
         }
     }
 
@@ -354,6 +476,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
                 }
 
                 existing.ValueType = valueType;
+                existing.MapCodec ??= mapCodec?.Invoke();
                 return existing;
             }
 
@@ -423,6 +546,84 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         _db.Write(batch, _writeOptions);
     }
 
+    private void RememberUploads(long checkpointId, Dictionary<string, NativeStateFile> files)
+    {
+        lock (_uploadsLock)
+        {
+            _uploads[checkpointId] = files;
+            while (_uploads.Count > MaxRememberedCheckpoints)
+            {
+                _uploads.Remove(_uploads.Keys.First());
+            }
+        }
+    }
+
+    private void ReplaceDatabase(string directory, List<(string Name, StateKind Kind)> states)
+    {
+        _db.Dispose();
+        TryDeleteWorkingDirectory();
+        Directory.Move(directory, WorkingDirectory);
+        var families = new ColumnFamilies(_columnFamilyOptions);
+        foreach (var (name, _) in states)
+        {
+            families.Add(ColumnFamilyPrefix + name, _columnFamilyOptions);
+        }
+
+        _db = RocksDatabase.Open(_dbOptions, WorkingDirectory, families);
+        foreach (var (name, kind) in states)
+        {
+            _states.Add(name, new RocksDbStateInfo(name, kind, _db.GetColumnFamily(ColumnFamilyPrefix + name)));
+        }
+    }
+
+    private void CopyOwnedKeyGroups(KeyedStateSnapshot snapshot, string directory, List<(string Name, StateKind Kind)> states)
+    {
+        var first = Math.Max(snapshot.KeyGroupStart, KeyGroupRange.Start);
+        var last = Math.Min(snapshot.KeyGroupEnd, KeyGroupRange.End);
+        if (first > last)
+        {
+            return;
+        }
+
+        var families = new ColumnFamilies(_columnFamilyOptions);
+        foreach (var (name, _) in states)
+        {
+            families.Add(ColumnFamilyPrefix + name, _columnFamilyOptions);
+        }
+
+        using var source = RocksDatabase.OpenReadOnly(_dbOptions, directory, families, false);
+        var readOptions = new ReadOptions()
+            .SetFillCache(false)
+            .SetIterateLowerBound(RocksDbKeys.KeyGroupPrefix(first))
+            .SetIterateUpperBound(RocksDbKeys.KeyGroupPrefix(last + 1));
+        using var batch = new WriteBatch();
+        foreach (var (name, kind) in states)
+        {
+            if (!_states.TryGetValue(name, out var target))
+            {
+                target = CreateState(name, kind);
+            }
+            else if (target.Kind != kind)
+            {
+                throw new CorruptCheckpointException("(keyed state)", $"state '{name}' is {target.Kind} in one snapshot and {kind} in another.");
+            }
+
+            using var iterator = source.NewIterator(source.GetColumnFamily(ColumnFamilyPrefix + name), readOptions);
+            for (iterator.SeekToFirst(); iterator.Valid(); iterator.Next())
+            {
+                batch.Put(iterator.Key(), iterator.Value(), target.ColumnFamily);
+                if (batch.Count() >= RestoreBatchSize)
+                {
+                    _db.Write(batch, _writeOptions);
+                    batch.Clear();
+                }
+            }
+        }
+
+        _db.Write(batch, _writeOptions);
+        GC.KeepAlive(readOptions);
+    }
+
     private void ReleaseLease()
     {
         lock (_lifetimeLock)
@@ -471,6 +672,8 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         private readonly Lock _gate = new();
         private int _writers;
         private bool _disposed;
+
+        public KeyGroupRange KeyGroupRange => backend.KeyGroupRange;
 
         public byte[] Write()
         {

@@ -1,3 +1,4 @@
+using System.IO.Hashing;
 using Platform.Checkpointing;
 
 namespace Platform.Storage.FileSystem;
@@ -9,6 +10,7 @@ namespace Platform.Storage.FileSystem;
 /// </summary>
 internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
 {
+    private const int CopyBufferSize = 1024 * 1024;
     private readonly string _root;
 
     public FileSystemCheckpointStorage(string root)
@@ -26,6 +28,58 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
         return new StateHandle { Path = relative, Size = content.Length, Checksum = MetadataFormat.Checksum(content.Span) };
     }
 
+    public bool SupportsSharedState => true;
+
+    public Task<StateHandle> WriteStateAsync(string jobId, long checkpointId, string name, Stream content, CancellationToken cancellationToken = default) =>
+        WriteStreamAsync(jobId, Path.Combine(MetadataFormat.CheckpointDirectoryName(checkpointId), SafeName(name)), content, cancellationToken);
+
+    public Task<StateHandle> WriteSharedStateAsync(string jobId, string name, Stream content, CancellationToken cancellationToken = default) =>
+        WriteStreamAsync(jobId, $"{NativeStateFile.SharedDirectory}/{SafeName(name)}", content, cancellationToken);
+
+    public async Task ReadStateAsync(string jobId, StateHandle handle, Stream destination, CancellationToken cancellationToken = default)
+    {
+        var path = Resolve(jobId, handle.Path);
+        var hash = new XxHash64();
+        long length = 0;
+        try
+        {
+            await using var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, CopyBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            var buffer = new byte[CopyBufferSize];
+            int read;
+            while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+            {
+                hash.Append(buffer.AsSpan(0, read));
+                length += read;
+                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+            }
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new CorruptCheckpointException(path, "the file is missing.");
+        }
+
+        Verify(path, handle, length, hash.GetCurrentHashAsUInt64());
+    }
+
+    public Task<IReadOnlyList<string>> ListSharedStateAsync(string jobId, CancellationToken cancellationToken = default)
+    {
+        var directory = Path.Combine(JobDirectory(jobId), NativeStateFile.SharedDirectory);
+        IReadOnlyList<string> paths = Directory.Exists(directory)
+            ? [.. Directory.EnumerateFiles(directory).Select(f => $"{NativeStateFile.SharedDirectory}/{Path.GetFileName(f)}")]
+            : [];
+        return Task.FromResult(paths);
+    }
+
+    public Task DeleteSharedStateAsync(string jobId, IEnumerable<string> paths, CancellationToken cancellationToken = default)
+    {
+        foreach (var path in paths)
+        {
+            DeleteFile(Resolve(jobId, path));
+        }
+
+        return Task.CompletedTask;
+    }
+
     public async Task<byte[]> ReadStateAsync(string jobId, StateHandle handle, CancellationToken cancellationToken = default)
     {
         var path = Resolve(jobId, handle.Path);
@@ -39,17 +93,7 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
             throw new CorruptCheckpointException(path, "the file is missing.");
         }
 
-        if (content.Length != handle.Size)
-        {
-            throw new CorruptCheckpointException(path, $"it has {content.Length} bytes but the checkpoint recorded {handle.Size}; it is truncated or was replaced.");
-        }
-
-        var checksum = MetadataFormat.Checksum(content);
-        if (checksum != handle.Checksum)
-        {
-            throw new CorruptCheckpointException(path, $"its checksum is {checksum:x16} but the checkpoint recorded {handle.Checksum:x16}.");
-        }
-
+        Verify(path, handle, content.Length, MetadataFormat.Checksum(content));
         return content;
     }
 
@@ -118,6 +162,55 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
         }
 
         return Task.CompletedTask;
+    }
+
+    private static void Verify(string path, StateHandle handle, long length, ulong checksum)
+    {
+        if (length != handle.Size)
+        {
+            throw new CorruptCheckpointException(path, $"it has {length} bytes but the checkpoint recorded {handle.Size}; it is truncated or was replaced.");
+        }
+
+        if (checksum != handle.Checksum)
+        {
+            throw new CorruptCheckpointException(path, $"its checksum is {checksum:x16} but the checkpoint recorded {handle.Checksum:x16}.");
+        }
+    }
+
+    // Streams a file to a temporary name, hashing as it goes, then renames it: a reader never sees half a file.
+    private async Task<StateHandle> WriteStreamAsync(string jobId, string relative, Stream content, CancellationToken cancellationToken)
+    {
+        var path = Path.Combine(JobDirectory(jobId), relative);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        var hash = new XxHash64();
+        long length = 0;
+        try
+        {
+            await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, CopyBufferSize, FileOptions.Asynchronous))
+            {
+                var buffer = new byte[CopyBufferSize];
+                int read;
+                while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    hash.Append(buffer.AsSpan(0, read));
+                    length += read;
+                    await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+                }
+
+                await stream.FlushAsync(cancellationToken);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temporary, path, overwrite: true);
+        }
+        catch
+        {
+            DeleteFile(temporary);
+            throw;
+        }
+
+        return new StateHandle { Path = relative.Replace(Path.DirectorySeparatorChar, '/'), Size = length, Checksum = hash.GetCurrentHashAsUInt64() };
     }
 
     private string JobDirectory(string jobId) => Path.Combine(_root, SafeName(jobId));

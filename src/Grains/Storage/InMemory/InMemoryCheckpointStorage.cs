@@ -40,6 +40,26 @@ internal sealed class InMemoryCheckpointStorage(int maxStateSize = InMemoryCheck
         });
     }
 
+    public bool SupportsSharedState => false;
+
+    public async Task<StateHandle> WriteStateAsync(string jobId, long checkpointId, string name, Stream content, CancellationToken cancellationToken = default)
+    {
+        using var buffer = new MemoryStream();
+        await content.CopyToAsync(buffer, cancellationToken);
+        return await WriteStateAsync(jobId, checkpointId, name, buffer.GetBuffer().AsMemory(0, (int)buffer.Length), cancellationToken);
+    }
+
+    public Task<StateHandle> WriteSharedStateAsync(string jobId, string name, Stream content, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("In-memory checkpoint storage keeps no shared files, so it takes full checkpoints only; use file-system storage for incremental checkpoints.");
+
+    public async Task ReadStateAsync(string jobId, StateHandle handle, Stream destination, CancellationToken cancellationToken = default) =>
+        await destination.WriteAsync(await ReadStateAsync(jobId, handle, cancellationToken), cancellationToken);
+
+    public Task<IReadOnlyList<string>> ListSharedStateAsync(string jobId, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<string>>([]);
+
+    public Task DeleteSharedStateAsync(string jobId, IEnumerable<string> paths, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
     public Task<byte[]> ReadStateAsync(string jobId, StateHandle handle, CancellationToken cancellationToken = default)
     {
         var bytes = handle.Inline ?? throw new CorruptCheckpointException(handle.Path, "the in-memory handle carries no bytes.");
