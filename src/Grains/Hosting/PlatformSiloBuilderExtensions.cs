@@ -9,6 +9,7 @@ using Orleans.Serialization;
 using Platform.Hosting;
 using Platform.Jobs;
 using Platform.Placement;
+using Platform.State;
 using Platform.Storage;
 using Platform.Storage.FileSystem;
 
@@ -26,8 +27,39 @@ public static class PlatformSiloBuilderExtensions
     public static ISiloBuilder AddStreamingPlatform(this ISiloBuilder builder, Action<StreamingPlatformOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.AddStreamingPlatform(builder.Configuration.GetSection(StreamingPlatformOptions.SectionName), configure);
+        var section = builder.Configuration.GetSection(StreamingPlatformOptions.SectionName);
+        builder.Services.AddStreamingPlatform(section, configure: null);
+        StateBackendProviders.Apply(builder, section.GetSection(StateBackendProviders.SectionName));
+        if (configure is not null)
+        {
+            // Code runs after configuration, so what it sets wins.
+            builder.Services.Configure(configure);
+        }
+
         builder.AddMemoryStreams(PlatformStreams.ProviderName);
+        return builder;
+    }
+
+    /// <summary>Makes the heap the state backend of jobs that do not choose one (the default).</summary>
+    public static ISiloBuilder UseHeapStateBackend(this ISiloBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Configure<StreamingPlatformOptions>(o => o.DefaultStateBackend = Platform.State.StateBackendKind.Heap);
+        return builder;
+    }
+
+    /// <summary>
+    /// Makes embedded RocksDB the state backend of jobs that do not choose one, optionally changing its settings
+    /// (<see cref="StreamingPlatformOptions.RocksDb"/>, bound from <c>Platform:RocksDb</c>).
+    /// </summary>
+    public static ISiloBuilder UseRocksDbStateBackend(this ISiloBuilder builder, Action<Platform.State.RocksDb.RocksDbStateOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Configure<StreamingPlatformOptions>(o =>
+        {
+            o.DefaultStateBackend = Platform.State.StateBackendKind.RocksDb;
+            configure?.Invoke(o.RocksDb);
+        });
         return builder;
     }
 
@@ -49,6 +81,7 @@ public static class PlatformSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamingPlatformOptions>, StreamingPlatformOptionsValidator>());
         services.AddPlacementDirector<SubtaskSpreadPlacement, SubtaskSpreadPlacementDirector>();
         services.TryAddSingleton<CheckpointStorageFactory>();
+        services.AddBuiltInStateBackends();
         services.AddGrainStorage(PlatformStreams.StateStorageName, (sp, name) => CreateStateStorage(sp, name, "platform"));
         services.AddGrainStorage("PubSubStore", (sp, name) => CreateStateStorage(sp, name, "pubsub"));
         services.AddSingleton<JobFailureWatcher>();

@@ -33,8 +33,14 @@ public sealed class StreamingPlatformOptions
     /// <summary>The checkpoint storage of jobs that do not choose one (default file system).</summary>
     public Checkpointing.CheckpointStorageKind DefaultCheckpointStorage { get; set; } = Checkpointing.CheckpointStorageKind.FileSystem;
 
-    /// <summary>The state backend of jobs that do not choose one (default heap).</summary>
+    /// <summary>
+    /// The state backend of jobs that do not choose one (default heap). In configuration, either this key or the
+    /// Orleans-style provider key <c>Platform:StateBackend:ProviderType</c> (<c>Heap</c> or <c>RocksDb</c>), which wins.
+    /// </summary>
     public State.StateBackendKind DefaultStateBackend { get; set; } = State.StateBackendKind.Heap;
+
+    /// <summary>The state backend provider section (<c>Platform:StateBackend</c>), read the way Orleans reads its providers.</summary>
+    public StateBackendProviderOptions StateBackend { get; set; } = new();
 
     /// <summary>
     /// Settings of the RocksDB state backend (section <c>Platform:RocksDb</c>). Its local directory defaults to
@@ -44,6 +50,13 @@ public sealed class StreamingPlatformOptions
 
     /// <summary>The largest state file in-memory checkpoint storage accepts (default 5 MiB, as Flink's).</summary>
     public int InMemoryMaxStateSize { get; set; } = Storage.InMemory.InMemoryCheckpointStorage.DefaultMaxStateSize;
+}
+
+/// <summary>The <c>Platform:StateBackend</c> section: which registered provider is the silo's default state backend.</summary>
+public sealed class StateBackendProviderOptions
+{
+    /// <summary>The provider's registered name (<c>Heap</c> or <c>RocksDb</c>, or one an assembly registers); empty keeps <see cref="StreamingPlatformOptions.DefaultStateBackend"/>.</summary>
+    public string? ProviderType { get; set; }
 }
 
 /// <summary>Rejects bad <see cref="StreamingPlatformOptions"/> at startup, naming the setting.</summary>
@@ -83,11 +96,23 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
 
         try
         {
-            options.RocksDb.Validate();
+            options.RocksDb.Validate($"{StreamingPlatformOptions.SectionName}:{nameof(options.RocksDb)}:");
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
         {
-            failures.Add($"{StreamingPlatformOptions.SectionName}:RocksDb: {ex.Message}");
+            failures.Add(ex.Message);
+        }
+
+        if (options.StateBackend.ProviderType is { Length: > 0 } providerType && !StateBackendProviders.Registered().ContainsKey(providerType))
+        {
+            failures.Add(
+                $"{StreamingPlatformOptions.SectionName}:{StateBackendProviders.SectionName}:ProviderType is '{providerType}', which no loaded assembly registers; " +
+                $"use one of: {string.Join(", ", StateBackendProviders.Registered().Keys.Order())}.");
+        }
+
+        if (!Enum.IsDefined(options.DefaultStateBackend))
+        {
+            failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.DefaultStateBackend)} is {options.DefaultStateBackend}; use Heap or RocksDb.");
         }
 
         if (options.InMemoryMaxStateSize < 1)

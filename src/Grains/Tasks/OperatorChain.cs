@@ -161,8 +161,7 @@ internal sealed class OperatorChain
                 ?? throw new InvalidOperationException($"Keyed operator {vertex} was deployed without key selectors.");
             var keyType = TypeResolver.Resolve(keyedInputs[0].KeyType);
             var selectors = keyedInputs.Select(k => FunctionLoader.Load(_serializer, k.KeySelector, vertex.Name)).ToArray();
-            var backend = (IKeyedStateBackend)Invoke(
-                deployment.StateBackend == StateBackendKind.RocksDb ? nameof(CreateRocksDbBackend) : nameof(CreateHeapBackend), [keyType], vertex);
+            var backend = (IKeyedStateBackend)Invoke(nameof(CreateBackend), [keyType], vertex);
             _keyedState = backend;
             return vertex.Kind == OperatorKind.KeyedProcess
                 ? (StreamOperator)Invoke(nameof(CreateKeyedProcess), [keyType, input[0], output], function, selectors[0], backend, downstream, vertex)
@@ -212,16 +211,16 @@ internal sealed class OperatorChain
 
         private GateReader<T> CreateGateReader<T>(ICollector<T> head) => new(_serializer.GetSerializer<T[]>(), head);
 
-        private HeapKeyedStateBackend<TKey> CreateHeapBackend<TKey>(JobVertex vertex)
-            where TKey : notnull =>
-            new(deployment.KeyGroups ?? throw new InvalidOperationException($"Keyed operator {vertex} was deployed without key groups."),
-                deployment.MaxParallelism, KeyHashers.Create<TKey>(_serializer), _serializer, services.GetRequiredService<DeepCopier>(), vertex.Name);
-
-        private State.RocksDb.RocksDbKeyedStateBackend<TKey> CreateRocksDbBackend<TKey>(JobVertex vertex)
-            where TKey : notnull =>
-            new(deployment.KeyGroups ?? throw new InvalidOperationException($"Keyed operator {vertex} was deployed without key groups."),
-                deployment.MaxParallelism, KeyHashers.Create<TKey>(_serializer), _serializer,
-                services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Hosting.StreamingPlatformOptions>>().Value.RocksDb, vertex.Name);
+        private IKeyedStateBackend<TKey> CreateBackend<TKey>(JobVertex vertex)
+            where TKey : notnull
+        {
+            var factory = services.GetKeyedService<IKeyedStateBackendFactory>(deployment.StateBackend)
+                ?? throw new InvalidOperationException($"No state backend '{deployment.StateBackend}' is registered in this silo; operator {vertex} cannot hold keyed state.");
+            return factory.Create<TKey>(new KeyedStateBackendContext(
+                deployment.KeyGroups ?? throw new InvalidOperationException($"Keyed operator {vertex} was deployed without key groups."),
+                deployment.MaxParallelism,
+                vertex.Name));
+        }
 
         private SourceOperator<T> CreateSource<T>(ISourceFunction<T> function, ICollector<T> output, JobVertex vertex) =>
             new(function, output)

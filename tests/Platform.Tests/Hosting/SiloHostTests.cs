@@ -82,6 +82,8 @@ public sealed class SiloHostTests(ITestOutputHelper output)
     [Theory]
     [InlineData("Orleans__Endpoints__SiloPort", "notaport", "Orleans:Endpoints:SiloPort")]
     [InlineData("Platform__BatchSize", "0", "Platform:BatchSize")]
+    [InlineData("Platform__StateBackend__ProviderType", "Cassandra", "Platform:StateBackend:ProviderType")]
+    [InlineData("Platform__RocksDb__WriteBufferSize", "100", "Platform:RocksDb:WriteBufferSize")]
     public async Task Bad_settings_stop_the_silo_with_an_error_naming_the_setting(string variable, string value, string setting)
     {
         var ports = Ports.Free(3);

@@ -37,26 +37,27 @@ public sealed class RocksDbStateOptions
     public bool IncrementalCheckpoints { get; set; } = true;
 
     /// <summary>Throws an <see cref="ArgumentException"/> naming the first bad setting.</summary>
-    internal void Validate()
+    /// <param name="settingPrefix">How settings are named in the message: <c>RocksDbStateOptions.</c>, or a configuration path such as <c>Platform:RocksDb:</c>.</param>
+    internal void Validate(string settingPrefix = nameof(RocksDbStateOptions) + ".")
     {
         if (string.IsNullOrWhiteSpace(LocalDirectory))
         {
-            throw new ArgumentException($"{nameof(RocksDbStateOptions)}.{nameof(LocalDirectory)} is empty; set it to a local directory the backend can write.");
+            throw new ArgumentException($"{settingPrefix}{nameof(LocalDirectory)} is empty; set it to a local directory the backend can write.");
         }
 
         if (BlockCacheSize < 0)
         {
-            throw new ArgumentException($"{nameof(RocksDbStateOptions)}.{nameof(BlockCacheSize)} is {BlockCacheSize}; it must be zero or a positive number of bytes.");
+            throw new ArgumentException($"{settingPrefix}{nameof(BlockCacheSize)} is {BlockCacheSize}; it must be zero or a positive number of bytes.");
         }
 
         if (WriteBufferSize < 64 * 1024)
         {
-            throw new ArgumentException($"{nameof(RocksDbStateOptions)}.{nameof(WriteBufferSize)} is {WriteBufferSize}; it must be at least 64 KiB.");
+            throw new ArgumentException($"{settingPrefix}{nameof(WriteBufferSize)} is {WriteBufferSize}; it must be at least 64 KiB.");
         }
 
         if (MaxWriteBufferNumber < 2)
         {
-            throw new ArgumentException($"{nameof(RocksDbStateOptions)}.{nameof(MaxWriteBufferNumber)} is {MaxWriteBufferNumber}; it must be at least 2 (one memtable is written while another is flushed).");
+            throw new ArgumentException($"{settingPrefix}{nameof(MaxWriteBufferNumber)} is {MaxWriteBufferNumber}; it must be at least 2 (one memtable is written while another is flushed).");
         }
     }
 }
