@@ -33,12 +33,79 @@ internal sealed class HeapStateBackendFactory(Serializer serializer, DeepCopier 
         new HeapKeyedStateBackend<TKey>(context.KeyGroups, context.MaxParallelism, KeyHashers.Create<TKey>(serializer), serializer, copier, context.OperatorName);
 }
 
-/// <summary>The embedded RocksDB backend (Flink's EmbeddedRocksDBStateBackend), with the silo's <see cref="StreamingPlatformOptions.RocksDb"/> options.</summary>
-internal sealed class RocksDbStateBackendFactory(Serializer serializer, IOptions<StreamingPlatformOptions> options) : IKeyedStateBackendFactory
+/// <summary>
+/// The embedded RocksDB backend (Flink's EmbeddedRocksDBStateBackend), with the silo's <see cref="StreamingPlatformOptions.RocksDb"/>
+/// options. Each silo process works in its own subdirectory of the local directory, named after the process; when a
+/// silo starts using RocksDB it deletes the subdirectories of processes that no longer run (a crashed silo cannot
+/// delete its own), so disk space is not lost to crashes.
+/// </summary>
+internal sealed class RocksDbStateBackendFactory : IKeyedStateBackendFactory
 {
+    private readonly Serializer _serializer;
+    private readonly RocksDbStateOptions _options;
+
+    public RocksDbStateBackendFactory(Serializer serializer, IOptions<StreamingPlatformOptions> options)
+    {
+        _serializer = serializer;
+        var configured = options.Value.RocksDb;
+        var root = Path.GetFullPath(configured.LocalDirectory);
+        ProcessDirectories.DeleteThoseOfEndedProcesses(root);
+        _options = new RocksDbStateOptions
+        {
+            LocalDirectory = Path.Combine(root, ProcessDirectories.NameOfThisProcess),
+            BlockCacheSize = configured.BlockCacheSize,
+            WriteBufferSize = configured.WriteBufferSize,
+            MaxWriteBufferNumber = configured.MaxWriteBufferNumber,
+            IncrementalCheckpoints = configured.IncrementalCheckpoints,
+        };
+    }
+
     public IKeyedStateBackend<TKey> Create<TKey>(KeyedStateBackendContext context)
         where TKey : notnull =>
-        new RocksDbKeyedStateBackend<TKey>(context.KeyGroups, context.MaxParallelism, KeyHashers.Create<TKey>(serializer), serializer, options.Value.RocksDb, context.OperatorName);
+        new RocksDbKeyedStateBackend<TKey>(context.KeyGroups, context.MaxParallelism, KeyHashers.Create<TKey>(_serializer), _serializer, _options, context.OperatorName);
+}
+
+/// <summary>Per-process working directories (<c>process-{pid}-{start ticks}</c>) and the sweep of those whose process ended.</summary>
+internal static class ProcessDirectories
+{
+    private const string Prefix = "process-";
+
+    /// <summary>This process's directory name; the start time tells a reused process id apart.</summary>
+    public static string NameOfThisProcess { get; } = NameOf(Environment.ProcessId, ProcessStartTicks(Environment.ProcessId)!.Value);
+
+    /// <summary>The directory name of a process.</summary>
+    public static string NameOf(int processId, long startTicks) => $"{Prefix}{processId}-{startTicks}";
+
+    /// <summary>Deletes the process directories under <paramref name="root"/> whose process is gone.</summary>
+    public static void DeleteThoseOfEndedProcesses(string root)
+    {
+        if (!Directory.Exists(root))
+        {
+            return;
+        }
+
+        foreach (var directory in Directory.EnumerateDirectories(root, Prefix + "*"))
+        {
+            var parts = Path.GetFileName(directory)[Prefix.Length..].Split('-');
+            if (parts.Length == 2 && int.TryParse(parts[0], out var pid) && long.TryParse(parts[1], out var ticks) && ProcessStartTicks(pid) != ticks)
+            {
+                RocksDbIncrementalSnapshot.TryDeleteDirectory(directory);
+            }
+        }
+    }
+
+    private static long? ProcessStartTicks(int processId)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(processId);
+            return process.StartTime.ToUniversalTime().Ticks;
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
+        {
+            return null; // not running (or not visible to us, which the sweep treats the same way)
+        }
+    }
 }
 
 /// <summary>Registers the built-in backends.</summary>
