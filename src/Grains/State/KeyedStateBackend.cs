@@ -103,14 +103,57 @@ internal interface IKeyedStateSnapshot : IDisposable
     /// <summary>The key groups the snapshot holds.</summary>
     KeyGroupRange KeyGroupRange { get; }
 
-    /// <summary>Serializes the frozen state in the <see cref="KeyedStateFile"/> format. Safe to call off the task's thread while processing continues.</summary>
-    byte[] Write();
+    /// <summary>
+    /// Serializes the frozen state in the <see cref="KeyedStateFile"/> format into <paramref name="destination"/>, as it
+    /// goes. Safe to call off the task's thread while processing continues.
+    /// </summary>
+    void WriteTo(Stream destination);
 
-    /// <summary>Writes the snapshot's files to checkpoint storage (off the task's thread) and describes them.</summary>
+    /// <summary>Serializes the frozen state in the <see cref="KeyedStateFile"/> format into memory.</summary>
+    byte[] Write()
+    {
+        using var buffer = new MemoryStream();
+        WriteTo(buffer);
+        return buffer.ToArray();
+    }
+
+    /// <summary>
+    /// Writes the snapshot to checkpoint storage as one portable file (off the task's thread) and describes it. The
+    /// file streams through a bounded pipe, so the whole snapshot is never in memory at once.
+    /// </summary>
     async Task<Checkpointing.KeyedStateSnapshot> WriteToAsync(SnapshotTarget target, CancellationToken cancellationToken)
     {
-        var bytes = await Task.Run(Write, cancellationToken);
-        var handle = await target.Storage.WriteStateAsync(target.JobId, target.CheckpointId, $"{target.FilePrefix}.state", bytes, cancellationToken);
+        var pipe = new System.IO.Pipelines.Pipe(new System.IO.Pipelines.PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
+        var producer = Task.Run(
+            () =>
+            {
+                try
+                {
+                    WriteTo(pipe.Writer.AsStream(leaveOpen: true));
+                    pipe.Writer.Complete();
+                }
+                catch (Exception ex)
+                {
+                    pipe.Writer.Complete(ex); // the storage's read fails with it, and deletes what it wrote
+                    throw;
+                }
+            },
+            CancellationToken.None);
+
+        Checkpointing.StateHandle handle;
+        try
+        {
+            await using var content = pipe.Reader.AsStream();
+            handle = await target.Storage.WriteStateAsync(target.JobId, target.CheckpointId, $"{target.FilePrefix}.state", content, cancellationToken);
+        }
+        catch
+        {
+            pipe.Reader.Complete(); // stops the producer at its next write
+            await producer.ContinueWith(_ => { }, TaskScheduler.Default);
+            throw;
+        }
+
+        await producer;
         return new Checkpointing.KeyedStateSnapshot { KeyGroupStart = KeyGroupRange.Start, KeyGroupEnd = KeyGroupRange.End, Handle = handle };
     }
 }

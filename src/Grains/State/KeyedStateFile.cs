@@ -22,7 +22,7 @@ internal static class KeyedStateFile
     public const ushort CurrentVersion = 1;
     private static readonly byte[] Magic = "PKST"u8.ToArray();
 
-    /// <summary>Writes a snapshot: <paramref name="entriesOf"/> gives the entries of a state in a key group.</summary>
+    /// <summary>Writes a snapshot into memory: <paramref name="entriesOf"/> gives the entries of a state in a key group.</summary>
     public static byte[] Write(
         int maxParallelism,
         KeyGroupRange range,
@@ -30,6 +30,22 @@ internal static class KeyedStateFile
         Func<int, int, IEnumerable<(byte[] Key, byte[] Value)>> entriesOf)
     {
         using var stream = new MemoryStream();
+        Write(stream, maxParallelism, range, states, entriesOf);
+        return stream.ToArray();
+    }
+
+    /// <summary>
+    /// Writes a snapshot to <paramref name="destination"/> as it goes (one key group's entries at a time in memory);
+    /// the stream need not be seekable.
+    /// </summary>
+    public static void Write(
+        Stream destination,
+        int maxParallelism,
+        KeyGroupRange range,
+        IReadOnlyList<(string Name, StateKind Kind)> states,
+        Func<int, int, IEnumerable<(byte[] Key, byte[] Value)>> entriesOf)
+    {
+        using var stream = new CountingStream(destination);
         using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
         writer.Write(Magic);
         writer.Write(CurrentVersion);
@@ -47,7 +63,8 @@ internal static class KeyedStateFile
         var scratch = new List<(byte[] Key, byte[] Value)>();
         for (var keyGroup = range.Start; keyGroup <= range.End; keyGroup++)
         {
-            offsets[keyGroup - range.Start] = stream.Position;
+            writer.Flush();
+            offsets[keyGroup - range.Start] = stream.Written;
             for (var state = 0; state < states.Count; state++)
             {
                 scratch.Clear();
@@ -63,7 +80,8 @@ internal static class KeyedStateFile
             }
         }
 
-        var indexOffset = stream.Position;
+        writer.Flush();
+        var indexOffset = stream.Written;
         foreach (var offset in offsets)
         {
             writer.Write(offset);
@@ -72,7 +90,42 @@ internal static class KeyedStateFile
         writer.Write(indexOffset);
         writer.Write(Magic);
         writer.Flush();
-        return stream.ToArray();
+    }
+
+    /// <summary>A write-only pass-through that counts bytes, so offsets need no seekable stream.</summary>
+    private sealed class CountingStream(Stream inner) : Stream
+    {
+        public long Written { get; private set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => Written; set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            inner.Write(buffer, offset, count);
+            Written += count;
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            inner.Write(buffer);
+            Written += buffer.Length;
+        }
+
+        public override void Flush() => inner.Flush();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     /// <summary>Reads the entries of the key groups in <paramref name="wanted"/> from a snapshot file.</summary>

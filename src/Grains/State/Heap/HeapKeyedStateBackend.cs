@@ -167,11 +167,11 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
         public KeyGroupRange KeyGroupRange => backend.KeyGroupRange;
 
-        public byte[] Write()
+        public void WriteTo(Stream destination)
         {
             var states = tables.Select(t => (t.Name, t.Kind)).Concat(restored.Select(r => (r.Name, r.Kind))).ToList();
             var range = backend.KeyGroupRange;
-            return KeyedStateFile.Write(backend._maxParallelism, range, states, (state, keyGroup) =>
+            KeyedStateFile.Write(destination, backend._maxParallelism, range, states, (state, keyGroup) =>
             {
                 var index = keyGroup - range.Start;
                 return state < tables.Count

@@ -24,7 +24,7 @@ internal sealed class RocksDbIncrementalSnapshot(
 
     public KeyGroupRange KeyGroupRange { get; } = keyGroupRange;
 
-    public byte[] Write() => throw new InvalidOperationException(
+    public void WriteTo(Stream destination) => throw new InvalidOperationException(
         "An incremental RocksDB snapshot has no portable form; take a full snapshot (a savepoint) for the portable format.");
 
     public async Task<KeyedStateSnapshot> WriteToAsync(SnapshotTarget target, CancellationToken cancellationToken)

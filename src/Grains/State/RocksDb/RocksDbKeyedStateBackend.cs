@@ -675,7 +675,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
         public KeyGroupRange KeyGroupRange => backend.KeyGroupRange;
 
-        public byte[] Write()
+        public void WriteTo(Stream destination)
         {
             lock (_gate)
             {
@@ -685,7 +685,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
             try
             {
-                return WriteFrozen();
+                WriteFrozen(destination);
             }
             finally
             {
@@ -728,7 +728,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
             backend.ReleaseLease();
         }
 
-        private byte[] WriteFrozen()
+        private void WriteFrozen(Stream destination)
         {
             var range = backend.KeyGroupRange;
             var readOptions = new ReadOptions()
@@ -740,7 +740,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
             try
             {
                 // The database stays open while this snapshot holds its lease, even if the backend was disposed.
-                return KeyedStateFile.Write(backend._maxParallelism, range, [.. sources.Select(s => (s.Name, s.Kind))], (index, keyGroup) =>
+                KeyedStateFile.Write(destination, backend._maxParallelism, range, [.. sources.Select(s => (s.Name, s.Kind))], (index, keyGroup) =>
                 {
                     var source = sources[index];
                     if (source.Raw is { } raw)
