@@ -26,12 +26,22 @@ internal sealed class BenchSilo : IAsyncDisposable
     /// <summary>The platform options the silo runs with.</summary>
     public StreamingPlatformOptions Options { get; }
 
-    public static async Task<BenchSilo> StartAsync(int? batchSize, int? channelWindow)
+    /// <summary>Starts the silo.</summary>
+    /// <param name="batchSize">Platform:BatchSize, or null for the platform's default.</param>
+    /// <param name="channelWindow">Platform:ChannelWindow, or null for the platform's default.</param>
+    /// <param name="configure">Further platform options (directories, backends), applied after the two above.</param>
+    /// <param name="configureLogging">Further logging set-up (extra providers, filters), applied after the console's.</param>
+    public static async Task<BenchSilo> StartAsync(
+        int? batchSize,
+        int? channelWindow,
+        Action<StreamingPlatformOptions>? configure = null,
+        Action<ILoggingBuilder>? configureLogging = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = false });
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        configureLogging?.Invoke(builder.Logging);
         var siloPort = FreePort();
         var gatewayPort = FreePort();
         builder.UseOrleans(silo => silo
@@ -47,6 +57,8 @@ internal sealed class BenchSilo : IAsyncDisposable
                 {
                     o.ChannelWindow = w;
                 }
+
+                configure?.Invoke(o);
             }));
         var host = builder.Build();
         await host.StartAsync();

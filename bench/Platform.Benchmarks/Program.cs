@@ -1,5 +1,6 @@
 using System.Globalization;
 using Platform.Benchmarks.KeyedCount;
+using Platform.Benchmarks.StateBackends;
 
 namespace Platform.Benchmarks;
 
@@ -7,7 +8,9 @@ internal static class Program
 {
     private const string Usage = """
         Usage: dotnet run -c Release --project bench/Platform.Benchmarks -- keyed-count [options]
+               dotnet run -c Release --project bench/Platform.Benchmarks -- state-backends [options]
 
+        keyed-count options:
           --json PATH              write the results as JSON to PATH
           --records N              records in each timed job run (default 10,000,000)
           --parallelism P          parallelism of every operator (default 2)
@@ -24,6 +27,26 @@ internal static class Program
           --naive-calls N          call cap of the grain-per-key baseline (default 2,000,000)
           --naive-concurrency C    calls in flight in the grain-per-key baseline (default 256)
           --skip-naive             do not run the grain-per-key baseline
+
+        state-backends options (heap against RocksDB in one run; see docs/benchmarks.md):
+          --json PATH              write the results as JSON to PATH
+          --parallelism P          parallelism of every operator (default 2)
+          --keys K                 cost part: distinct keys of the keyed count (default 100,000)
+          --heap-records N         cost part: records per heap job run (default 30,000,000: a few seconds, a few
+                                   checkpoints, and enough for the JIT to tier up)
+          --rocksdb-records N      cost part: records per RocksDB job run (default 2,000,000: tens of seconds)
+          --records N              cost part: both of the above
+          --runs R                 cost part: timed runs per backend, interleaved; medians are compared (default 3)
+          --warmup-runs W          cost part: runs per backend before the timed ones, not counted (default 1)
+          --checkpoint-interval-ms cost part: checkpoint interval (default 1,000)
+          --big-keys K             big state: keys loaded into RocksDB (default 10,000,000: about 1.2 GB)
+          --value-bytes B          big state: bytes of each key's value (default 100)
+          --changed-fraction F     big state: fraction of the keys changed between the two checkpoints (default 0.01)
+          --verify-keys N          big state: keys read back after the restore (default 20,000)
+          --skip-cost              run the big-state part only
+          --skip-big               run the cost part only
+          --temp-dir PATH          where RocksDB, checkpoints and silo state go (default the system's temp directory;
+                                   the default big state needs about 4 GB free); deleted at the end
         """;
 
     public static async Task<int> Main(string[] args)
@@ -34,17 +57,23 @@ internal static class Program
             return args.Length == 0 ? 1 : 0;
         }
 
-        if (args[0] != "keyed-count")
-        {
-            Console.Error.WriteLine($"Unknown benchmark '{args[0]}'.");
-            Console.Error.WriteLine(Usage);
-            return 1;
-        }
-
-        KeyedCountSettings settings;
         try
         {
-            settings = Parse(args.AsSpan(1));
+            switch (args[0])
+            {
+                case "keyed-count":
+                    return await new KeyedCountBenchmark(Parse(args.AsSpan(1))).RunAsync();
+                case "state-backends":
+                    var settings = ParseStateBackends(args.AsSpan(1)) with
+                    {
+                        CommandLine = "dotnet run -c Release --project bench/Platform.Benchmarks -- " + string.Join(' ', args),
+                    };
+                    return await new StateBackendsBenchmark(settings).RunAsync();
+                default:
+                    Console.Error.WriteLine($"Unknown benchmark '{args[0]}'.");
+                    Console.Error.WriteLine(Usage);
+                    return 1;
+            }
         }
         catch (FormatException ex)
         {
@@ -52,9 +81,49 @@ internal static class Program
             Console.Error.WriteLine(Usage);
             return 1;
         }
-
-        return await new KeyedCountBenchmark(settings).RunAsync();
     }
+
+    private static StateBackendsSettings ParseStateBackends(ReadOnlySpan<string> args)
+    {
+        var settings = new StateBackendsSettings();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var name = args[i];
+            string Value(ReadOnlySpan<string> a) => i + 1 < a.Length ? a[++i] : throw new FormatException($"Option {name} needs a value.");
+            settings = name switch
+            {
+                "--json" => settings with { JsonPath = Value(args) },
+                "--parallelism" => settings with { Parallelism = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--keys" => settings with { Keys = Positive(name, ParseLong(name, Value(args))) },
+                "--heap-records" => settings with { HeapRecords = Positive(name, ParseLong(name, Value(args))) },
+                "--rocksdb-records" => settings with { RocksDbRecords = Positive(name, ParseLong(name, Value(args))) },
+                "--records" => BothRecords(settings, Positive(name, ParseLong(name, Value(args)))),
+                "--runs" => settings with { Runs = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--warmup-runs" => settings with { WarmupRuns = (int)NonNegative(name, ParseLong(name, Value(args))) },
+                "--checkpoint-interval-ms" => settings with { CheckpointInterval = TimeSpan.FromMilliseconds(Positive(name, ParseLong(name, Value(args)))) },
+                "--big-keys" => settings with { BigKeys = Positive(name, ParseLong(name, Value(args))) },
+                "--value-bytes" => settings with { ValueBytes = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--changed-fraction" => settings with { ChangedFraction = Fraction(name, Value(args)) },
+                "--verify-keys" => settings with { VerifyKeys = Positive(name, ParseLong(name, Value(args))) },
+                "--skip-cost" => settings with { SkipCost = true },
+                "--skip-big" => settings with { SkipBig = true },
+                "--temp-dir" => settings with { TempDirectory = Value(args) },
+                _ => throw new FormatException($"Unknown option '{name}'."),
+            };
+        }
+
+        return settings.SkipCost && settings.SkipBig
+            ? throw new FormatException("--skip-cost and --skip-big together leave nothing to run.")
+            : settings;
+    }
+
+    private static StateBackendsSettings BothRecords(StateBackendsSettings settings, long records) =>
+        settings with { HeapRecords = records, RocksDbRecords = records };
+
+    private static double Fraction(string name, string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) && parsed > 0 && parsed <= 1
+            ? parsed
+            : throw new FormatException($"{name} expects a fraction above 0 and at most 1, not '{value}'.");
 
     private static KeyedCountSettings Parse(ReadOnlySpan<string> args)
     {
