@@ -57,6 +57,7 @@ internal sealed class RocksDbStateBackendFactory : IKeyedStateBackendFactory
             WriteBufferSize = configured.WriteBufferSize,
             MaxWriteBufferNumber = configured.MaxWriteBufferNumber,
             IncrementalCheckpoints = configured.IncrementalCheckpoints,
+            StateCacheSize = configured.StateCacheSize,
         };
     }
 

@@ -194,13 +194,14 @@ public sealed partial class RocksDbKeyedStateTests : KeyedStateConformanceTests,
     }
 
     [Fact]
-    public void State_larger_than_the_block_cache_and_write_buffer_reads_back()
+    public void State_larger_than_the_block_cache_write_buffer_and_state_cache_reads_back()
     {
         const int Keys = 200_000;
         using var backend = CreateRocksDb<long>(All, o =>
         {
             o.BlockCacheSize = 1024 * 1024;
             o.WriteBufferSize = 1024 * 1024;
+            o.StateCacheSize = 1024 * 1024;
         });
         var state = backend.GetValueState(new ValueStateDescriptor<byte[]?>("payload"));
         for (long key = 0; key < Keys; key++)

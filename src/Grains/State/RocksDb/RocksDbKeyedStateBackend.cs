@@ -59,6 +59,8 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     // of them references the same files instead of uploading them again (SST files never change once written).
     private readonly SortedDictionary<long, Dictionary<string, NativeStateFile>> _uploads = [];
     private RocksDatabase _db;
+    private readonly RocksDbStateCache _cache;
+    private readonly Action<WriteBatch> _writeBatch;
 
     private readonly Lock _lifetimeLock = new();
     private volatile bool _disposed;
@@ -66,9 +68,12 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
     private TKey _currentKey = default!;
     private int _currentKeyGroup = -1;
-    private byte[]? _currentSerializedKey;
-    private byte[]? _currentStateKey;
-    private byte[]? _currentMapPrefix;
+    private KeyBytes? _current;
+
+    // The serialized forms of recently used keys, so hot keys are not serialized again on every record; bounded with
+    // the state cache (and off with it).
+    private readonly Dictionary<TKey, KeyBytes> _keyBytes = [];
+    private readonly int _maxCachedKeys;
 
     public RocksDbKeyedStateBackend(
         KeyGroupRange keyGroupRange,
@@ -91,6 +96,9 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         _serializer = serializer;
         _keySerializer = serializer.GetSerializer<TKey>();
         _operatorName = operatorName;
+        _cache = new RocksDbStateCache(options.StateCacheSize);
+        _maxCachedKeys = (int)Math.Min(options.StateCacheSize / 256, 1 << 20);
+        _writeBatch = batch => Db.Write(batch, _writeOptions);
         WorkingDirectory = Path.Combine(
             Path.GetFullPath(options.LocalDirectory),
             $"rocksdb-{DirectoryNamePart(operatorName)}-{keyGroupRange.Start}-{keyGroupRange.End}-{Guid.NewGuid():N}");
@@ -99,7 +107,8 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         try
         {
             _blockCache = Cache.CreateLru((ulong)options.BlockCacheSize);
-            _tableOptions = new BlockBasedTableOptions().SetBlockCache(_blockCache);
+            // A Bloom filter per SST file lets lookups of keys a file does not hold (first writes of new keys) skip it.
+            _tableOptions = new BlockBasedTableOptions().SetBlockCache(_blockCache).SetFilterPolicy(BloomFilterPolicy.Create(10, false));
             _columnFamilyOptions = new ColumnFamilyOptions()
                 .SetWriteBufferSize((ulong)options.WriteBufferSize)
                 .SetMaxWriteBufferNumber(options.MaxWriteBufferNumber)
@@ -130,14 +139,14 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     public TKey CurrentKey => _currentKeyGroup >= 0 ? _currentKey : throw NoCurrentKey();
 
     /// <summary>The current key's RocksDB key in value, list, reducing and aggregating states.</summary>
-    internal byte[] CurrentStateKey => _currentStateKey ??= RocksDbKeys.StateKey(CurrentKeyGroup, CurrentSerializedKey);
+    internal byte[] CurrentStateKey => Current.StateKey ??= RocksDbKeys.StateKey(CurrentKeyGroup, Current.Serialized);
 
     /// <summary>The prefix of the current key's entries in map states.</summary>
-    internal byte[] CurrentMapPrefix => _currentMapPrefix ??= RocksDbKeys.MapPrefix(CurrentKeyGroup, CurrentSerializedKey);
+    internal byte[] CurrentMapPrefix => Current.MapPrefix ??= RocksDbKeys.MapPrefix(CurrentKeyGroup, Current.Serialized);
 
     private int CurrentKeyGroup => _currentKeyGroup >= 0 ? _currentKeyGroup : throw NoCurrentKey();
 
-    private byte[] CurrentSerializedKey => _currentSerializedKey ??= _keySerializer.SerializeToArray(CurrentKey);
+    private KeyBytes Current => _current ?? throw NoCurrentKey();
 
     private RocksDatabase Db => _disposed
         ? throw new ObjectDisposedException(GetType().Name, $"The keyed state of operator '{_operatorName}' was disposed.")
@@ -149,9 +158,33 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
         _currentKey = key;
         _currentKeyGroup = keyGroup;
-        _currentSerializedKey = null;
-        _currentStateKey = null;
-        _currentMapPrefix = null;
+        if (_maxCachedKeys == 0)
+        {
+            _current = new KeyBytes(_keySerializer.SerializeToArray(key));
+            return;
+        }
+
+        if (!_keyBytes.TryGetValue(key, out var bytes))
+        {
+            if (_keyBytes.Count >= _maxCachedKeys)
+            {
+                _keyBytes.Clear();
+            }
+
+            _keyBytes[key] = bytes = new KeyBytes(_keySerializer.SerializeToArray(key));
+        }
+
+        _current = bytes;
+    }
+
+    /// <summary>A key's serialized form and the RocksDB keys derived from it (built when first needed).</summary>
+    private sealed class KeyBytes(byte[] serialized)
+    {
+        public byte[] Serialized { get; } = serialized;
+
+        public byte[]? StateKey { get; set; }
+
+        public byte[]? MapPrefix { get; set; }
     }
 
     public IValueState<T> GetValueState<T>(ValueStateDescriptor<T> descriptor) =>
@@ -176,6 +209,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
     public long CountKeys(string stateName)
     {
+        FlushCache();
         if (_restoredMaps.TryGetValue(stateName, out var raw))
         {
             return raw.Groups.Values.Sum(entries => (long)entries.Count);
@@ -213,6 +247,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     public IKeyedStateSnapshot Snapshot()
     {
         var db = Db;
+        FlushCache();
         if (_states.Values.FirstOrDefault(s => s.Kind == StateKind.Map && s.MapCodec is null) is { } unregistered)
         {
             // The portable format holds one serialized dictionary per key, which needs the map's types.
@@ -249,6 +284,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         }
 
         var db = Db;
+        FlushCache();
         var directory = $"{WorkingDirectory}.chk-{request.CheckpointId}-{Guid.NewGuid():N}";
         try
         {
@@ -425,18 +461,50 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         Close();
     }
 
-    internal byte[]? Get(ColumnFamilyHandle columnFamily, byte[] key) => Db.Get(key, columnFamily, _readOptions);
+    internal byte[]? Get(ColumnFamilyHandle columnFamily, byte[] key)
+    {
+        if (_cache.TryGet(columnFamily, key, out var cached))
+        {
+            return cached;
+        }
 
-    internal void Put(ColumnFamilyHandle columnFamily, byte[] key, byte[] value) => Db.Put(key, value, columnFamily, _writeOptions);
+        var value = Db.Get(key, columnFamily, _readOptions);
+        _cache.AddClean(columnFamily, key, value, _writeBatch);
+        return value;
+    }
 
-    internal void Delete(ColumnFamilyHandle columnFamily, byte[] key) => Db.Remove(key, columnFamily, _writeOptions);
+    internal void Put(ColumnFamilyHandle columnFamily, byte[] key, byte[] value)
+    {
+        if (_cache.Enabled)
+        {
+            _cache.Write(columnFamily, key, value, _writeBatch);
+        }
+        else
+        {
+            Db.Put(key, value, columnFamily, _writeOptions);
+        }
+    }
 
-    internal void Write(WriteBatch batch) => Db.Write(batch, _writeOptions);
+    internal void Delete(ColumnFamilyHandle columnFamily, byte[] key)
+    {
+        if (_cache.Enabled)
+        {
+            _cache.Write(columnFamily, key, null, _writeBatch);
+        }
+        else
+        {
+            Db.Remove(key, columnFamily, _writeOptions);
+        }
+    }
+
+    /// <summary>Writes the cache's pending changes to RocksDB, before anything reads RocksDB directly.</summary>
+    private void FlushCache() => _cache.Flush(_writeBatch);
 
     /// <summary>Visits the entries whose keys start with <paramref name="prefix"/>, in key order, until <paramref name="visit"/> returns false.</summary>
     internal void ScanPrefix(ColumnFamilyHandle columnFamily, byte[] prefix, Func<Iterator, bool> visit)
     {
         var db = Db;
+        FlushCache();
 
         // The upper bound lets RocksDB stop at the end of the prefix instead of skipping tombstones beyond it.
         // The prefix starts with a key group (< 0x8000), so it always has an end.
@@ -560,6 +628,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
     private void ReplaceDatabase(string directory, List<(string Name, StateKind Kind)> states)
     {
+        _cache.Clear();
         _db.Dispose();
         TryDeleteWorkingDirectory();
         Directory.Move(directory, WorkingDirectory);

@@ -26,6 +26,16 @@ public sealed class RocksDbStateOptions
     /// <summary>The size of one memtable per column family (state) before it is flushed to disk (default 16 MiB).</summary>
     public long WriteBufferSize { get; set; } = DefaultWriteBufferSize;
 
+    /// <summary>The default budget of the write-back state cache: 32 MiB.</summary>
+    public const long DefaultStateCacheSize = 32L * 1024 * 1024;
+
+    /// <summary>
+    /// The budget of the backend's write-back cache of serialized entries in front of RocksDB (default 32 MiB; 0 turns
+    /// it off). Hot keys are read and written in memory and reach RocksDB at the next flush: before each checkpoint,
+    /// prefix scan, or when the budget is exceeded.
+    /// </summary>
+    public long StateCacheSize { get; set; } = DefaultStateCacheSize;
+
     /// <summary>How many memtables a column family may hold, including those being flushed (default 2).</summary>
     public int MaxWriteBufferNumber { get; set; } = 2;
 
@@ -48,6 +58,11 @@ public sealed class RocksDbStateOptions
         if (BlockCacheSize < 0)
         {
             throw new ArgumentException($"{settingPrefix}{nameof(BlockCacheSize)} is {BlockCacheSize}; it must be zero or a positive number of bytes.");
+        }
+
+        if (StateCacheSize < 0)
+        {
+            throw new ArgumentException($"{settingPrefix}{nameof(StateCacheSize)} is {StateCacheSize}; it must be zero (off) or a positive number of bytes.");
         }
 
         if (WriteBufferSize < 64 * 1024)

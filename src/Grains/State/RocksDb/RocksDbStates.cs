@@ -4,22 +4,26 @@ using RocksDbSharp;
 
 namespace Platform.State.RocksDb;
 
-internal sealed class RocksDbValueState<TKey, T>(RocksDbKeyedStateBackend<TKey> backend, ColumnFamilyHandle columnFamily, Serializer<T> values, T defaultValue)
+internal sealed class RocksDbValueState<TKey, T>(RocksDbKeyedStateBackend<TKey> backend, ColumnFamilyHandle columnFamily, Serializer<T> serializer, T defaultValue)
     : IValueState<T>
     where TKey : notnull
 {
-    public T Value => backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? values.Deserialize(bytes)! : defaultValue;
+    private readonly StateValueCodec<T> _values = new(serializer);
 
-    public void Update(T value) => backend.Put(columnFamily, backend.CurrentStateKey, values.SerializeToArray(value));
+    public T Value => backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? _values.Deserialize(bytes) : defaultValue;
+
+    public void Update(T value) => backend.Put(columnFamily, backend.CurrentStateKey, _values.Serialize(value));
 
     public void Clear() => backend.Delete(columnFamily, backend.CurrentStateKey);
 }
 
 /// <summary>A key's list is one serialized <c>List&lt;T&gt;</c> (the heap backend's snapshot value); adding reads, appends and writes it.</summary>
-internal sealed class RocksDbListState<TKey, T>(RocksDbKeyedStateBackend<TKey> backend, ColumnFamilyHandle columnFamily, Serializer<List<T>> lists)
+internal sealed class RocksDbListState<TKey, T>(RocksDbKeyedStateBackend<TKey> backend, ColumnFamilyHandle columnFamily, Serializer<List<T>> serializer)
     : IListState<T>
     where TKey : notnull
 {
+    private readonly StateValueCodec<List<T>> _lists = new(serializer);
+
     public IReadOnlyList<T> Get() => Read() is { } list ? list.AsReadOnly() : [];
 
     public void Add(T value)
@@ -55,9 +59,9 @@ internal sealed class RocksDbListState<TKey, T>(RocksDbKeyedStateBackend<TKey> b
 
     public void Clear() => backend.Delete(columnFamily, backend.CurrentStateKey);
 
-    private List<T>? Read() => backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? lists.Deserialize(bytes) : null;
+    private List<T>? Read() => backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? _lists.Deserialize(bytes) : null;
 
-    private void Write(List<T> list) => backend.Put(columnFamily, backend.CurrentStateKey, lists.SerializeToArray(list));
+    private void Write(List<T> list) => backend.Put(columnFamily, backend.CurrentStateKey, _lists.Serialize(list));
 }
 
 /// <summary>One RocksDB entry per (key, user key), under the key's map prefix, so a key's map is a contiguous range.</summary>
@@ -65,10 +69,13 @@ internal sealed class RocksDbMapState<TKey, TUserKey, TValue>(
     RocksDbKeyedStateBackend<TKey> backend,
     ColumnFamilyHandle columnFamily,
     Serializer<TUserKey> userKeys,
-    Serializer<TValue> values) : IMapState<TUserKey, TValue>
+    Serializer<TValue> serializer) : IMapState<TUserKey, TValue>
     where TKey : notnull
     where TUserKey : notnull
 {
+    private readonly StateValueCodec<TValue> _values = new(serializer);
+    private readonly StateValueCodec<TUserKey> _userKeys = new(userKeys);
+
     public bool IsEmpty
     {
         get
@@ -87,7 +94,7 @@ internal sealed class RocksDbMapState<TKey, TUserKey, TValue>(
     {
         if (backend.Get(columnFamily, EntryKey(key)) is { } bytes)
         {
-            value = values.Deserialize(bytes)!;
+            value = _values.Deserialize(bytes);
             return true;
         }
 
@@ -97,17 +104,14 @@ internal sealed class RocksDbMapState<TKey, TUserKey, TValue>(
 
     public TValue? Get(TUserKey key) => TryGetValue(key, out var value) ? value : default;
 
-    public void Put(TUserKey key, TValue value) => backend.Put(columnFamily, EntryKey(key), values.SerializeToArray(value));
+    public void Put(TUserKey key, TValue value) => backend.Put(columnFamily, EntryKey(key), _values.Serialize(value));
 
     public void PutAll(IEnumerable<KeyValuePair<TUserKey, TValue>> entries)
     {
-        using var batch = new WriteBatch();
         foreach (var (key, value) in entries)
         {
-            batch.Put(EntryKey(key), values.SerializeToArray(value), columnFamily);
+            Put(key, value);
         }
-
-        backend.Write(batch);
     }
 
     public bool Remove(TUserKey key)
@@ -130,7 +134,7 @@ internal sealed class RocksDbMapState<TKey, TUserKey, TValue>(
         var prefixLength = backend.CurrentMapPrefix.Length;
         backend.ScanPrefix(columnFamily, backend.CurrentMapPrefix, iterator =>
         {
-            entries.Add(new(userKeys.Deserialize(iterator.GetKeySpan()[prefixLength..].ToArray())!, values.Deserialize(iterator.Value())!));
+            entries.Add(new(userKeys.Deserialize(iterator.GetKeySpan()[prefixLength..].ToArray())!, _values.Deserialize(iterator.Value())));
             return true;
         });
         return entries;
@@ -153,7 +157,7 @@ internal sealed class RocksDbMapState<TKey, TUserKey, TValue>(
         var result = new List<TValue>();
         backend.ScanPrefix(columnFamily, backend.CurrentMapPrefix, iterator =>
         {
-            result.Add(values.Deserialize(iterator.Value())!);
+            result.Add(_values.Deserialize(iterator.Value()));
             return true;
         });
         return result;
@@ -162,32 +166,34 @@ internal sealed class RocksDbMapState<TKey, TUserKey, TValue>(
     public void Clear()
     {
         // Point deletes of the key's entries (as Flink does) rather than a range tombstone per cleared key.
-        using var batch = new WriteBatch();
+        var keys = new List<byte[]>();
         backend.ScanPrefix(columnFamily, backend.CurrentMapPrefix, iterator =>
         {
-            batch.Delete(iterator.Key(), columnFamily);
+            keys.Add(iterator.Key());
             return true;
         });
-        if (batch.Count() > 0)
+        foreach (var key in keys)
         {
-            backend.Write(batch);
+            backend.Delete(columnFamily, key);
         }
     }
 
-    private byte[] EntryKey(TUserKey key) => RocksDbKeys.MapKey(backend.CurrentMapPrefix, userKeys.SerializeToArray(key));
+    private byte[] EntryKey(TUserKey key) => RocksDbKeys.MapKey(backend.CurrentMapPrefix, _userKeys.Serialize(key));
 }
 
-internal sealed class RocksDbReducingState<TKey, T>(RocksDbKeyedStateBackend<TKey> backend, ColumnFamilyHandle columnFamily, Serializer<T> values, IReduceFunction<T> reduce)
+internal sealed class RocksDbReducingState<TKey, T>(RocksDbKeyedStateBackend<TKey> backend, ColumnFamilyHandle columnFamily, Serializer<T> serializer, IReduceFunction<T> reduce)
     : IReducingState<T>
     where TKey : notnull
 {
-    public T? Get() => backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? values.Deserialize(bytes) : default;
+    private readonly StateValueCodec<T> _values = new(serializer);
+
+    public T? Get() => backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? _values.Deserialize(bytes) : default;
 
     public void Add(T value)
     {
         var key = backend.CurrentStateKey;
-        var reduced = backend.Get(columnFamily, key) is { } bytes ? reduce.Reduce(values.Deserialize(bytes)!, value) : value;
-        backend.Put(columnFamily, key, values.SerializeToArray(reduced));
+        var reduced = backend.Get(columnFamily, key) is { } bytes ? reduce.Reduce(_values.Deserialize(bytes), value) : value;
+        backend.Put(columnFamily, key, _values.Serialize(reduced));
     }
 
     public void Clear() => backend.Delete(columnFamily, backend.CurrentStateKey);
@@ -196,18 +202,20 @@ internal sealed class RocksDbReducingState<TKey, T>(RocksDbKeyedStateBackend<TKe
 internal sealed class RocksDbAggregatingState<TKey, TIn, TAcc, TOut>(
     RocksDbKeyedStateBackend<TKey> backend,
     ColumnFamilyHandle columnFamily,
-    Serializer<TAcc> accumulators,
+    Serializer<TAcc> serializer,
     IAggregateFunction<TIn, TAcc, TOut> aggregate) : IAggregatingState<TIn, TOut>
     where TKey : notnull
 {
+    private readonly StateValueCodec<TAcc> _accumulators = new(serializer);
+
     public TOut? Get() =>
-        backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? aggregate.GetResult(accumulators.Deserialize(bytes)!) : default;
+        backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? aggregate.GetResult(_accumulators.Deserialize(bytes)) : default;
 
     public void Add(TIn value)
     {
         var key = backend.CurrentStateKey;
-        var accumulator = backend.Get(columnFamily, key) is { } bytes ? accumulators.Deserialize(bytes)! : aggregate.CreateAccumulator();
-        backend.Put(columnFamily, key, accumulators.SerializeToArray(aggregate.Add(value, accumulator)));
+        var accumulator = backend.Get(columnFamily, key) is { } bytes ? _accumulators.Deserialize(bytes) : aggregate.CreateAccumulator();
+        backend.Put(columnFamily, key, _accumulators.Serialize(aggregate.Add(value, accumulator)));
     }
 
     public void Clear() => backend.Delete(columnFamily, backend.CurrentStateKey);
