@@ -45,6 +45,8 @@ internal static class Program
           --verify-keys N          big state: keys read back after the restore (default 20,000)
           --skip-cost              run the big-state part only
           --skip-big               run the cost part only
+          --no-settle              big state: do not wait for RocksDB's compactions to finish after the load and
+                                   after the first checkpoint (the second checkpoint then also uploads their output)
           --temp-dir PATH          where RocksDB, checkpoints and silo state go (default the system's temp directory;
                                    the default big state needs about 4 GB free); deleted at the end
         """;
@@ -107,6 +109,7 @@ internal static class Program
                 "--verify-keys" => settings with { VerifyKeys = Positive(name, ParseLong(name, Value(args))) },
                 "--skip-cost" => settings with { SkipCost = true },
                 "--skip-big" => settings with { SkipBig = true },
+                "--no-settle" => settings with { NoSettle = true },
                 "--temp-dir" => settings with { TempDirectory = Value(args) },
                 _ => throw new FormatException($"Unknown option '{name}'."),
             };
