@@ -1,3 +1,4 @@
+using System.IO.Hashing;
 using System.Text;
 using Platform.Checkpointing;
 
@@ -12,14 +13,16 @@ internal sealed record RawStateEntries(string StateName, StateKind Kind, List<(b
 /// <code>
 /// "PKST" u16 version | i32 maxParallelism | i32 firstKeyGroup | i32 lastKeyGroup | i32 states × (string name, u8 kind)
 /// per key group: per state: i32 entries × (i32 keyLength, key, i32 valueLength, value)
-/// index: i64 offset of each key group's block | i64 index offset | "PKST"
+/// index: i64 offset of each key group's block | i64 index offset | u64 XxHash64 of every byte before it | "PKST"
 /// </code>
-/// Keys and values are serialized with Orleans' (version-tolerant) serializer; the whole file's XxHash64 is kept in
-/// its <see cref="StateHandle"/>. The index lets a restoring subtask read only the key groups it owns.
+/// Keys and values are serialized with Orleans' (version-tolerant) serializer. The footer's checksum makes a file
+/// verify itself wherever it was moved (a savepoint); storage also keeps the file's size and checksum in its
+/// <see cref="StateHandle"/>. The index lets a restoring subtask find the key groups it owns.
 /// </summary>
 internal static class KeyedStateFile
 {
-    public const ushort CurrentVersion = 1;
+    public const ushort CurrentVersion = 2;
+    private const int FooterLength = 8 + 8 + 4;
     private static readonly byte[] Magic = "PKST"u8.ToArray();
 
     /// <summary>Writes a snapshot into memory: <paramref name="entriesOf"/> gives the entries of a state in a key group.</summary>
@@ -88,14 +91,20 @@ internal static class KeyedStateFile
         }
 
         writer.Write(indexOffset);
+        writer.Flush();
+        writer.Write(stream.Checksum);
         writer.Write(Magic);
         writer.Flush();
     }
 
-    /// <summary>A write-only pass-through that counts bytes, so offsets need no seekable stream.</summary>
+    /// <summary>A write-only pass-through that counts and hashes bytes, so offsets and the checksum need no seekable stream.</summary>
     private sealed class CountingStream(Stream inner) : Stream
     {
+        private readonly XxHash64 _hash = new();
+
         public long Written { get; private set; }
+
+        public ulong Checksum => _hash.GetCurrentHashAsUInt64();
 
         public override bool CanRead => false;
 
@@ -107,15 +116,12 @@ internal static class KeyedStateFile
 
         public override long Position { get => Written; set => throw new NotSupportedException(); }
 
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            inner.Write(buffer, offset, count);
-            Written += count;
-        }
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
             inner.Write(buffer);
+            _hash.Append(buffer);
             Written += buffer.Length;
         }
 
@@ -148,6 +154,18 @@ internal static class KeyedStateFile
                 throw new CorruptCheckpointException(path, $"its keyed-state format version {version} is not supported (this silo reads version {CurrentVersion}).");
             }
 
+            if (content.Length < FooterLength + 6 || !content.AsSpan(content.Length - 4).SequenceEqual(Magic))
+            {
+                throw new CorruptCheckpointException(path, "its footer is missing; the file is truncated.");
+            }
+
+            var recorded = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(content.AsSpan(content.Length - 12));
+            var actual = XxHash64.HashToUInt64(content.AsSpan(0, content.Length - 12));
+            if (recorded != actual)
+            {
+                throw new CorruptCheckpointException(path, $"its checksum is {actual:x16} but the file records {recorded:x16}; it was altered or damaged.");
+            }
+
             var maxParallelism = reader.ReadInt32();
             if (maxParallelism != expectedMaxParallelism)
             {
@@ -162,12 +180,8 @@ internal static class KeyedStateFile
                 states.Add((reader.ReadString(), (StateKind)reader.ReadByte()));
             }
 
-            stream.Position = content.Length - 12;
+            stream.Position = content.Length - FooterLength;
             var indexOffset = reader.ReadInt64();
-            if (!reader.ReadBytes(4).AsSpan().SequenceEqual(Magic))
-            {
-                throw new CorruptCheckpointException(path, "its footer is missing; the file is truncated.");
-            }
 
             for (var keyGroup = Math.Max(range.Start, wanted.Start); keyGroup <= Math.Min(range.End, wanted.End); keyGroup++)
             {

@@ -422,6 +422,30 @@ public abstract class KeyedStateConformanceTests
         Assert.Equal(0, target.GetValueState(CountDescriptor).Value);
     }
 
+    [Fact]
+    public void A_snapshot_file_verifies_itself_and_refuses_an_unknown_version_naming_the_file()
+    {
+        var all = new KeyGroupRange(0, MaxParallelism - 1);
+        using var source = CreateBackend<long>(all);
+        Fill(source, 50, version: 1);
+        using var snapshot = source.Snapshot();
+        var file = snapshot.Write();
+
+        var altered = file.ToArray();
+        altered[altered.Length / 2] ^= 0x40;
+        using var target = CreateBackend<long>(all);
+        var error = Assert.Throws<Platform.Checkpointing.CorruptCheckpointException>(() => target.Restore([(altered, "savepoints/sp-1/altered.state")]));
+        Assert.Contains("savepoints/sp-1/altered.state", error.Message);
+        Assert.Contains("checksum", error.Message);
+
+        var future = file.ToArray();
+        future[4] = 9; // the format version follows the four magic bytes
+        error = Assert.Throws<Platform.Checkpointing.CorruptCheckpointException>(() => target.Restore([(future, "savepoints/sp-1/future.state")]));
+        Assert.Contains("savepoints/sp-1/future.state", error.Message);
+        Assert.Contains("version 9", error.Message);
+        Assert.Equal(0, target.CountKeys("count"));
+    }
+
     protected sealed class Max : IReduceFunction<long>
     {
         public long Reduce(long accumulated, long value) => Math.Max(accumulated, value);
