@@ -26,29 +26,31 @@ public sealed class LargerThanMemoryTests(ITestOutputHelper output)
 {
     private const long MiB = 1024 * 1024;
 
-    /// <summary>About 365 MiB of state against a 96 MiB budget.</summary>
+    /// <summary>About 485 MiB of state against a 128 MiB budget.</summary>
     private static readonly Scenario Short = new(
         RequiredRatio: 3,
         Timeout: TimeSpan.FromMinutes(10),
-        Keys: 360_000,
+        Keys: 480_000,
         PayloadSize: 1024,
         Parallelism: 1,
-        GcHeapHardLimit: 64 * MiB,
+        GcHeapHardLimit: 96 * MiB,
         BlockCacheSize: 8 * MiB,
         WriteBufferSize: 4 * MiB,
-        MaxWriteBufferNumber: 2);
+        MaxWriteBufferNumber: 2,
+        StateCacheSize: 4 * MiB);
 
-    /// <summary>About 2.2 GB of state against a 160 MiB budget, over two subtasks.</summary>
+    /// <summary>About 2 GiB of state against a 192 MiB budget, over two subtasks.</summary>
     private static readonly Scenario Long = new(
         RequiredRatio: 10,
         Timeout: TimeSpan.FromMinutes(45),
         Keys: 2_100_000,
         PayloadSize: 1024,
         Parallelism: 2,
-        GcHeapHardLimit: 96 * MiB,
+        GcHeapHardLimit: 128 * MiB,
         BlockCacheSize: 8 * MiB,
         WriteBufferSize: 4 * MiB,
-        MaxWriteBufferNumber: 2);
+        MaxWriteBufferNumber: 2,
+        StateCacheSize: 4 * MiB);
 
     [Fact]
     public Task A_job_with_state_three_times_its_memory_budget_completes_checkpoints_and_restores() => RunAsync(Short);
@@ -87,6 +89,9 @@ public sealed class LargerThanMemoryTests(ITestOutputHelper output)
             ["Platform__RocksDb__BlockCacheSize"] = scenario.BlockCacheSize.ToString(CultureInfo.InvariantCulture),
             ["Platform__RocksDb__WriteBufferSize"] = scenario.WriteBufferSize.ToString(CultureInfo.InvariantCulture),
             ["Platform__RocksDb__MaxWriteBufferNumber"] = scenario.MaxWriteBufferNumber.ToString(CultureInfo.InvariantCulture),
+
+            // The write-back cache lives on the managed heap: its default (32 MiB per backend) would not fit the heap limit.
+            ["Platform__RocksDb__StateCacheSize"] = scenario.StateCacheSize.ToString(CultureInfo.InvariantCulture),
 
             // Every record carries its payload: small batches keep what channels hold in flight (batch size × window)
             // small inside the heap budget.
@@ -163,7 +168,7 @@ public sealed class LargerThanMemoryTests(ITestOutputHelper output)
             var stateSize = full!.StateSize;
             var budget = scenario.MemoryBudget;
             output.WriteLine($"keys {scenario.Keys:N0} × {scenario.PayloadSize} B payload, parallelism {scenario.Parallelism}");
-            output.WriteLine($"memory budget {Mb(budget)} = GC heap hard limit {Mb(scenario.GcHeapHardLimit)} + {scenario.RocksDbInstances} RocksDB instances × (block cache {Mb(scenario.BlockCacheSize)} + {scenario.MaxWriteBufferNumber} × write buffer {Mb(scenario.WriteBufferSize)})");
+            output.WriteLine($"memory budget {Mb(budget)} = GC heap hard limit {Mb(scenario.GcHeapHardLimit)} + {scenario.RocksDbInstances} RocksDB instances × (block cache {Mb(scenario.BlockCacheSize)} + {scenario.MaxWriteBufferNumber} × write buffer {Mb(scenario.WriteBufferSize)}); state cache {Mb(scenario.StateCacheSize)} per instance, inside the heap limit");
             output.WriteLine($"state: first-pass checkpoint {Mb(full.StateSize)} (#{full.Id}), largest completed checkpoint {Mb(largest.StateSize)} (#{largest.Id}); RocksDB working directories peak {Mb(memory.PeakDirectorySize)}");
             output.WriteLine($"silo process: peak RSS (VmHWM) {Mb(memory.PeakResident)}, largest sampled RSS {Mb(memory.LargestSampledResident)} (anonymous {Mb(memory.LargestSampledAnonymous)}); state / budget {(double)stateSize / budget:F1}×, state / peak RSS {(double)stateSize / memory.PeakResident:F1}×");
             output.WriteLine($"time: first pass checkpointed after {firstPassTime.TotalSeconds:F1} s, finished after {runTime.TotalSeconds:F1} s; {statisticsAtEnd.Completed} checkpoints completed, {statisticsAtEnd.Failed} failed, restored {statisticsAtEnd.Restored}× (latest #{statisticsAtEnd.LatestRestoredId})");
@@ -261,7 +266,7 @@ public sealed class LargerThanMemoryTests(ITestOutputHelper output)
     }
 
     /// <summary>A run's size and the memory its silo is given.</summary>
-    private sealed record Scenario(double RequiredRatio, TimeSpan Timeout, long Keys, int PayloadSize, int Parallelism, long GcHeapHardLimit, long BlockCacheSize, long WriteBufferSize, int MaxWriteBufferNumber)
+    private sealed record Scenario(double RequiredRatio, TimeSpan Timeout, long Keys, int PayloadSize, int Parallelism, long GcHeapHardLimit, long BlockCacheSize, long WriteBufferSize, int MaxWriteBufferNumber, long StateCacheSize)
     {
         /// <summary>One RocksDB instance per subtask of each of the job's two keyed operators (the large state and the bucket sums).</summary>
         public int RocksDbInstances => 2 * Parallelism;
@@ -269,6 +274,7 @@ public sealed class LargerThanMemoryTests(ITestOutputHelper output)
         /// <summary>
         /// What the silo is allowed to use: the managed heap's hard limit plus, per RocksDB instance, its block cache and
         /// the memtables of the column family that holds the state (RocksDB's default column family is never written).
+        /// The backends' write-back state caches (<see cref="StateCacheSize"/> each) are managed objects, inside the heap limit.
         /// </summary>
         public long MemoryBudget => GcHeapHardLimit + (RocksDbInstances * (BlockCacheSize + (MaxWriteBufferNumber * WriteBufferSize)));
     }
