@@ -66,7 +66,28 @@ public sealed class LargerThanMemoryTests(ITestOutputHelper output)
             return; // The process's memory is read from /proc.
         }
 
+        // Several hundred MiB to GiBs of RocksDB files and checkpoints: removed once the silo is gone, even on failure
+        // (the silo's output is in the test output).
         var root = TestData.NewDirectory("larger-than-memory");
+        try
+        {
+            await RunInAsync(scenario, root);
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(root, recursive: true);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                output.WriteLine($"Could not delete {root}: {ex.Message}");
+            }
+        }
+    }
+
+    private async Task RunInAsync(Scenario scenario, string root)
+    {
         var rocksDbDirectory = Path.Combine(root, "rocksdb");
         var holdFile = Path.Combine(root, "hold");
         var failOnceMarker = Path.Combine(root, "fail-once");
