@@ -32,9 +32,9 @@ internal static class Program
           --json PATH              write the results as JSON to PATH
           --parallelism P          parallelism of every operator (default 2)
           --keys K                 cost part: distinct keys of the keyed count (default 100,000)
-          --heap-records N         cost part: records per heap job run (default 30,000,000: a few seconds, a few
+          --heap-records N         cost part: records per heap job run (default 60,000,000: a few seconds, a few
                                    checkpoints, and enough for the JIT to tier up)
-          --rocksdb-records N      cost part: records per RocksDB job run (default 12,000,000: enough for the JIT to tier up)
+          --rocksdb-records N      cost part: records per RocksDB job run (default 24,000,000: a few seconds, several checkpoints)
           --records N              cost part: both of the above
           --runs R                 cost part: timed runs per backend, interleaved; medians are compared (default 3)
           --warmup-runs W          cost part: runs per backend before the timed ones, not counted (default 1)

@@ -19,8 +19,8 @@ internal sealed record StateBackendsSettings
     public string? JsonPath { get; init; }
     public int Parallelism { get; init; } = 2;
     public long Keys { get; init; } = 100_000;
-    public long HeapRecords { get; init; } = 30_000_000;
-    public long RocksDbRecords { get; init; } = 12_000_000;
+    public long HeapRecords { get; init; } = 60_000_000;
+    public long RocksDbRecords { get; init; } = 24_000_000;
     public int Runs { get; init; } = 3;
     public int WarmupRuns { get; init; } = 1;
     public TimeSpan CheckpointInterval { get; init; } = TimeSpan.FromSeconds(1);

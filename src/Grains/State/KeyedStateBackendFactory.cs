@@ -42,11 +42,13 @@ internal sealed class HeapStateBackendFactory(Serializer serializer, DeepCopier 
 internal sealed class RocksDbStateBackendFactory : IKeyedStateBackendFactory
 {
     private readonly Serializer _serializer;
+    private readonly Orleans.Serialization.Session.SerializerSessionPool _sessions;
     private readonly RocksDbStateOptions _options;
 
-    public RocksDbStateBackendFactory(Serializer serializer, IOptions<StreamingPlatformOptions> options)
+    public RocksDbStateBackendFactory(Serializer serializer, Orleans.Serialization.Session.SerializerSessionPool sessions, IOptions<StreamingPlatformOptions> options)
     {
         _serializer = serializer;
+        _sessions = sessions;
         var configured = options.Value.RocksDb;
         var root = Path.GetFullPath(configured.LocalDirectory);
         ProcessDirectories.DeleteThoseOfEndedProcesses(root);
@@ -63,7 +65,7 @@ internal sealed class RocksDbStateBackendFactory : IKeyedStateBackendFactory
 
     public IKeyedStateBackend<TKey> Create<TKey>(KeyedStateBackendContext context)
         where TKey : notnull =>
-        new RocksDbKeyedStateBackend<TKey>(context.KeyGroups, context.MaxParallelism, KeyHashers.Create<TKey>(_serializer), _serializer, _options, context.OperatorName);
+        new RocksDbKeyedStateBackend<TKey>(context.KeyGroups, context.MaxParallelism, KeyHashers.Create<TKey>(_serializer), _serializer, _sessions, _options, context.OperatorName);
 }
 
 /// <summary>Per-process working directories (<c>process-{pid}-{start ticks}</c>) and the sweep of those whose process ended.</summary>

@@ -32,7 +32,7 @@ public sealed partial class RocksDbKeyedStateTests : KeyedStateConformanceTests,
         _directories.Add(directory);
         var options = new RocksDbStateOptions { LocalDirectory = directory };
         configure?.Invoke(options);
-        return new RocksDbKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, options, "test-operator");
+        return new RocksDbKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<Orleans.Serialization.Session.SerializerSessionPool>(), options, "test-operator");
     }
 
     private static HeapKeyedStateBackend<TKey> CreateHeap<TKey>(KeyGroupRange range)

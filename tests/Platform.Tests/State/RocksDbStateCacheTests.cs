@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Platform.State;
 using Platform.State.RocksDb;
 
@@ -9,7 +10,7 @@ public sealed class RocksDbUncachedKeyedStateTests : KeyedStateConformanceTests,
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "platform-tests", "rocksdb-uncached", Guid.NewGuid().ToString("N"));
 
     internal override IKeyedStateBackend<TKey> CreateBackend<TKey>(KeyGroupRange range) =>
-        new RocksDbKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, new RocksDbStateOptions { LocalDirectory = _directory, StateCacheSize = 0 }, "test-operator");
+        new RocksDbKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<Orleans.Serialization.Session.SerializerSessionPool>(), new RocksDbStateOptions { LocalDirectory = _directory, StateCacheSize = 0 }, "test-operator");
 
     public void Dispose()
     {
@@ -26,7 +27,7 @@ public sealed class RocksDbTinyCacheKeyedStateTests : KeyedStateConformanceTests
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "platform-tests", "rocksdb-tiny-cache", Guid.NewGuid().ToString("N"));
 
     internal override IKeyedStateBackend<TKey> CreateBackend<TKey>(KeyGroupRange range) =>
-        new RocksDbKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, new RocksDbStateOptions { LocalDirectory = _directory, StateCacheSize = 2048 }, "test-operator");
+        new RocksDbKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<Orleans.Serialization.Session.SerializerSessionPool>(), new RocksDbStateOptions { LocalDirectory = _directory, StateCacheSize = 2048 }, "test-operator");
 
     public void Dispose()
     {

@@ -80,6 +80,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         int maxParallelism,
         IKeyHasher<TKey> hasher,
         Serializer serializer,
+        Orleans.Serialization.Session.SerializerSessionPool sessions,
         RocksDbStateOptions options,
         string operatorName)
     {
@@ -96,6 +97,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         _serializer = serializer;
         _keySerializer = serializer.GetSerializer<TKey>();
         _operatorName = operatorName;
+        Sessions = sessions;
         _cache = new RocksDbStateCache(options.StateCacheSize);
         _maxCachedKeys = (int)Math.Min(options.StateCacheSize / 256, 1 << 20);
         _writeBatch = batch => Db.Write(batch, _writeOptions);
@@ -132,6 +134,9 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     }
 
     public KeyGroupRange KeyGroupRange { get; }
+
+    /// <summary>Where state handles take the serializer sessions they keep.</summary>
+    internal Orleans.Serialization.Session.SerializerSessionPool Sessions { get; }
 
     /// <summary>This backend's own directory (under <see cref="RocksDbStateOptions.LocalDirectory"/>), deleted on dispose.</summary>
     public string WorkingDirectory { get; }
@@ -185,6 +190,8 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         public byte[]? StateKey { get; set; }
 
         public byte[]? MapPrefix { get; set; }
+
+        public RocksDbStateCache.Slot Slot { get; } = new();
     }
 
     public IValueState<T> GetValueState<T>(ValueStateDescriptor<T> descriptor) =>
@@ -463,13 +470,14 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
     internal byte[]? Get(ColumnFamilyHandle columnFamily, byte[] key)
     {
-        if (_cache.TryGet(columnFamily, key, out var cached))
+        var slot = SlotOf(key);
+        if (_cache.TryGet(columnFamily, key, slot, out var cached))
         {
             return cached;
         }
 
         var value = Db.Get(key, columnFamily, _readOptions);
-        _cache.AddClean(columnFamily, key, value, _writeBatch);
+        _cache.AddClean(columnFamily, key, value, slot, _writeBatch);
         return value;
     }
 
@@ -477,7 +485,7 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     {
         if (_cache.Enabled)
         {
-            _cache.Write(columnFamily, key, value, _writeBatch);
+            _cache.Write(columnFamily, key, value, SlotOf(key), _writeBatch);
         }
         else
         {
@@ -489,13 +497,16 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     {
         if (_cache.Enabled)
         {
-            _cache.Write(columnFamily, key, null, _writeBatch);
+            _cache.Write(columnFamily, key, null, SlotOf(key), _writeBatch);
         }
         else
         {
             Db.Remove(key, columnFamily, _writeOptions);
         }
     }
+
+    // The current key's cache slot, for its state key (value, list, reducing and aggregating states).
+    private RocksDbStateCache.Slot? SlotOf(byte[] key) => _current is { } current && ReferenceEquals(key, current.StateKey) ? current.Slot : null;
 
     /// <summary>Writes the cache's pending changes to RocksDB, before anything reads RocksDB directly.</summary>
     private void FlushCache() => _cache.Flush(_writeBatch);

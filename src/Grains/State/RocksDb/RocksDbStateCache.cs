@@ -28,12 +28,25 @@ internal sealed class RocksDbStateCache(long capacityBytes)
     /// <summary>Whether the cache holds anything at all (a zero budget turns it off).</summary>
     public bool Enabled => capacityBytes > 0;
 
-    /// <summary>Looks a key up: <c>true</c> with the value (or <c>null</c> for a key known to be absent) when cached.</summary>
-    public bool TryGet(ColumnFamilyHandle family, byte[] key, out byte[]? value)
+    // Incremented whenever the cache empties, which invalidates every slot.
+    private int _generation;
+
+    /// <summary>
+    /// Looks a key up: <c>true</c> with the value (or <c>null</c> for a key known to be absent) when cached. A
+    /// <paramref name="slot"/> kept with the key finds its entry again without hashing the key.
+    /// </summary>
+    public bool TryGet(ColumnFamilyHandle family, byte[] key, Slot? slot, out byte[]? value)
     {
+        if (slot is not null && slot.Generation == _generation && ReferenceEquals(slot.Family, family))
+        {
+            value = slot.Entry!.Value;
+            return true;
+        }
+
         if (_families.TryGetValue(family, out var entries) && entries.TryGetValue(key, out var entry))
         {
             (_lastFamily, _lastKey, _lastEntry) = (family, key, entry);
+            slot?.Remember(_generation, family, entry);
             value = entry.Value;
             return true;
         }
@@ -43,14 +56,12 @@ internal sealed class RocksDbStateCache(long capacityBytes)
     }
 
     /// <summary>Caches what RocksDB returned for a key (<c>null</c>: absent).</summary>
-    public void AddClean(ColumnFamilyHandle family, byte[] key, byte[]? value, Action<WriteBatch> write)
-    {
-        Set(family, key, value, dirty: false, write);
-    }
+    public void AddClean(ColumnFamilyHandle family, byte[] key, byte[]? value, Slot? slot, Action<WriteBatch> write) =>
+        Set(family, key, value, dirty: false, slot, write);
 
     /// <summary>Records a write (<c>null</c>: a delete) to reach RocksDB at the next flush.</summary>
-    public void Write(ColumnFamilyHandle family, byte[] key, byte[]? value, Action<WriteBatch> write) =>
-        Set(family, key, value, dirty: true, write);
+    public void Write(ColumnFamilyHandle family, byte[] key, byte[]? value, Slot? slot, Action<WriteBatch> write) =>
+        Set(family, key, value, dirty: true, slot, write);
 
     /// <summary>Writes every pending change to RocksDB in one batch; cached values stay.</summary>
     public void Flush(Action<WriteBatch> write)
@@ -91,12 +102,13 @@ internal sealed class RocksDbStateCache(long capacityBytes)
     public void Clear()
     {
         _families.Clear();
+        _generation++;
         _bytes = 0;
         _dirty = 0;
         (_lastFamily, _lastKey, _lastEntry) = (null, null, null);
     }
 
-    private void Set(ColumnFamilyHandle family, byte[] key, byte[]? value, bool dirty, Action<WriteBatch> write)
+    private void Set(ColumnFamilyHandle family, byte[] key, byte[]? value, bool dirty, Slot? slot, Action<WriteBatch> write)
     {
         if (!Enabled)
         {
@@ -105,7 +117,11 @@ internal sealed class RocksDbStateCache(long capacityBytes)
 
         Entry? entry = null;
         Dictionary<byte[], Entry>? entries = null;
-        if (!(ReferenceEquals(key, _lastKey) && ReferenceEquals(family, _lastFamily) && (entry = _lastEntry) is not null))
+        if (slot is not null && slot.Generation == _generation && ReferenceEquals(slot.Family, family))
+        {
+            entry = slot.Entry;
+        }
+        else if (!(ReferenceEquals(key, _lastKey) && ReferenceEquals(family, _lastFamily) && (entry = _lastEntry) is not null))
         {
             if (!_families.TryGetValue(family, out entries))
             {
@@ -137,6 +153,7 @@ internal sealed class RocksDbStateCache(long capacityBytes)
         }
 
         (_lastFamily, _lastKey, _lastEntry) = (family, key, entry);
+        slot?.Remember(_generation, family, entry);
         if (_bytes > capacityBytes)
         {
             // Over budget: write back and start empty (simpler than LRU, and a flush is one sequential batch).
@@ -145,10 +162,21 @@ internal sealed class RocksDbStateCache(long capacityBytes)
         }
     }
 
-    private sealed class Entry
+    /// <summary>A cached entry.</summary>
+    internal sealed class Entry
     {
         public byte[]? Value;
         public bool Dirty;
+    }
+
+    /// <summary>Where a key's entry was last found (kept with the key's bytes), valid until the cache empties.</summary>
+    internal sealed class Slot
+    {
+        public int Generation = -1;
+        public ColumnFamilyHandle? Family;
+        public Entry? Entry;
+
+        public void Remember(int generation, ColumnFamilyHandle family, Entry entry) => (Generation, Family, Entry) = (generation, family, entry);
     }
 
     private sealed class ByteArrayComparer : IEqualityComparer<byte[]>

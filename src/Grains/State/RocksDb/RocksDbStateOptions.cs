@@ -32,7 +32,8 @@ public sealed class RocksDbStateOptions
     /// <summary>
     /// The budget of the backend's write-back cache of serialized entries in front of RocksDB (default 32 MiB; 0 turns
     /// it off). Hot keys are read and written in memory and reach RocksDB at the next flush: before each checkpoint,
-    /// prefix scan, or when the budget is exceeded.
+    /// prefix scan, or when the budget is exceeded. The cache lives on the managed heap (count it against a
+    /// <c>DOTNET_GCHeapHardLimit</c>), once per keyed operator subtask.
     /// </summary>
     public long StateCacheSize { get; set; } = DefaultStateCacheSize;
 

@@ -8,7 +8,7 @@ internal sealed class RocksDbValueState<TKey, T>(RocksDbKeyedStateBackend<TKey> 
     : IValueState<T>
     where TKey : notnull
 {
-    private readonly StateValueCodec<T> _values = new(serializer);
+    private readonly StateValueCodec<T> _values = new(serializer, backend.Sessions);
 
     public T Value => backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? _values.Deserialize(bytes) : defaultValue;
 
@@ -22,7 +22,7 @@ internal sealed class RocksDbListState<TKey, T>(RocksDbKeyedStateBackend<TKey> b
     : IListState<T>
     where TKey : notnull
 {
-    private readonly StateValueCodec<List<T>> _lists = new(serializer);
+    private readonly StateValueCodec<List<T>> _lists = new(serializer, backend.Sessions);
 
     public IReadOnlyList<T> Get() => Read() is { } list ? list.AsReadOnly() : [];
 
@@ -73,8 +73,8 @@ internal sealed class RocksDbMapState<TKey, TUserKey, TValue>(
     where TKey : notnull
     where TUserKey : notnull
 {
-    private readonly StateValueCodec<TValue> _values = new(serializer);
-    private readonly StateValueCodec<TUserKey> _userKeys = new(userKeys);
+    private readonly StateValueCodec<TValue> _values = new(serializer, backend.Sessions);
+    private readonly StateValueCodec<TUserKey> _userKeys = new(userKeys, backend.Sessions);
 
     public bool IsEmpty
     {
@@ -185,7 +185,7 @@ internal sealed class RocksDbReducingState<TKey, T>(RocksDbKeyedStateBackend<TKe
     : IReducingState<T>
     where TKey : notnull
 {
-    private readonly StateValueCodec<T> _values = new(serializer);
+    private readonly StateValueCodec<T> _values = new(serializer, backend.Sessions);
 
     public T? Get() => backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? _values.Deserialize(bytes) : default;
 
@@ -206,7 +206,7 @@ internal sealed class RocksDbAggregatingState<TKey, TIn, TAcc, TOut>(
     IAggregateFunction<TIn, TAcc, TOut> aggregate) : IAggregatingState<TIn, TOut>
     where TKey : notnull
 {
-    private readonly StateValueCodec<TAcc> _accumulators = new(serializer);
+    private readonly StateValueCodec<TAcc> _accumulators = new(serializer, backend.Sessions);
 
     public TOut? Get() =>
         backend.Get(columnFamily, backend.CurrentStateKey) is { } bytes ? aggregate.GetResult(_accumulators.Deserialize(bytes)) : default;

@@ -1,15 +1,19 @@
 using Orleans.Serialization;
+using Orleans.Serialization.Session;
 
 namespace Platform.State.RocksDb;
 
 /// <summary>
 /// Serializes state values with Orleans' serializer into a reused scratch buffer and copies out the exact bytes,
 /// which costs about half of <see cref="Serializer{T}.SerializeToArray"/> per value (no pooled buffer to rent and
-/// return). Values larger than the scratch buffer grow it, up to a limit beyond which the pooled path is used.
+/// return), with a session of its own reset between values instead of one rented from the pool each time. Values
+/// larger than the scratch buffer grow it, up to a limit beyond which the pooled path is used.
 /// Not thread-safe: one per state handle, used on the task's thread.
 /// </summary>
-internal sealed class StateValueCodec<T>(Serializer<T> serializer)
+internal sealed class StateValueCodec<T>(Serializer<T> serializer, SerializerSessionPool sessions)
 {
+    private readonly SerializerSession _session = sessions.GetSession();
+
     private const int MaxScratchSize = 1 << 20;
     private byte[] _scratch = new byte[256];
 
@@ -20,7 +24,8 @@ internal sealed class StateValueCodec<T>(Serializer<T> serializer)
             Span<byte> destination = _scratch;
             try
             {
-                serializer.Serialize(value, ref destination);
+                _session.PartialReset();
+                serializer.Serialize(value, ref destination, _session);
                 return destination.ToArray();
             }
             catch (InvalidOperationException) when (_scratch.Length < MaxScratchSize)
@@ -34,5 +39,9 @@ internal sealed class StateValueCodec<T>(Serializer<T> serializer)
         }
     }
 
-    public T Deserialize(byte[] bytes) => serializer.Deserialize(bytes.AsSpan())!;
+    public T Deserialize(byte[] bytes)
+    {
+        _session.PartialReset();
+        return serializer.Deserialize(bytes.AsSpan(), _session)!;
+    }
 }
