@@ -10,7 +10,7 @@ namespace Platform.Client;
 /// Submits and controls jobs through an Orleans client (or from inside a silo): submit, status, list, cancel and
 /// wait for completion, and read what collect sinks gathered.
 /// </summary>
-public sealed class PlatformClient
+public sealed partial class PlatformClient
 {
     // Below any sensible response timeout, so that a long poll is never mistaken for a lost call.
     private static readonly TimeSpan LongPollInterval = TimeSpan.FromSeconds(5);
