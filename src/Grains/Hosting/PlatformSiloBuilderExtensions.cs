@@ -81,6 +81,7 @@ public static class PlatformSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamingPlatformOptions>, StreamingPlatformOptionsValidator>());
         services.AddPlacementDirector<SubtaskSpreadPlacement, SubtaskSpreadPlacementDirector>();
         services.TryAddSingleton<CheckpointStorageFactory>();
+        services.TryAddSingleton<SavepointLocations>();
         services.AddBuiltInStateBackends();
         services.AddGrainStorage(PlatformStreams.StateStorageName, (sp, name) => CreateStateStorage(sp, name, "platform"));
         services.AddGrainStorage("PubSubStore", (sp, name) => CreateStateStorage(sp, name, "pubsub"));

@@ -222,7 +222,7 @@ internal sealed partial class StreamTask : ITaskRuntime
 
                 // Between two records: the offset recorded here is exactly where a restore resumes.
                 _lastCheckpoint = trigger.CheckpointId;
-                await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode, trigger.BaseCheckpointId), TimeSpan.Zero);
+                await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode, trigger.BaseCheckpointId, trigger.Savepoint), TimeSpan.Zero);
             }
 
             var status = source.Emit(_deployment.BatchSize, out var emitted);
@@ -377,10 +377,16 @@ internal sealed partial class StreamTask : ITaskRuntime
         IKeyedStateSnapshot? keyed;
         try
         {
-            keyed = _chain.KeyedState?.SnapshotForCheckpoint(new CheckpointSnapshotRequest(
-                barrier.CheckpointId,
-                _deployment.Checkpointing?.Incremental == true && _storage?.SupportsSharedState == true,
-                barrier.BaseCheckpointId));
+            keyed = barrier.Savepoint switch
+            {
+                // A savepoint is self-contained: portable, or native with every file of its own (no base).
+                { Format: SavepointFormat.Native } => _chain.KeyedState?.SnapshotForCheckpoint(new CheckpointSnapshotRequest(barrier.CheckpointId, true, null)),
+                not null => _chain.KeyedState?.Snapshot(),
+                null => _chain.KeyedState?.SnapshotForCheckpoint(new CheckpointSnapshotRequest(
+                    barrier.CheckpointId,
+                    _deployment.Checkpointing?.Incremental == true && _storage?.SupportsSharedState == true,
+                    barrier.BaseCheckpointId)),
+            };
         }
         catch (Exception ex)
         {
@@ -397,11 +403,11 @@ internal sealed partial class StreamTask : ITaskRuntime
         var sync = Stopwatch.GetElapsedTime(started);
         PlatformMetrics.SyncDuration.Record(sync.TotalMilliseconds);
         PlatformMetrics.AlignmentDuration.Record(alignment.TotalMilliseconds);
-        _ = CompleteCheckpointAsync(barrier.CheckpointId, offset, keyed, sync, alignment);
+        _ = CompleteCheckpointAsync(barrier.CheckpointId, barrier.Savepoint, offset, keyed, sync, alignment);
         await FlushPendingAsync();
     }
 
-    private async Task CompleteCheckpointAsync(long checkpointId, long? offset, IKeyedStateSnapshot? keyed, TimeSpan sync, TimeSpan alignment)
+    private async Task CompleteCheckpointAsync(long checkpointId, SavepointTarget? savepoint, long? offset, IKeyedStateSnapshot? keyed, TimeSpan sync, TimeSpan alignment)
     {
         var started = Stopwatch.GetTimestamp();
         try
@@ -410,9 +416,10 @@ internal sealed partial class StreamTask : ITaskRuntime
             long size = 0, written = 0;
             if (keyed is not null)
             {
-                var storage = _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
+                var storage = savepoint?.Location.Storage() ?? _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
+                var directory = savepoint?.Location.JobId ?? Id.JobId;
                 var uid = _chain.KeyedOperatorUid!;
-                var state = await keyed.WriteToAsync(new SnapshotTarget(storage, Id.JobId, checkpointId, $"{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}"), _cancellation.Token);
+                var state = await keyed.WriteToAsync(new SnapshotTarget(storage, directory, checkpointId, $"{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}"), _cancellation.Token);
                 size = state.Size;
                 written = state.SizeWrittenBy(checkpointId);
                 operators.Add(new OperatorSnapshot { OperatorUid = uid, KeyedState = state });
@@ -456,10 +463,13 @@ internal sealed partial class StreamTask : ITaskRuntime
             return;
         }
 
-        var storage = _storage ?? throw new InvalidOperationException($"Subtask {Id} must restore keyed state but has no checkpoint storage.");
+        // State from a savepoint or another job's checkpoint is read where it is, and its files are never shared by this
+        // job's incremental checkpoints (they belong to another directory): -1 tells the backend not to remember them.
+        var location = _deployment.RestoreLocation;
+        var storage = location?.Storage() ?? _storage ?? throw new InvalidOperationException($"Subtask {Id} must restore keyed state but has no checkpoint storage.");
         var snapshots = restore.KeyedState.Where(s => s.KeyGroupEnd >= backend.KeyGroupRange.Start && s.KeyGroupStart <= backend.KeyGroupRange.End).ToList();
         var started = Stopwatch.GetTimestamp();
-        await backend.RestoreAsync(snapshots, _deployment.RestoredFrom ?? -1, storage, Id.JobId, _cancellation.Token);
+        await backend.RestoreAsync(snapshots, location is null ? _deployment.RestoredFrom ?? -1 : -1, storage, location?.JobId ?? Id.JobId, _cancellation.Token);
         LogRestored(Id, Attempt, _deployment.RestoredFrom ?? -1, snapshots.Count, snapshots.Sum(s => s.Size), Stopwatch.GetElapsedTime(started));
     }
 

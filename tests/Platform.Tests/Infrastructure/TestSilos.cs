@@ -12,6 +12,7 @@ public static class TestSilos
     {
         builder.Properties["StateDirectory"] = Path.Combine(root, "state");
         builder.Properties["CheckpointDirectory"] = Path.Combine(root, "checkpoints");
+        builder.Properties["SavepointDirectory"] = Path.Combine(root, "savepoints");
     }
 
     /// <summary>
@@ -24,6 +25,7 @@ public static class TestSilos
         o.ChannelWindow = 4;
         o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
         o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
+        o.SavepointDirectory = siloBuilder.Configuration["SavepointDirectory"] ?? Path.Combine(o.StateDirectory, "..", "savepoints");
         o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
     });
 }
