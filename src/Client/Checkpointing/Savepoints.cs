@@ -49,6 +49,12 @@ public sealed record SavepointRequest
     /// triggered for it instead of taking another.
     /// </summary>
     [Id(2)] public string? RequestId { get; init; }
+
+    /// <summary>
+    /// Stop the job with this savepoint (Flink's <c>stop</c>): sources stop right after it, at its offsets, and the job
+    /// finishes once everything before it was processed; a job resumed from it continues with the next record.
+    /// </summary>
+    [Id(3)] public bool Stop { get; init; }
 }
 
 /// <summary>Where a new job takes its initial state from (Flink's <c>--fromSavepoint</c>).</summary>

@@ -148,9 +148,14 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
         else if (_triggering)
         {
+            // Checkpoints it took part in (up to lastCheckpoint) still complete with its acknowledgement, which may be on
+            // its way: a subtask finishing after a stop-with-savepoint is the usual case. Later ones cannot.
             _triggering = false;
             state.State.Triggering = false;
-            await AbortAllAsync($"subtask {task} finished holding state, so no further checkpoint can complete");
+            foreach (var pending in _pending.Values.Where(p => p.Id > lastCheckpoint).ToList())
+            {
+                await FailAsync(pending, $"subtask {task} finished holding state, so no further checkpoint can complete");
+            }
         }
     }
 
@@ -255,7 +260,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
 
         var location = savepointLocations.NewSavepoint(JobId, request.TargetDirectory);
-        var id = await TriggerAsync(manual: true, new SavepointTarget(location, request.Format));
+        var id = await TriggerAsync(manual: true, new SavepointTarget(location, request.Format, request.Stop));
         if (request.RequestId is { } newRequestId)
         {
             state.State.SavepointRequests[newRequestId] = id;

@@ -47,6 +47,9 @@ internal sealed partial class StreamTask : ITaskRuntime
     private long _alignmentStarted;
     private long _lastCheckpoint = -1;
 
+    // The asynchronous parts of checkpoints in progress (writing state, acknowledging).
+    private readonly List<Task> _asyncParts = [];
+
     public StreamTask(TaskDeployment deployment, OperatorChain chain, IGrainFactory grains, ICheckpointStorage? storage, ILogger logger)
     {
         _deployment = deployment;
@@ -175,6 +178,10 @@ internal sealed partial class StreamTask : ITaskRuntime
             }
 
             await EmitEndOfInputAsync();
+
+            // A finished subtask acknowledges the checkpoints it took part in before it says it finished, so they
+            // can complete (a stop-with-savepoint relies on it).
+            await Task.WhenAll(_asyncParts.Where(t => !t.IsCompleted));
             State = TaskState.Finished;
             LogFinished(Id, Attempt, _chain.Counters.RecordsIn, _chain.Counters.RecordsOut);
             var final = _chain.KeyedState is null ? new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = SourceSnapshot() } : null;
@@ -223,6 +230,12 @@ internal sealed partial class StreamTask : ITaskRuntime
                 // Between two records: the offset recorded here is exactly where a restore resumes.
                 _lastCheckpoint = trigger.CheckpointId;
                 await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode, trigger.BaseCheckpointId, trigger.Savepoint), TimeSpan.Zero);
+                if (trigger.Savepoint is { Stop: true })
+                {
+                    // Stop with savepoint: nothing after the savepoint's offsets is read; the end of input follows it.
+                    LogStoppedAtSavepoint(Id, trigger.CheckpointId);
+                    return;
+                }
             }
 
             var status = source.Emit(_deployment.BatchSize, out var emitted);
@@ -403,7 +416,7 @@ internal sealed partial class StreamTask : ITaskRuntime
         var sync = Stopwatch.GetElapsedTime(started);
         PlatformMetrics.SyncDuration.Record(sync.TotalMilliseconds);
         PlatformMetrics.AlignmentDuration.Record(alignment.TotalMilliseconds);
-        _ = CompleteCheckpointAsync(barrier.CheckpointId, barrier.Savepoint, offset, keyed, sync, alignment);
+        TrackAsyncPart(CompleteCheckpointAsync(barrier.CheckpointId, barrier.Savepoint, offset, keyed, sync, alignment));
         await FlushPendingAsync();
     }
 
@@ -437,6 +450,12 @@ internal sealed partial class StreamTask : ITaskRuntime
             LogCheckpointFailed(ex, Id, checkpointId);
             await DeclineAsync(checkpointId, $"subtask {Id} could not write its state: {ex.Message}");
         }
+    }
+
+    private void TrackAsyncPart(Task part)
+    {
+        _asyncParts.RemoveAll(t => t.IsCompleted);
+        _asyncParts.Add(part);
     }
 
     private List<OperatorSnapshot> SourceSnapshot(long? offset = null) =>
@@ -675,6 +694,9 @@ internal sealed partial class StreamTask : ITaskRuntime
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} could not complete its part of checkpoint {CheckpointId}")]
     private partial void LogCheckpointFailed(Exception exception, TaskId task, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Source task {Task} stopped after savepoint {CheckpointId}")]
+    private partial void LogStoppedAtSavepoint(TaskId task, long checkpointId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} attempt {Attempt} restored keyed state of checkpoint {CheckpointId} from {Snapshots} snapshot(s), {Bytes} bytes, in {Duration}")]
     private partial void LogRestored(TaskId task, int attempt, long checkpointId, int snapshots, long bytes, TimeSpan duration);

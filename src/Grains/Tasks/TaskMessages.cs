@@ -58,9 +58,12 @@ public sealed record CheckpointBarrier(
     [property: Id(3)] long? BaseCheckpointId = null,
     [property: Id(4)] SavepointTarget? Savepoint = null) : ControlElement;
 
-/// <summary>Where and how a savepoint is written: its own directory, in the portable or the backend's native format.</summary>
+/// <summary>
+/// Where and how a savepoint is written: its own directory, in the portable or the backend's native format; with
+/// <c>Stop</c>, sources stop right after it.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("platform.SavepointTarget")]
-public sealed record SavepointTarget([property: Id(0)] Storage.SnapshotLocation Location, [property: Id(1)] SavepointFormat Format);
+public sealed record SavepointTarget([property: Id(0)] Storage.SnapshotLocation Location, [property: Id(1)] SavepointFormat Format, [property: Id(2)] bool Stop = false);
 
 /// <summary>The event the coordinator publishes on a job's control stream to make sources inject a barrier.</summary>
 [GenerateSerializer, Immutable, Alias("platform.CheckpointTrigger")]

@@ -110,6 +110,30 @@ public sealed class SavepointTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Stop_with_savepoint_then_resume_gives_the_output_of_an_uninterrupted_run()
+    {
+        var first = await RunUntilCheckpointedAsync(WordCount(2));
+        var savepoint = await fixture.Platform.StopWithSavepointAsync(first, timeout: Timeout);
+        Assert.Equal(JobState.Finished, (await fixture.Platform.GetStatusAsync(first)).State);
+
+        var second = await fixture.Platform.SubmitAsync(WordCount(3, new RestoreSettings { Path = savepoint.Path }));
+        var status = await fixture.Platform.WaitForCompletionAsync(second, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+
+        // An uninterrupted run emits, for each word, its running counts 1..n once each. The two runs together must
+        // emit exactly that: nothing lost at the stop, nothing emitted twice.
+        var before = await fixture.Platform.GetCollectedAsync<WordCount>(first, CheckpointTestJobs.CountsSink);
+        var after = await fixture.Platform.GetCollectedAsync<WordCount>(second, CheckpointTestJobs.CountsSink);
+        Assert.NotEmpty(before);
+        Assert.NotEmpty(after);
+        var expected = CheckpointTestJobs.ExpectedCounts(Records, Words)
+            .SelectMany(p => Enumerable.Range(1, (int)p.Value).Select(n => $"{p.Key}:{n}"))
+            .Order(StringComparer.Ordinal);
+        var actual = before.Concat(after).Select(c => $"{c.Word}:{c.Count}").Order(StringComparer.Ordinal);
+        Assert.Equal(expected, actual);
+    }
+
+    [Fact]
     public async Task A_native_RocksDB_savepoint_resumes_on_RocksDB_at_another_parallelism()
     {
         var jobId = await RunUntilCheckpointedAsync(WordCount(2, backend: StateBackendKind.RocksDb));
