@@ -1,5 +1,6 @@
 using System.Globalization;
 using Platform.Benchmarks.KeyedCount;
+using Platform.Benchmarks.Savepoints;
 using Platform.Benchmarks.StateBackends;
 
 namespace Platform.Benchmarks;
@@ -9,6 +10,7 @@ internal static class Program
     private const string Usage = """
         Usage: dotnet run -c Release --project bench/Platform.Benchmarks -- keyed-count [options]
                dotnet run -c Release --project bench/Platform.Benchmarks -- state-backends [options]
+               dotnet run -c Release --project bench/Platform.Benchmarks -- savepoints [options]
 
         keyed-count options:
           --json PATH              write the results as JSON to PATH
@@ -49,6 +51,22 @@ internal static class Program
                                    after the first checkpoint (the second checkpoint then also uploads their output)
           --temp-dir PATH          where RocksDB, checkpoints and silo state go (default the system's temp directory;
                                    the default big state needs about 4 GB free); deleted at the end
+
+        savepoints options (savepoint, restore and rescale of a big RocksDB state; see docs/benchmarks.md):
+          --json PATH              write the results as JSON to PATH
+          --keys K                 keys loaded into RocksDB (default 10,000,000: about 1.1 GiB of state; a quick
+                                   smoke run: --keys 300000)
+          --value-bytes B          bytes of each key's value (default 100)
+          --parallelism P          parallelism of the first job, and of the sources throughout (default 2)
+          --rescale-parallelism Q  parallelism of the keyed operator after the stop (default 4)
+          --changed-fraction F     fraction of the keys updated while the job is stopped and rescaled (default 0.01)
+          --update-seconds S       the updates are paced over S seconds so that records flow when the stop comes
+                                   (default 4; the stop is requested once half of them are processed)
+          --sample-keys N          keys read back and checked after each restore (default 20,000)
+          --skip-native-restore    do not restore the native savepoint (nativeRestoreSeconds is then null)
+          --no-settle              take the savepoints without waiting for RocksDB's compactions after the load
+          --temp-dir PATH          where RocksDB, checkpoints, savepoints and silo state go (default the system's temp
+                                   directory; the default run needs about 7 GB free); deleted at the end
         """;
 
     public static async Task<int> Main(string[] args)
@@ -68,9 +86,11 @@ internal static class Program
                 case "state-backends":
                     var settings = ParseStateBackends(args.AsSpan(1)) with
                     {
-                        CommandLine = "dotnet run -c Release --project bench/Platform.Benchmarks -- " + string.Join(' ', args),
+                        CommandLine = CommandLine(args),
                     };
                     return await new StateBackendsBenchmark(settings).RunAsync();
+                case "savepoints":
+                    return await new SavepointsBenchmark(ParseSavepoints(args.AsSpan(1)) with { CommandLine = CommandLine(args) }).RunAsync();
                 default:
                     Console.Error.WriteLine($"Unknown benchmark '{args[0]}'.");
                     Console.Error.WriteLine(Usage);
@@ -119,6 +139,40 @@ internal static class Program
             ? throw new FormatException("--skip-cost and --skip-big together leave nothing to run.")
             : settings;
     }
+
+    private static string CommandLine(string[] args) => "dotnet run -c Release --project bench/Platform.Benchmarks -- " + string.Join(' ', args);
+
+    private static SavepointsSettings ParseSavepoints(ReadOnlySpan<string> args)
+    {
+        var settings = new SavepointsSettings();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var name = args[i];
+            string Value(ReadOnlySpan<string> a) => i + 1 < a.Length ? a[++i] : throw new FormatException($"Option {name} needs a value.");
+            settings = name switch
+            {
+                "--json" => settings with { JsonPath = Value(args) },
+                "--keys" => settings with { Keys = Positive(name, ParseLong(name, Value(args))) },
+                "--value-bytes" => settings with { ValueBytes = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--parallelism" => settings with { Parallelism = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--rescale-parallelism" => settings with { RescaleParallelism = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--changed-fraction" => settings with { ChangedFraction = Fraction(name, Value(args)) },
+                "--update-seconds" => settings with { UpdateSeconds = PositiveSeconds(name, Value(args)) },
+                "--sample-keys" => settings with { SampleKeys = Positive(name, ParseLong(name, Value(args))) },
+                "--skip-native-restore" => settings with { SkipNativeRestore = true },
+                "--no-settle" => settings with { NoSettle = true },
+                "--temp-dir" => settings with { TempDirectory = Value(args) },
+                _ => throw new FormatException($"Unknown option '{name}'."),
+            };
+        }
+
+        return settings;
+    }
+
+    private static double PositiveSeconds(string name, string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) && parsed > 0
+            ? parsed
+            : throw new FormatException($"{name} expects a positive number of seconds, not '{value}'.");
 
     private static StateBackendsSettings BothRecords(StateBackendsSettings settings, long records) =>
         settings with { HeapRecords = records, RocksDbRecords = records };

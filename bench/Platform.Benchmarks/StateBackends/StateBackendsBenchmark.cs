@@ -205,7 +205,7 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
             message);
         Console.WriteLine($"{label,-10} {Name(backend),-7} {run.RecordsPerSecond,12:N0} records/s {run.RecordsPerCpuSecond,12:N0} records/CPU-s " +
                           $"{run.CpuMicrosPerRecord,7:F3} CPU-µs/record ({run.WallSeconds:F2} s wall, {run.CpuSeconds:F2} CPU-s, " +
-                          $"{run.CheckpointsCompleted} checkpoint(s) of ≤{Bytes(run.MaxCheckpointStateSize)}" +
+                          $"{run.CheckpointsCompleted} checkpoint(s) of ≤{BenchJobs.Bytes(run.MaxCheckpointStateSize)}" +
                           (run.CheckpointsFailed > 0 ? $", {run.CheckpointsFailed} failed: {string.Join("; ", run.CheckpointFailures)}" : "") +
                           (others is { } o && o > 0.05 * run.WallSeconds ? $", other processes {o:F2} CPU-s" : "") +
                           $"; {message})");
@@ -259,7 +259,7 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
 
     private long? _baselineUploaded;
 
-    // Waits until the set of SST files under the RocksDB directory has not changed for three seconds (compactions done).
+    // Waits until RocksDB's compactions are done (its SST files have not changed for three seconds).
     private async Task SettleCompactionsAsync(string when)
     {
         if (settings.NoSettle)
@@ -267,40 +267,8 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
             return;
         }
 
-        var watch = Stopwatch.StartNew();
-        var previous = "";
-        var stableSince = TimeSpan.Zero;
-        while (watch.Elapsed < TimeSpan.FromMinutes(5))
-        {
-            var current = string.Join("|", Directory.EnumerateFiles(RocksDbDirectory, "*.sst", SearchOption.AllDirectories)
-                .Where(f => !f.Contains(".chk-", StringComparison.Ordinal)).Order(StringComparer.Ordinal)
-                .Select(f => $"{f}:{SafeLength(f)}"));
-            if (current != previous)
-            {
-                previous = current;
-                stableSince = watch.Elapsed;
-            }
-            else if (watch.Elapsed - stableSince >= TimeSpan.FromSeconds(3))
-            {
-                break;
-            }
-
-            await Task.Delay(500);
-        }
-
-        Console.WriteLine($"settled:     RocksDB's SST files unchanged for 3 s {when} (waited {watch.Elapsed.TotalSeconds:F1} s)");
-    }
-
-    private static long SafeLength(string path)
-    {
-        try
-        {
-            return new FileInfo(path).Length;
-        }
-        catch (IOException)
-        {
-            return -1; // deleted by a compaction meanwhile
-        }
+        var waited = await BenchJobs.SettleCompactionsAsync(RocksDbDirectory);
+        Console.WriteLine($"settled:     RocksDB's SST files unchanged for 3 s {when} (waited {waited.TotalSeconds:F1} s)");
     }
 
     private async Task<BigResult> RunBigStateAsync(PlatformClient platform, RestoreLogCapture restoreLog)
@@ -342,7 +310,7 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
         try
         {
             // Load.
-            await WaitUntilAsync(platform, jobId, () => BigStateProbe.Loaded >= bigKeys, $"loading {bigKeys:N0} keys", TimeSpan.FromMinutes(60), progress: () => BigStateProbe.Loaded);
+            await BenchJobs.WaitUntilAsync(platform, jobId, () => BigStateProbe.Loaded >= bigKeys, $"loading {bigKeys:N0} keys", TimeSpan.FromMinutes(60), progress: () => BigStateProbe.Loaded);
             wall.Stop();
             var load = new Phase(bigKeys, wall.Elapsed.TotalSeconds, (BenchEnvironment.CpuTime() - cpu).TotalSeconds);
             Console.WriteLine($"load:        {bigKeys:N0} keys in {load.WallSeconds:F1} s ({load.RecordsPerSecond:N0} records/s, {load.CpuSeconds:F1} CPU-s)");
@@ -373,7 +341,7 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
             cpu = BenchEnvironment.CpuTime();
             wall.Restart();
             BigStateProbe.Released = bigKeys + changed;
-            await WaitUntilAsync(platform, jobId, () => BigStateProbe.Updated >= changed, $"updating {changed:N0} keys", TimeSpan.FromMinutes(30), progress: () => BigStateProbe.Updated);
+            await BenchJobs.WaitUntilAsync(platform, jobId, () => BigStateProbe.Updated >= changed, $"updating {changed:N0} keys", TimeSpan.FromMinutes(30), progress: () => BigStateProbe.Updated);
             var update = new Phase(changed, wall.Elapsed.TotalSeconds, (BenchEnvironment.CpuTime() - cpu).TotalSeconds);
             Console.WriteLine($"update:      {changed:N0} keys ({changed / (double)bigKeys:P2}) in {update.WallSeconds:F1} s");
             if (BigStateProbe.UpdatedWrong > 0)
@@ -388,8 +356,8 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
             // per-key-group headers, which are negligible).
             var changedBytes = first.StateSize * (double)changed / bigKeys;
             var uploadRatio = second.CheckpointedSize / changedBytes;
-            Console.WriteLine($"changed:     {Bytes((long)changedBytes)} of state (full state {Bytes(first.StateSize)} × {changed:N0}/{bigKeys:N0} keys); " +
-                              $"the incremental checkpoint uploaded {Bytes(second.CheckpointedSize)}: ratio {uploadRatio:F2}");
+            Console.WriteLine($"changed:     {BenchJobs.Bytes((long)changedBytes)} of state (full state {BenchJobs.Bytes(first.StateSize)} × {changed:N0}/{bigKeys:N0} keys); " +
+                              $"the incremental checkpoint uploaded {BenchJobs.Bytes(second.CheckpointedSize)}: ratio {uploadRatio:F2}");
 
             // Restore: fail once after the second checkpoint, measure until every keyed subtask runs on restored state.
             var restore = await RestoreAsync(platform, jobId, second.Id, restoreLog, problems);
@@ -416,7 +384,7 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
         }
         catch
         {
-            await TryCancelAsync(platform, jobId);
+            await BenchJobs.TryCancelAsync(platform, jobId);
             throw;
         }
     }
@@ -443,7 +411,7 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
             stats.Subtasks.Count == 0 ? 0 : stats.Subtasks.Max(s => s.SyncDuration.TotalSeconds),
             stats.Subtasks.Count == 0 ? 0 : stats.Subtasks.Max(s => s.AsyncDuration.TotalSeconds),
             BenchEnvironment.DirectoryBytes(Path.Combine(CheckpointDirectory, jobId)));
-        Console.WriteLine($"checkpoint {run.Id} ({label}): {run.Seconds:F2} s end to end, state {Bytes(run.StateSize)}, uploaded {Bytes(run.CheckpointedSize)} " +
+        Console.WriteLine($"checkpoint {run.Id} ({label}): {run.Seconds:F2} s end to end, state {BenchJobs.Bytes(run.StateSize)}, uploaded {BenchJobs.Bytes(run.CheckpointedSize)} " +
                           $"(sync ≤{run.MaxSyncSeconds * 1000:F0} ms, async ≤{run.MaxAsyncSeconds:F2} s, {run.CpuSeconds:F1} CPU-s)");
         return run;
     }
@@ -457,12 +425,12 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
         Console.WriteLine("injecting a failure (the task and job manager warnings that follow are expected)");
         BigStateProbe.ArmFailure();
         BigStateProbe.Released = settings.BigKeys + settings.ChangedKeys + settings.VerifyKeys;
-        await WaitUntilAsync(platform, jobId, () => BigStateProbe.FailedAt != 0, "the injected failure", TimeSpan.FromMinutes(5), allowRestart: true);
+        await BenchJobs.WaitUntilAsync(platform, jobId, () => BigStateProbe.FailedAt != 0, "the injected failure", TimeSpan.FromMinutes(5), allowRestart: true);
         var failedAt = BigStateProbe.FailedAt;
 
         // End point: every keyed subtask of the new attempt opened its function, which StreamTask does right after it
         // restored the keyed state (read the files and wrote them into RocksDB), and before it takes any record.
-        await WaitUntilAsync(
+        await BenchJobs.WaitUntilAsync(
             platform,
             jobId,
             () => BigStateProbe.Opened.Count(o => o.Key.Attempt > 1) >= parallelism,
@@ -473,7 +441,7 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
         var sourcesStarted = readers.Count == 0 ? (double?)null : Seconds(failedAt, readers.Min());
 
         // Then every replayed verify record must find the value the layout predicts.
-        await WaitUntilAsync(platform, jobId, () => BigStateProbe.VerifiedAfterRestore >= settings.VerifyKeys, "the verify records after the restore", TimeSpan.FromMinutes(10), allowRestart: true);
+        await BenchJobs.WaitUntilAsync(platform, jobId, () => BigStateProbe.VerifiedAfterRestore >= settings.VerifyKeys, "the verify records after the restore", TimeSpan.FromMinutes(10), allowRestart: true);
         var verifiedSeconds = Seconds(failedAt, Stopwatch.GetTimestamp());
         if (BigStateProbe.VerifiedWrongAfterRestore > 0)
         {
@@ -499,54 +467,6 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
         return run;
     }
 
-    /// <summary>Polls <paramref name="done"/>; fails fast if the job ends (or, unless allowed, restarts) meanwhile.</summary>
-    private static async Task WaitUntilAsync(
-        PlatformClient platform, string jobId, Func<bool> done, string what, TimeSpan timeout, bool allowRestart = false, Func<long>? progress = null)
-    {
-        var clock = Stopwatch.StartNew();
-        var lastCheck = TimeSpan.Zero;
-        var lastProgress = TimeSpan.Zero;
-        while (!done())
-        {
-            if (clock.Elapsed > timeout)
-            {
-                throw new BenchmarkFailedException($"Timed out after {timeout} waiting for {what}.");
-            }
-
-            if (clock.Elapsed - lastCheck > TimeSpan.FromSeconds(1))
-            {
-                lastCheck = clock.Elapsed;
-                var status = await platform.GetStatusAsync(jobId);
-                if (status.State.IsTerminal() || (!allowRestart && status.Restarts > 0))
-                {
-                    var cause = status.Failure ?? status.RestartCauses.FirstOrDefault();
-                    throw new BenchmarkFailedException($"While waiting for {what}, the job is {status.State} after {status.Restarts} restart(s): {cause?.Describe()}");
-                }
-            }
-
-            if (progress is not null && clock.Elapsed - lastProgress > TimeSpan.FromSeconds(10))
-            {
-                lastProgress = clock.Elapsed;
-                Console.WriteLine($"  … {what}: {progress():N0} after {clock.Elapsed.TotalSeconds:F0} s");
-            }
-
-            await Task.Delay(20);
-        }
-    }
-
-    private static async Task TryCancelAsync(PlatformClient platform, string jobId)
-    {
-        try
-        {
-            await platform.CancelAsync(jobId);
-            await platform.WaitForCompletionAsync(jobId, TimeSpan.FromMinutes(2));
-        }
-        catch (Exception ex)
-        {
-            Console.Error.WriteLine($"Cancelling job {jobId} failed: {ex.Message}");
-        }
-    }
-
     // ---------------------------------------------------------------------------------------------------------------
     // Report.
 
@@ -565,13 +485,13 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
         {
             var incremental = big.Second.CheckpointedSize < big.Second.StateSize;
             Console.WriteLine($"  incrementalUploadRatio  {big.UploadRatio,8:F2}   target ≤ {TargetUploadRatio}: {Met(big.UploadRatio <= TargetUploadRatio)}  " +
-                              $"({Bytes(big.Second.CheckpointedSize)} uploaded for {Bytes((long)big.ChangedBytes)} changed" +
+                              $"({BenchJobs.Bytes(big.Second.CheckpointedSize)} uploaded for {BenchJobs.Bytes((long)big.ChangedBytes)} changed" +
                               (incremental ? ")" : "; the checkpoint was FULL: incremental checkpoints are not active in this build)"));
-            Console.WriteLine($"  checkpointSecondsAt1GB  {big.First.Seconds,8:F2} s first, {big.Second.Seconds:F2} s incremental (state {Bytes(big.First.StateSize)})");
-            Console.WriteLine($"  restoreSecondsAt1GB     {big.Restore.Seconds,8:F2} s   target < {TargetRestoreSeconds} s: {Met(big.Restore.Seconds < TargetRestoreSeconds)}  (state {Bytes(big.Second.StateSize)})");
+            Console.WriteLine($"  checkpointSecondsAt1GB  {big.First.Seconds,8:F2} s first, {big.Second.Seconds:F2} s incremental (state {BenchJobs.Bytes(big.First.StateSize)})");
+            Console.WriteLine($"  restoreSecondsAt1GB     {big.Restore.Seconds,8:F2} s   target < {TargetRestoreSeconds} s: {Met(big.Restore.Seconds < TargetRestoreSeconds)}  (state {BenchJobs.Bytes(big.Second.StateSize)})");
             if (big.First.StateSize < 900L * 1024 * 1024)
             {
-                Console.WriteLine($"  (the big state is {Bytes(big.First.StateSize)}, not ~1 GB: set --big-keys 10000000 --value-bytes 100 for the issue's size)");
+                Console.WriteLine($"  (the big state is {BenchJobs.Bytes(big.First.StateSize)}, not ~1 GB: set --big-keys 10000000 --value-bytes 100 for the issue's size)");
             }
         }
     }
@@ -748,14 +668,6 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
 
     private static string Met(bool met) => met ? "met" : "NOT met";
 
-    private static string Bytes(long bytes) => bytes switch
-    {
-        >= 1L << 30 => $"{bytes / (double)(1L << 30):F2} GiB",
-        >= 1L << 20 => $"{bytes / (double)(1L << 20):F1} MiB",
-        >= 1L << 10 => $"{bytes / 1024.0:F1} KiB",
-        _ => $"{bytes} B",
-    };
-
     private sealed record CountRun(
         StateBackendKind Backend,
         long Records,
@@ -818,5 +730,4 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
         long PeakWorkingSet,
         List<string> Problems);
 
-    private sealed class BenchmarkFailedException(string message) : Exception(message);
 }
