@@ -464,7 +464,8 @@ internal sealed class SavepointsBenchmark(SavepointsSettings settings)
         ["benchmark"] = "savepoints",
         ["timestamp"] = DateTimeOffset.UtcNow.ToString("O"),
         ["command"] = settings.CommandLine,
-        ["runtimeCommit"] = GitCommit(),
+        ["runtimeCommit"] = GitCommits().Runtime,
+        ["headCommit"] = GitCommits().Head,
         ["savepointSeconds"] = Round(r.Portable.Interval.Seconds),
         ["nativeSavepointSeconds"] = Round(r.Native.Interval.Seconds),
         ["restoreSeconds"] = Round(r.Restore.Seconds),
@@ -531,12 +532,13 @@ internal sealed class SavepointsBenchmark(SavepointsSettings settings)
             ["stopSeconds"] = Round(r.Rescale.Stop.Interval.Seconds),
             ["stopToSubmitSeconds"] = Round(r.Rescale.StopToSubmitSeconds),
             ["submitToRestoredSeconds"] = Round(r.Rescale.SubmitToRestoredSeconds),
+            ["submitToFirstSubtaskRestoredSeconds"] = Round(r.Rescale.PerSubtaskOpened.Min()),
             ["restoredToFirstRecordSeconds"] = Round(r.Rescale.RestoredToFirstRecordSeconds),
             ["allSubtasksProcessingSeconds"] = r.Rescale.AllSubtasksSeconds is { } a ? Round(a) : null,
             ["partsMethod"] = "stopSeconds: StopWithSavepointAsync's call (savepoint completed and the job FINISHED). submitToRestoredSeconds: from " +
-                              "just before SubmitAsync until the last keyed subtask opened its function. restoredToFirstRecordSeconds: from then " +
-                              "to the first record any keyed subtask processed (negative if a subtask restored early and processed records before " +
-                              "the last one restored). allSubtasksProcessingSeconds: stop request until every keyed subtask processed a record.",
+                              "just before SubmitAsync until the last keyed subtask opened its function (submitToFirstSubtaskRestoredSeconds: the first). " +
+                              "restoredToFirstRecordSeconds: from the last subtask's restore to the first record any keyed subtask processed (negative " +
+                              "when a subtask restored early and processed records before the last one restored); the parts add up to seconds. allSubtasksProcessingSeconds: stop request until every keyed subtask processed a record.",
             ["stopSavepoint"] = SavepointJson(r.Rescale.Stop),
             ["submitCallSeconds"] = Round(r.Rescale.SubmitCallSeconds),
             ["perSubtaskRestoredSeconds"] = Array(r.Rescale.PerSubtaskOpened),
@@ -613,8 +615,9 @@ internal sealed class SavepointsBenchmark(SavepointsSettings settings)
         }
     }
 
-    // The commit the runtime was built from (the benchmark's binaries are under the repository), and whether src/ differed from it.
-    private static string? GitCommit()
+    // The repository's HEAD and the last commit that changed src/ (the runtime), found from the benchmark's binaries,
+    // which are built under the repository; "(src/ modified)" when the runtime had uncommitted changes.
+    private static (string? Head, string? Runtime) GitCommits()
     {
         try
         {
@@ -627,15 +630,16 @@ internal sealed class SavepointsBenchmark(SavepointsSettings settings)
                 }
 
                 var output = git.StandardOutput.ReadToEnd().Trim();
-                return git.WaitForExit(5000) && git.ExitCode == 0 ? output : null;
+                return git.WaitForExit(5000) && git.ExitCode == 0 && output.Length > 0 ? output : null;
             }
 
-            var commit = Git("rev-parse HEAD");
-            return commit is null ? null : Git("status --porcelain -- :/src") is { Length: > 0 } ? $"{commit} (src/ modified)" : commit;
+            var runtime = Git("log -1 --format=%H -- :/src");
+            var modified = Git("status --porcelain -- :/src") is not null;
+            return (Git("rev-parse HEAD"), runtime is not null && modified ? $"{runtime} (src/ modified)" : runtime);
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            return null;
+            return (null, null);
         }
     }
 
