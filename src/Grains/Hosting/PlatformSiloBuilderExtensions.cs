@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
+using Platform.Catalog;
 using Platform.Hosting;
 using Platform.Jobs;
 using Platform.Placement;
@@ -81,6 +82,8 @@ public static class PlatformSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamingPlatformOptions>, StreamingPlatformOptionsValidator>());
         services.AddPlacementDirector<SubtaskSpreadPlacement, SubtaskSpreadPlacementDirector>();
         services.TryAddSingleton<CheckpointStorageFactory>();
+        // Empty unless jobs are added (siloBuilder.AddJob), so that the catalog grain answers on every silo.
+        services.TryAddSingleton<JobCatalog>();
         services.AddBuiltInStateBackends();
         services.AddGrainStorage(PlatformStreams.StateStorageName, (sp, name) => CreateStateStorage(sp, name, "platform"));
         services.AddGrainStorage("PubSubStore", (sp, name) => CreateStateStorage(sp, name, "pubsub"));
