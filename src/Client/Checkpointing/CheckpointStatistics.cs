@@ -79,6 +79,9 @@ public sealed record CheckpointStats
     /// the files storage did not hold yet; for a full one, the same as <see cref="StateSize"/>.
     /// </summary>
     [Id(9)] public long CheckpointedSize { get; init; }
+
+    /// <summary>For a savepoint, its directory; <c>null</c> for a checkpoint.</summary>
+    [Id(10)] public string? SavepointPath { get; init; }
 }
 
 /// <summary>A job's checkpointing history and counts.</summary>
@@ -120,6 +123,13 @@ public sealed record CheckpointStatistics
 [Alias("platform.ICheckpointCoordinatorGrain")]
 public interface ICheckpointCoordinatorGrain : IGrainWithStringKey
 {
+    /// <summary>
+    /// Triggers a savepoint and returns its checkpoint id (the id already triggered for the same
+    /// <see cref="SavepointRequest.RequestId"/>, if any); follow it with <see cref="WaitForCheckpoint"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The job is not running with checkpointing settings, or the target is not allowed (the message says why).</exception>
+    Task<long> TriggerSavepoint(SavepointRequest request);
+
     /// <summary>Triggers a checkpoint now and returns its id.</summary>
     /// <exception cref="InvalidOperationException">The job is not running, or checkpoints cannot be triggered now (the message says why).</exception>
     Task<long> TriggerCheckpoint();

@@ -10,9 +10,9 @@ internal static class JobCommands
     /// <c>run &lt;name&gt; [--arg key=value]... [--parallelism N] [--wait]</c>: starts a catalog job.
     /// </summary>
     /// <remarks>
-    /// Flink's run also restores from a savepoint (<c>--fromSavepoint</c>, <c>--allowNonRestoredState</c>). Those
-    /// options are not offered here because the platform's client has no savepoints to restore from yet; they belong
-    /// beside <c>--parallelism</c> once it does.
+    /// Flink's run also restores from a savepoint (<c>--fromSavepoint</c>, <c>--allowNonRestoredState</c>). This one
+    /// does not yet: a catalog run carries no restore settings (<see cref="Platform.Catalog.JobRunRequest"/>), so those
+    /// options belong beside <c>--parallelism</c> once it does.
     /// </remarks>
     public static Command Run()
     {

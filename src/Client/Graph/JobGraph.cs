@@ -143,6 +143,9 @@ public sealed class JobGraph
     /// <summary>Where keyed state lives; <c>null</c> uses the silos' default.</summary>
     [Id(6)] public State.StateBackendKind? StateBackend { get; set; }
 
+    /// <summary>The savepoint or retained checkpoint the job starts from; <c>null</c> for empty state.</summary>
+    [Id(7)] public Checkpointing.RestoreSettings? Restore { get; set; }
+
     /// <summary>Finds a vertex by id.</summary>
     public JobVertex? FindVertex(int id) => Vertices.Find(v => v.Id == id);
 }

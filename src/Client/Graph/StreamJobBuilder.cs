@@ -38,6 +38,9 @@ public sealed class StreamJobBuilder
     /// <summary>Where keyed state lives (default: the silos' default, heap unless configured).</summary>
     public State.StateBackendKind? StateBackend { get; set; }
 
+    /// <summary>The savepoint or retained checkpoint the job starts from (state matched to operators by uid); <c>null</c> for empty state.</summary>
+    public Checkpointing.RestoreSettings? RestoreFrom { get; set; }
+
     /// <summary>Turns on periodic checkpoints every <paramref name="interval"/>, in <paramref name="mode"/>.</summary>
     public StreamJobBuilder EnableCheckpointing(TimeSpan interval, Checkpointing.CheckpointingMode mode = Platform.Checkpointing.CheckpointingMode.ExactlyOnce)
     {
@@ -69,7 +72,7 @@ public sealed class StreamJobBuilder
     public JobGraph ToJobGraph(Serializer serializer)
     {
         ArgumentNullException.ThrowIfNull(serializer);
-        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism, Checkpointing = Checkpointing, RestartStrategy = RestartStrategy, StateBackend = StateBackend };
+        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism, Checkpointing = Checkpointing, RestartStrategy = RestartStrategy, StateBackend = StateBackend, Restore = RestoreFrom };
         foreach (var node in _nodes)
         {
             graph.Vertices.Add(new JobVertex

@@ -5,6 +5,7 @@ using Platform.Diagnostics;
 using Platform.Hosting;
 using Platform.Runtime;
 using Platform.Storage;
+using Platform.Storage.FileSystem;
 using Platform.Tasks;
 
 namespace Platform.Checkpointing;
@@ -29,6 +30,9 @@ public sealed class CoordinatorState
 
     /// <summary>The latest checkpoint completed or restored: the base that incremental snapshots may share files with.</summary>
     [Id(13)] public long? LatestCompleted { get; set; }
+
+    /// <summary>Savepoint request ids already triggered, with their checkpoint ids (idempotent retries).</summary>
+    [Id(14)] public Dictionary<string, long> SavepointRequests { get; set; } = [];
 }
 
 /// <summary>
@@ -42,6 +46,7 @@ public sealed class CoordinatorState
 internal sealed partial class CheckpointCoordinatorGrain(
     ILogger<CheckpointCoordinatorGrain> logger,
     CheckpointStorageFactory storageFactory,
+    SavepointLocations savepointLocations,
     [PersistentState("coordinator", PlatformStreams.StateStorageName)] IPersistentState<CoordinatorState> state)
     : Grain, ICheckpointCoordinatorGrain, ICheckpointAcknowledger, ICheckpointCoordinatorControl
 {
@@ -143,9 +148,14 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
         else if (_triggering)
         {
+            // Checkpoints it took part in (up to lastCheckpoint) still complete with its acknowledgement, which may be on
+            // its way: a subtask finishing after a stop-with-savepoint is the usual case. Later ones cannot.
             _triggering = false;
             state.State.Triggering = false;
-            await AbortAllAsync($"subtask {task} finished holding state, so no further checkpoint can complete");
+            foreach (var pending in _pending.Values.Where(p => p.Id > lastCheckpoint).ToList())
+            {
+                await FailAsync(pending, $"subtask {task} finished holding state, so no further checkpoint can complete");
+            }
         }
     }
 
@@ -232,6 +242,32 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
 
         return await TriggerAsync(manual: true);
+    }
+
+    public async Task<long> TriggerSavepoint(SavepointRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.RequestId is { } requestId && state.State.SavepointRequests.TryGetValue(requestId, out var existing))
+        {
+            return existing;
+        }
+
+        if (_start is null || !_triggering)
+        {
+            throw new InvalidOperationException(
+                $"Job '{JobId}' is not running with checkpointing settings, or one of its tasks already finished; a savepoint can be taken of a running job " +
+                "whose StreamJobBuilder.Checkpointing is set (Interval may stay null).");
+        }
+
+        var location = savepointLocations.NewSavepoint(JobId, request.TargetDirectory);
+        var id = await TriggerAsync(manual: true, new SavepointTarget(location, request.Format, request.Stop));
+        if (request.RequestId is { } newRequestId)
+        {
+            state.State.SavepointRequests[newRequestId] = id;
+            await state.WriteStateAsync();
+        }
+
+        return id;
     }
 
     public async Task<CheckpointStats?> WaitForCheckpoint(long checkpointId, TimeSpan maxWait)
@@ -323,13 +359,13 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
     }
 
-    private async Task<long> TriggerAsync(bool manual)
+    private async Task<long> TriggerAsync(bool manual, SavepointTarget? savepoint = null)
     {
         var start = _start!;
         var id = state.State.NextCheckpointId++;
         // Persist the id first: a coordinator activated elsewhere must never reuse it.
         await state.WriteStateAsync();
-        var pending = new PendingCheckpoint(id, DateTimeOffset.UtcNow, manual, start.Subtasks);
+        var pending = new PendingCheckpoint(id, DateTimeOffset.UtcNow, manual, start.Subtasks) { Savepoint = savepoint };
         foreach (var (task, snapshot) in _finished)
         {
             pending.Acknowledge(task, snapshot, SubtaskCheckpointMetrics.Finished);
@@ -341,7 +377,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         {
             var stream = this.GetStreamProvider(PlatformStreams.ProviderName)
                 .GetStream<CheckpointTrigger>(StreamId.Create(PlatformStreams.CheckpointTriggerNamespace, JobId));
-            await stream.OnNextAsync(new CheckpointTrigger(id, start.Attempt, pending.TriggeredAt, Settings.Mode, state.State.LatestCompleted));
+            await stream.OnNextAsync(new CheckpointTrigger(id, start.Attempt, pending.TriggeredAt, Settings.Mode, state.State.LatestCompleted, savepoint));
             LogTriggered(JobId, id, manual);
         }
         catch (Exception ex)
@@ -365,6 +401,12 @@ internal sealed partial class CheckpointCoordinatorGrain(
             MaxParallelism = _start!.MaxParallelism,
             Subtasks = [.. pending.Snapshots],
         };
+        if (pending.Savepoint is { } savepoint)
+        {
+            await CompleteSavepointAsync(pending, savepoint, metadata);
+            return;
+        }
+
         try
         {
             await storage.WriteMetadataAsync(metadata);
@@ -424,6 +466,28 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
     }
 
+    // A savepoint is not a retained checkpoint: no retention, no shared-file registry, no base for incremental
+    // checkpoints, no commit notification. Its metadata goes into its own directory, written last.
+    private async Task CompleteSavepointAsync(PendingCheckpoint pending, SavepointTarget savepoint, CheckpointMetadata metadata)
+    {
+        try
+        {
+            await FileSystemCheckpointStorage.WriteAtomicallyAsync(savepoint.Location.MetadataPath, MetadataFormat.Serialize(metadata), CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            await FailAsync(pending, $"its metadata could not be written to '{savepoint.Location.Directory}': {ex.Message}");
+            return;
+        }
+
+        _pending.Remove(pending.Id);
+        _lastEnd = DateTimeOffset.UtcNow;
+        Record(pending.Stats(CheckpointStatus.Completed) with { StateSize = metadata.StateSize() });
+        LogSavepointCompleted(JobId, pending.Id, savepoint.Location.Directory, metadata.StateSize());
+        await state.WriteStateAsync();
+        Wake(pending.Id);
+    }
+
     private async Task FailAsync(PendingCheckpoint pending, string reason)
     {
         if (!_pending.Remove(pending.Id))
@@ -439,8 +503,15 @@ internal sealed partial class CheckpointCoordinatorGrain(
         LogFailed(JobId, pending.Id, reason);
         try
         {
-            await _storage!.DeleteCheckpointAsync(JobId, pending.Id);
-            await DeleteSharedFilesWrittenByAsync(pending.Id, pending.Snapshots);
+            if (pending.Savepoint is { } savepoint)
+            {
+                DeleteSavepointDirectory(savepoint);
+            }
+            else
+            {
+                await _storage!.DeleteCheckpointAsync(JobId, pending.Id);
+                await DeleteSharedFilesWrittenByAsync(pending.Id, pending.Snapshots);
+            }
         }
         catch (Exception ex)
         {
@@ -467,7 +538,11 @@ internal sealed partial class CheckpointCoordinatorGrain(
             state.State.Failed++;
             Record(pending.Stats(CheckpointStatus.Failed) with { FailureReason = $"aborted: {reason}" });
             Wake(pending.Id);
-            if (_storage is not null)
+            if (pending.Savepoint is { } savepoint)
+            {
+                DeleteSavepointDirectory(savepoint);
+            }
+            else if (_storage is not null)
             {
                 await _storage.DeleteCheckpointAsync(JobId, pending.Id);
                 await DeleteSharedFilesWrittenByAsync(pending.Id, pending.Snapshots);
@@ -486,6 +561,17 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
 
         await state.WriteStateAsync();
+    }
+
+    private static void DeleteSavepointDirectory(SavepointTarget savepoint)
+    {
+        try
+        {
+            Directory.Delete(savepoint.Location.Directory, recursive: true);
+        }
+        catch (DirectoryNotFoundException)
+        {
+        }
     }
 
     // After a re-activation the registry is rebuilt from the metadata of the committed checkpoints.
@@ -596,6 +682,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
         public DateTimeOffset TriggeredAt { get; } = triggeredAt;
 
+        /// <summary>Set when this is a savepoint.</summary>
+        public SavepointTarget? Savepoint { get; init; }
+
         public List<SubtaskSnapshot> Snapshots { get; } = [];
 
         public int Total => _names.Count;
@@ -639,6 +728,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
             IsManual = manual,
             Subtasks = [.. _stats],
             SubtasksTotal = Total,
+            SavepointPath = Savepoint?.Location.Directory,
         };
     }
 
@@ -650,6 +740,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: completed checkpoint {CheckpointId} ({Size} bytes in {Duration})")]
     private partial void LogCompleted(string jobId, long checkpointId, long size, TimeSpan duration);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: completed savepoint {CheckpointId} at {Path} ({Size} bytes)")]
+    private partial void LogSavepointCompleted(string jobId, long checkpointId, string path, long size);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: checkpoint {CheckpointId} failed: {Reason}")]
     private partial void LogFailed(string jobId, long checkpointId, string reason);

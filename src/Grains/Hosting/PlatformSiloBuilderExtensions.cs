@@ -82,6 +82,7 @@ public static class PlatformSiloBuilderExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamingPlatformOptions>, StreamingPlatformOptionsValidator>());
         services.AddPlacementDirector<SubtaskSpreadPlacement, SubtaskSpreadPlacementDirector>();
         services.TryAddSingleton<CheckpointStorageFactory>();
+        services.TryAddSingleton<SavepointLocations>();
         // Empty unless jobs are added (siloBuilder.AddJob), so that the catalog grain answers on every silo.
         services.TryAddSingleton<JobCatalog>();
         services.AddBuiltInStateBackends();

@@ -30,6 +30,12 @@ public sealed class StreamingPlatformOptions
     /// <summary>The default root of file-system checkpoint storage (default <c>data/checkpoints</c>); jobs may set their own.</summary>
     public string CheckpointDirectory { get; set; } = Path.Combine("data", "checkpoints");
 
+    /// <summary>
+    /// The root under which savepoints are written (default <c>data/savepoints</c>); a savepoint's target must lie under
+    /// it, and a job can resume only from a savepoint under it or a checkpoint under a checkpoint directory.
+    /// </summary>
+    public string SavepointDirectory { get; set; } = Path.Combine("data", "savepoints");
+
     /// <summary>The checkpoint storage of jobs that do not choose one (default file system).</summary>
     public Checkpointing.CheckpointStorageKind DefaultCheckpointStorage { get; set; } = Checkpointing.CheckpointStorageKind.FileSystem;
 
@@ -76,7 +82,7 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
             failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.ChannelWindow)} is {options.ChannelWindow}; it must be between 1 and 1024 batches.");
         }
 
-        foreach (var (setting, path) in new[] { (nameof(options.StateDirectory), options.StateDirectory), (nameof(options.CheckpointDirectory), options.CheckpointDirectory) })
+        foreach (var (setting, path) in new[] { (nameof(options.StateDirectory), options.StateDirectory), (nameof(options.CheckpointDirectory), options.CheckpointDirectory), (nameof(options.SavepointDirectory), options.SavepointDirectory) })
         {
             if (string.IsNullOrWhiteSpace(path))
             {

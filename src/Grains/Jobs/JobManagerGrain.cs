@@ -24,6 +24,12 @@ public sealed class JobManagerState
     [Id(6)] public RestartHistory History { get; set; } = new();
     [Id(7)] public List<FailureInfo> RestartCauses { get; set; } = [];
     [Id(8)] public long? RestoredFrom { get; set; }
+
+    /// <summary>The savepoint or checkpoint the job was submitted to start from (until it has checkpoints of its own).</summary>
+    [Id(9)] public CheckpointMetadata? InitialRestore { get; set; }
+
+    /// <summary>Where <see cref="InitialRestore"/>'s files are.</summary>
+    [Id(10)] public SnapshotLocation? InitialRestoreLocation { get; set; }
 }
 
 /// <summary>How the silos' failure watchers and the cluster's startup reach job managers.</summary>
@@ -50,6 +56,7 @@ internal sealed partial class JobManagerGrain(
     IOptions<StreamingPlatformOptions> options,
     Serializer serializer,
     CheckpointStorageFactory storageFactory,
+    SavepointLocations savepointLocations,
     ILocalSiloDetails silo,
     [PersistentState("job", PlatformStreams.StateStorageName)] IPersistentState<JobManagerState> state)
     : Grain, IJobManagerGrain, ITaskEventSink, ICheckpointFailureListener, IJobRecovery
@@ -109,7 +116,13 @@ internal sealed partial class JobManagerGrain(
             throw new InvalidOperationException($"Job '{JobId}' was already submitted; submit a new job under a new id.");
         }
 
-        var problems = new JobGraphValidator(serializer).Validate(graph);
+        var problems = new JobGraphValidator(serializer).Validate(graph).ToList();
+        (CheckpointMetadata Metadata, SnapshotLocation Location)? initial = null;
+        if (problems.Count == 0 && graph.Restore is { } restore)
+        {
+            initial = ReadInitialRestore(graph, restore, problems);
+        }
+
         if (problems.Count > 0)
         {
             LogRejected(JobId, graph.Name, problems.Count);
@@ -118,6 +131,8 @@ internal sealed partial class JobManagerGrain(
         }
 
         S.Graph = graph;
+        S.InitialRestore = initial?.Metadata;
+        S.InitialRestoreLocation = initial?.Location;
         S.SubmittedAt = DateTimeOffset.UtcNow;
         S.Attempt = 1;
         S.State = JobState.Created;
@@ -131,6 +146,65 @@ internal sealed partial class JobManagerGrain(
     }
 
     public Task<JobStatusInfo> GetStatus() => Task.FromResult(Status());
+
+    // Reads and checks the savepoint (or retained checkpoint) a job is submitted to start from; problems are added
+    // to the submission's, so the caller learns everything wrong at once.
+    private (CheckpointMetadata, SnapshotLocation)? ReadInitialRestore(JobGraph graph, RestoreSettings restore, List<string> problems)
+    {
+        SnapshotLocation location;
+        CheckpointMetadata metadata;
+        try
+        {
+            location = savepointLocations.ForRestore(restore.Path, graph.Checkpointing);
+            metadata = MetadataFormat.Deserialize(File.ReadAllBytes(location.MetadataPath), location.MetadataPath);
+        }
+        catch (ArgumentException ex)
+        {
+            problems.Add(ex.Message);
+            return null;
+        }
+        catch (CorruptCheckpointException ex)
+        {
+            problems.Add($"The savepoint at '{restore.Path}' cannot be restored: {ex.Message} Restore from another savepoint or retained checkpoint.");
+            return null;
+        }
+
+        if (metadata.MaxParallelism != graph.MaxParallelism)
+        {
+            problems.Add(
+                $"The savepoint at '{restore.Path}' was taken with max parallelism {metadata.MaxParallelism}, but the job has {graph.MaxParallelism}: " +
+                $"keyed state is sharded into max-parallelism key groups, which cannot be remapped. Set StreamJobBuilder.MaxParallelism = {metadata.MaxParallelism}.");
+        }
+
+        var plan = ExecutionPlan.Build(graph);
+        var uids = graph.Vertices.Select(v => v.Uid).ToHashSet(StringComparer.Ordinal);
+        var withState = metadata.Subtasks.SelectMany(s => s.Operators)
+            .Where(o => o.SourceOffset is not null || o.KeyedState is not null)
+            .Select(o => o.OperatorUid).Distinct(StringComparer.Ordinal).ToList();
+        var unmatched = withState.Where(uid => !uids.Contains(uid)).ToList();
+        if (unmatched.Count > 0 && !restore.AllowNonRestoredState)
+        {
+            problems.Add(
+                $"The savepoint at '{restore.Path}' holds state of operators this job does not have (uids: {string.Join(", ", unmatched)}). " +
+                "Give the operators that should take it these uids, or set RestoreSettings.AllowNonRestoredState to drop it.");
+        }
+
+        foreach (var task in plan.Tasks)
+        {
+            foreach (var vertex in task.Chain)
+            {
+                var offsets = metadata.Subtasks.Count(s => s.Operators.Any(o => o.OperatorUid == vertex.Uid && o.SourceOffset is not null));
+                if (offsets > 0 && offsets != task.Parallelism)
+                {
+                    problems.Add(
+                        $"Source '{vertex.Name}' (uid '{vertex.Uid}') ran with parallelism {offsets} when the savepoint was taken and has {task.Parallelism} now; " +
+                        $"a source resumes each subtask's read position, so its parallelism must stay {offsets} (keyed operators can change theirs).");
+                }
+            }
+        }
+
+        return (metadata, location);
+    }
 
     public async Task<JobStatusInfo> Cancel()
     {
@@ -229,6 +303,7 @@ internal sealed partial class JobManagerGrain(
         try
         {
             CheckpointMetadata? restore = null;
+            SnapshotLocation? restoreLocation = null;
             TaskCheckpointSettings? taskCheckpointing = null;
             if (S.Graph!.Checkpointing is { } checkpointing)
             {
@@ -240,6 +315,13 @@ internal sealed partial class JobManagerGrain(
                 }
             }
 
+            if (restore is null && S.InitialRestore is { } initial)
+            {
+                // Until the job has a checkpoint of its own, every attempt starts from the savepoint it was submitted with.
+                restore = initial;
+                restoreLocation = S.InitialRestoreLocation;
+            }
+
             S.RestoredFrom = restore?.CheckpointId;
             InitializeSubtasks();
             await ForEachSubtaskAsync(async (grain, id) =>
@@ -249,6 +331,7 @@ internal sealed partial class JobManagerGrain(
                     Checkpointing = taskCheckpointing,
                     Restore = restore is null ? null : RestoreFor(id, restore),
                     RestoredFrom = restore?.CheckpointId,
+                    RestoreLocation = restoreLocation,
                     StateBackend = S.Graph.StateBackend ?? settings.DefaultStateBackend,
                 };
                 var deployed = await grain.Deploy(deployment);
@@ -270,7 +353,7 @@ internal sealed partial class JobManagerGrain(
                     Subtasks = [.. _subtasks.Keys.Select(id => (id, _plan!.Tasks[id.TaskIndex].Name))],
                     MaxParallelism = S.Graph.MaxParallelism,
                 });
-                if (restore is not null)
+                if (restore is not null && restoreLocation is null)
                 {
                     await Coordinator.RecordRestore(restore.CheckpointId);
                 }
@@ -278,7 +361,7 @@ internal sealed partial class JobManagerGrain(
 
             if (attempt == S.Attempt && !S.State.IsTerminal())
             {
-                LogRunning(JobId, attempt, restore is null ? "a fresh start" : $"checkpoint {restore.CheckpointId}");
+                LogRunning(JobId, attempt, restore is null ? "a fresh start" : restoreLocation is null ? $"checkpoint {restore.CheckpointId}" : $"'{restoreLocation.Directory}'");
                 await SetStateAsync(JobState.Running);
             }
         }

@@ -47,6 +47,9 @@ internal sealed partial class StreamTask : ITaskRuntime
     private long _alignmentStarted;
     private long _lastCheckpoint = -1;
 
+    // The asynchronous parts of checkpoints in progress (writing state, acknowledging).
+    private readonly List<Task> _asyncParts = [];
+
     public StreamTask(TaskDeployment deployment, OperatorChain chain, IGrainFactory grains, ICheckpointStorage? storage, ILogger logger)
     {
         _deployment = deployment;
@@ -175,6 +178,10 @@ internal sealed partial class StreamTask : ITaskRuntime
             }
 
             await EmitEndOfInputAsync();
+
+            // A finished subtask acknowledges the checkpoints it took part in before it says it finished, so they
+            // can complete (a stop-with-savepoint relies on it).
+            await Task.WhenAll(_asyncParts.Where(t => !t.IsCompleted));
             State = TaskState.Finished;
             LogFinished(Id, Attempt, _chain.Counters.RecordsIn, _chain.Counters.RecordsOut);
             var final = _chain.KeyedState is null ? new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = SourceSnapshot() } : null;
@@ -222,7 +229,13 @@ internal sealed partial class StreamTask : ITaskRuntime
 
                 // Between two records: the offset recorded here is exactly where a restore resumes.
                 _lastCheckpoint = trigger.CheckpointId;
-                await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode, trigger.BaseCheckpointId), TimeSpan.Zero);
+                await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode, trigger.BaseCheckpointId, trigger.Savepoint), TimeSpan.Zero);
+                if (trigger.Savepoint is { Stop: true })
+                {
+                    // Stop with savepoint: nothing after the savepoint's offsets is read; the end of input follows it.
+                    LogStoppedAtSavepoint(Id, trigger.CheckpointId);
+                    return;
+                }
             }
 
             var status = source.Emit(_deployment.BatchSize, out var emitted);
@@ -377,10 +390,16 @@ internal sealed partial class StreamTask : ITaskRuntime
         IKeyedStateSnapshot? keyed;
         try
         {
-            keyed = _chain.KeyedState?.SnapshotForCheckpoint(new CheckpointSnapshotRequest(
-                barrier.CheckpointId,
-                _deployment.Checkpointing?.Incremental == true && _storage?.SupportsSharedState == true,
-                barrier.BaseCheckpointId));
+            keyed = barrier.Savepoint switch
+            {
+                // A savepoint is self-contained: portable, or native with every file of its own (no base).
+                { Format: SavepointFormat.Native } => _chain.KeyedState?.SnapshotForCheckpoint(new CheckpointSnapshotRequest(barrier.CheckpointId, true, null)),
+                not null => _chain.KeyedState?.Snapshot(),
+                null => _chain.KeyedState?.SnapshotForCheckpoint(new CheckpointSnapshotRequest(
+                    barrier.CheckpointId,
+                    _deployment.Checkpointing?.Incremental == true && _storage?.SupportsSharedState == true,
+                    barrier.BaseCheckpointId)),
+            };
         }
         catch (Exception ex)
         {
@@ -397,11 +416,11 @@ internal sealed partial class StreamTask : ITaskRuntime
         var sync = Stopwatch.GetElapsedTime(started);
         PlatformMetrics.SyncDuration.Record(sync.TotalMilliseconds);
         PlatformMetrics.AlignmentDuration.Record(alignment.TotalMilliseconds);
-        _ = CompleteCheckpointAsync(barrier.CheckpointId, offset, keyed, sync, alignment);
+        TrackAsyncPart(CompleteCheckpointAsync(barrier.CheckpointId, barrier.Savepoint, offset, keyed, sync, alignment));
         await FlushPendingAsync();
     }
 
-    private async Task CompleteCheckpointAsync(long checkpointId, long? offset, IKeyedStateSnapshot? keyed, TimeSpan sync, TimeSpan alignment)
+    private async Task CompleteCheckpointAsync(long checkpointId, SavepointTarget? savepoint, long? offset, IKeyedStateSnapshot? keyed, TimeSpan sync, TimeSpan alignment)
     {
         var started = Stopwatch.GetTimestamp();
         try
@@ -410,9 +429,10 @@ internal sealed partial class StreamTask : ITaskRuntime
             long size = 0, written = 0;
             if (keyed is not null)
             {
-                var storage = _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
+                var storage = savepoint?.Location.Storage() ?? _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
+                var directory = savepoint?.Location.JobId ?? Id.JobId;
                 var uid = _chain.KeyedOperatorUid!;
-                var state = await keyed.WriteToAsync(new SnapshotTarget(storage, Id.JobId, checkpointId, $"{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}"), _cancellation.Token);
+                var state = await keyed.WriteToAsync(new SnapshotTarget(storage, directory, checkpointId, $"{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}"), _cancellation.Token);
                 size = state.Size;
                 written = state.SizeWrittenBy(checkpointId);
                 operators.Add(new OperatorSnapshot { OperatorUid = uid, KeyedState = state });
@@ -430,6 +450,12 @@ internal sealed partial class StreamTask : ITaskRuntime
             LogCheckpointFailed(ex, Id, checkpointId);
             await DeclineAsync(checkpointId, $"subtask {Id} could not write its state: {ex.Message}");
         }
+    }
+
+    private void TrackAsyncPart(Task part)
+    {
+        _asyncParts.RemoveAll(t => t.IsCompleted);
+        _asyncParts.Add(part);
     }
 
     private List<OperatorSnapshot> SourceSnapshot(long? offset = null) =>
@@ -456,10 +482,13 @@ internal sealed partial class StreamTask : ITaskRuntime
             return;
         }
 
-        var storage = _storage ?? throw new InvalidOperationException($"Subtask {Id} must restore keyed state but has no checkpoint storage.");
+        // State from a savepoint or another job's checkpoint is read where it is, and its files are never shared by this
+        // job's incremental checkpoints (they belong to another directory): -1 tells the backend not to remember them.
+        var location = _deployment.RestoreLocation;
+        var storage = location?.Storage() ?? _storage ?? throw new InvalidOperationException($"Subtask {Id} must restore keyed state but has no checkpoint storage.");
         var snapshots = restore.KeyedState.Where(s => s.KeyGroupEnd >= backend.KeyGroupRange.Start && s.KeyGroupStart <= backend.KeyGroupRange.End).ToList();
         var started = Stopwatch.GetTimestamp();
-        await backend.RestoreAsync(snapshots, _deployment.RestoredFrom ?? -1, storage, Id.JobId, _cancellation.Token);
+        await backend.RestoreAsync(snapshots, location is null ? _deployment.RestoredFrom ?? -1 : -1, storage, location?.JobId ?? Id.JobId, _cancellation.Token);
         LogRestored(Id, Attempt, _deployment.RestoredFrom ?? -1, snapshots.Count, snapshots.Sum(s => s.Size), Stopwatch.GetElapsedTime(started));
     }
 
@@ -665,6 +694,9 @@ internal sealed partial class StreamTask : ITaskRuntime
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} could not complete its part of checkpoint {CheckpointId}")]
     private partial void LogCheckpointFailed(Exception exception, TaskId task, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Source task {Task} stopped after savepoint {CheckpointId}")]
+    private partial void LogStoppedAtSavepoint(TaskId task, long checkpointId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} attempt {Attempt} restored keyed state of checkpoint {CheckpointId} from {Snapshots} snapshot(s), {Bytes} bytes, in {Duration}")]
     private partial void LogRestored(TaskId task, int attempt, long checkpointId, int snapshots, long bytes, TimeSpan duration);

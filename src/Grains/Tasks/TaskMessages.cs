@@ -55,7 +55,15 @@ public sealed record CheckpointBarrier(
     [property: Id(0)] long CheckpointId,
     [property: Id(1)] DateTimeOffset TriggeredAt,
     [property: Id(2)] CheckpointingMode Mode,
-    [property: Id(3)] long? BaseCheckpointId = null) : ControlElement;
+    [property: Id(3)] long? BaseCheckpointId = null,
+    [property: Id(4)] SavepointTarget? Savepoint = null) : ControlElement;
+
+/// <summary>
+/// Where and how a savepoint is written: its own directory, in the portable or the backend's native format; with
+/// <c>Stop</c>, sources stop right after it.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("platform.SavepointTarget")]
+public sealed record SavepointTarget([property: Id(0)] Storage.SnapshotLocation Location, [property: Id(1)] SavepointFormat Format, [property: Id(2)] bool Stop = false);
 
 /// <summary>The event the coordinator publishes on a job's control stream to make sources inject a barrier.</summary>
 [GenerateSerializer, Immutable, Alias("platform.CheckpointTrigger")]
@@ -64,7 +72,8 @@ public sealed record CheckpointTrigger(
     [property: Id(1)] int Attempt,
     [property: Id(2)] DateTimeOffset TriggeredAt,
     [property: Id(3)] CheckpointingMode Mode,
-    [property: Id(4)] long? BaseCheckpointId = null);
+    [property: Id(4)] long? BaseCheckpointId = null,
+    [property: Id(5)] SavepointTarget? Savepoint = null);
 
 /// <summary>How a subtask takes part in checkpoints.</summary>
 [GenerateSerializer, Immutable, Alias("platform.TaskCheckpointSettings")]
@@ -226,6 +235,9 @@ public sealed record TaskDeployment
 
     /// <summary>Where the subtask's keyed state lives.</summary>
     [Id(15)] public StateBackendKind StateBackend { get; init; }
+
+    /// <summary>Where the restored state's files are, when not in the job's own checkpoint storage (a savepoint, another job's checkpoint).</summary>
+    [Id(16)] public Storage.SnapshotLocation? RestoreLocation { get; init; }
 }
 
 /// <summary>What a task grain reports once deployed.</summary>

@@ -13,6 +13,7 @@ public static class TestSilos
     {
         builder.Properties["StateDirectory"] = Path.Combine(root, "state");
         builder.Properties["CheckpointDirectory"] = Path.Combine(root, "checkpoints");
+        builder.Properties["SavepointDirectory"] = Path.Combine(root, "savepoints");
     }
 
     /// <summary>
@@ -27,6 +28,7 @@ public static class TestSilos
             o.ChannelWindow = 4;
             o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
             o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
+            o.SavepointDirectory = siloBuilder.Configuration["SavepointDirectory"] ?? Path.Combine(o.StateDirectory, "..", "savepoints");
             o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
         })
         .AddJobs(SampleJobs.All);

@@ -358,7 +358,11 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
             {
                 // The same key groups: the downloaded files become this backend's database as they are.
                 ReplaceDatabase(only.Directory, only.States);
-                RememberUploads(checkpointId, only.Snapshot.SharedFiles.ToDictionary(f => f.LocalName, StringComparer.Ordinal));
+                if (checkpointId >= 0)
+                {
+                    RememberUploads(checkpointId, only.Snapshot.SharedFiles.ToDictionary(f => f.LocalName, StringComparer.Ordinal));
+                }
+
                 return;
             }
 

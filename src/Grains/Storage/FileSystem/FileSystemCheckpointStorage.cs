@@ -240,7 +240,8 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
         return name;
     }
 
-    private static async Task WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    /// <summary>Writes a file under a temporary name, flushes it to disk, then renames it: a reader never sees half of it.</summary>
+    internal static async Task WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
