@@ -115,7 +115,7 @@ internal static class CheckpointCommands
             {
                 Output.Row(
                     table,
-                    checkpoint.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) + (checkpoint.IsManual ? " (manual)" : ""),
+                    checkpoint.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) + (checkpoint.SavepointPath is not null ? " (savepoint)" : checkpoint.IsManual ? " (manual)" : ""),
                     checkpoint.Status.ToString(),
                     Output.Time(checkpoint.TriggeredAt),
                     Output.Duration(checkpoint.EndToEndDuration),
@@ -141,7 +141,7 @@ internal static class CheckpointCommands
     }
 }
 
-/// <summary>One checkpoint in the JSON output: sizes in bytes, the duration in milliseconds.</summary>
+/// <summary>One checkpoint (or savepoint, which has a path) in the JSON output: sizes in bytes, the duration in milliseconds.</summary>
 internal sealed record CheckpointView(
     long Id,
     CheckpointStatus Status,
@@ -152,7 +152,8 @@ internal sealed record CheckpointView(
     long CheckpointedSize,
     int AcknowledgedSubtasks,
     int TotalSubtasks,
-    string? FailureReason)
+    string? FailureReason,
+    string? SavepointPath)
 {
     public static CheckpointView From(CheckpointStats stats) => new(
         stats.Id,
@@ -164,5 +165,6 @@ internal sealed record CheckpointView(
         stats.CheckpointedSize,
         stats.Subtasks.Count,
         stats.SubtasksTotal,
-        stats.FailureReason);
+        stats.FailureReason,
+        stats.SavepointPath);
 }
