@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
+using Platform.Samples;
 using Platform.Silo.Hosting;
 
 // The silo host: an Orleans silo with the streaming platform, an HTTP endpoint, and configuration from appsettings.json,
@@ -32,6 +33,8 @@ try
         builder.UseOrleans(silo =>
         {
             silo.AddStreamingPlatform();
+            // The demo jobs, startable by name (platform run word-count).
+            silo.AddJobs(SampleJobs.All);
             // Failure detection (Orleans' ClusterMembershipOptions: ProbeTimeout, NumMissedProbesLimit, ...).
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Orleans:Membership"));
         });

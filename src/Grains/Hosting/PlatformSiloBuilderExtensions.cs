@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
+using Platform.Catalog;
 using Platform.Hosting;
 using Platform.Jobs;
 using Platform.Placement;
@@ -82,6 +83,8 @@ public static class PlatformSiloBuilderExtensions
         services.AddPlacementDirector<SubtaskSpreadPlacement, SubtaskSpreadPlacementDirector>();
         services.TryAddSingleton<CheckpointStorageFactory>();
         services.TryAddSingleton<SavepointLocations>();
+        // Empty unless jobs are added (siloBuilder.AddJob), so that the catalog grain answers on every silo.
+        services.TryAddSingleton<JobCatalog>();
         services.AddBuiltInStateBackends();
         services.AddGrainStorage(PlatformStreams.StateStorageName, (sp, name) => CreateStateStorage(sp, name, "platform"));
         services.AddGrainStorage("PubSubStore", (sp, name) => CreateStateStorage(sp, name, "pubsub"));

@@ -3,8 +3,8 @@ using System.Reflection;
 namespace Platform.Tests.Hosting;
 
 /// <summary>
-/// The silo host and the AppHost as built beside this test assembly (same configuration and target framework); the
-/// test project builds both through project references that do not reference their assemblies.
+/// The silo host, the AppHost and the command line as built beside this test assembly (same configuration and target
+/// framework); the test project builds them through project references that do not reference their assemblies.
 /// </summary>
 public static class BuiltPrograms
 {
@@ -25,6 +25,9 @@ public static class BuiltPrograms
 
     /// <summary>The built AppHost.</summary>
     public static string AppHost => Require(Path.Combine(Root, "src", "AppHost", "bin", Configuration, TargetFramework, "Platform.AppHost.dll"));
+
+    /// <summary>The built command line (<c>platform</c>).</summary>
+    public static string Cli => Require(Path.Combine(Root, "src", "Client", "Cli", "bin", Configuration, TargetFramework, "platform.dll"));
 
     /// <summary>The dotnet host that runs the programs.</summary>
     public static string DotnetHost =>

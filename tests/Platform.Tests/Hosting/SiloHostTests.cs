@@ -106,7 +106,7 @@ public sealed class SiloHostTests(ITestOutputHelper output)
         Assert.Matches(new Regex($"{Regex.Escape(setting)} is '?{Regex.Escape(value)}'?"), silo.Output);
     }
 
-    private static async Task<bool> IsLiveAsync(int httpPort)
+    internal static async Task<bool> IsLiveAsync(int httpPort)
     {
         try
         {

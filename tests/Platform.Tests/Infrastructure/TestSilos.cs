@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Orleans.Hosting;
 using Orleans.TestingHost;
+using Platform.Samples;
 
 namespace Platform.Tests.Infrastructure;
 
@@ -17,15 +18,18 @@ public static class TestSilos
 
     /// <summary>
     /// Adds the platform with small batches and windows, which exercise sequencing, credit and partial flushes with
-    /// small test inputs, and the directories set by <see cref="UseSharedDirectories"/>.
+    /// small test inputs, the directories set by <see cref="UseSharedDirectories"/>, and the demo jobs in the job
+    /// catalog, as the silo host registers them.
     /// </summary>
-    public static ISiloBuilder AddPlatformForTests(this ISiloBuilder siloBuilder) => siloBuilder.AddStreamingPlatform(o =>
-    {
-        o.BatchSize = 64;
-        o.ChannelWindow = 4;
-        o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
-        o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
-        o.SavepointDirectory = siloBuilder.Configuration["SavepointDirectory"] ?? Path.Combine(o.StateDirectory, "..", "savepoints");
-        o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
-    });
+    public static ISiloBuilder AddPlatformForTests(this ISiloBuilder siloBuilder) => siloBuilder
+        .AddStreamingPlatform(o =>
+        {
+            o.BatchSize = 64;
+            o.ChannelWindow = 4;
+            o.StateDirectory = siloBuilder.Configuration["StateDirectory"]!;
+            o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
+            o.SavepointDirectory = siloBuilder.Configuration["SavepointDirectory"] ?? Path.Combine(o.StateDirectory, "..", "savepoints");
+            o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
+        })
+        .AddJobs(SampleJobs.All);
 }

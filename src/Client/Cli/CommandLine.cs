@@ -1,0 +1,66 @@
+using System.CommandLine;
+
+namespace Platform.Cli;
+
+/// <summary>The <c>platform</c> command tree: global options and one command per operation.</summary>
+internal static class CommandLine
+{
+    public static readonly Option<string?> Gateway = new("--gateway", "-g")
+    {
+        Description = $"The silo gateway to connect to, host:port (several: comma-separated). Default: ${ConnectionSettings.GatewayVariable}, else {ConnectionSettings.DefaultGateway}.",
+        HelpName = "host:port",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> ClusterId = new("--cluster-id")
+    {
+        Description = $"The cluster id the silos were started with (Orleans:ClusterId). Default: ${ConnectionSettings.ClusterIdVariable}, else {ConnectionSettings.DefaultId}.",
+        HelpName = "id",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> ServiceId = new("--service-id")
+    {
+        Description = $"The service id the silos were started with (Orleans:ServiceId). Default: ${ConnectionSettings.ServiceIdVariable}, else {ConnectionSettings.DefaultId}.",
+        HelpName = "id",
+        Recursive = true,
+    };
+
+    public static readonly Option<bool> Json = new("--json")
+    {
+        Description = "Write the result as one JSON document on stdout (errors still go to stderr).",
+        Recursive = true,
+    };
+
+    public static readonly Option<bool> Verbose = new("--verbose", "-v")
+    {
+        Description = "Show the full exception on errors and the Orleans client's warnings.",
+        Recursive = true,
+    };
+
+    /// <summary>Builds the command tree.</summary>
+    public static RootCommand Build()
+    {
+        var root = new RootCommand(
+            "Runs and watches stream jobs on a platform cluster: start catalog jobs by name, list, inspect and cancel jobs, " +
+            "trigger and list checkpoints. Exit codes: 0 ok, 1 operation failed, 2 bad usage, 3 not found, 4 cannot connect.")
+        {
+            Gateway,
+            ClusterId,
+            ServiceId,
+            Json,
+            Verbose,
+            JobCommands.Run(),
+            JobCommands.List(),
+            CatalogCommand.Create(),
+            JobCommands.Status(),
+            JobCommands.Cancel(),
+            CheckpointCommands.Checkpoint(),
+            CheckpointCommands.Checkpoints(),
+        };
+        return root;
+    }
+
+    /// <summary>An argument holding a job id.</summary>
+    public static Argument<string> JobIdArgument() => new("jobId") { Description = "The job's id, as run and list show it." };
+}

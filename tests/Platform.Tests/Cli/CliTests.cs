@@ -1,0 +1,176 @@
+using System.Globalization;
+using System.Text.Json;
+using Platform.Samples;
+using Platform.Tests.Hosting;
+using Platform.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Platform.Tests.Cli;
+
+/// <summary>The real command line (platform.dll) as a child process, against a real silo process.</summary>
+[Collection(HostingCollection.Name)]
+public sealed class CliTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan SiloTimeout = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task The_command_line_starts_watches_checkpoints_and_cancels_jobs_on_a_real_silo()
+    {
+        var ports = Ports.Free(3);
+        var (siloPort, gatewayPort, httpPort) = (ports[0], ports[1], ports[2]);
+        var clusterId = $"cli-{Guid.NewGuid():N}";
+        await using var silo = ChildProcess.Start(BuiltPrograms.Silo, [], new Dictionary<string, string>
+        {
+            ["Orleans__ClusterId"] = clusterId,
+            ["Orleans__ServiceId"] = "platform-cli-tests",
+            ["Orleans__Endpoints__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
+            ["Orleans__Endpoints__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
+            ["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+        });
+
+        // The gateway and ids come from the environment here; the other test passes --gateway.
+        var environment = new Dictionary<string, string>
+        {
+            ["PLATFORM_GATEWAY"] = $"127.0.0.1:{gatewayPort}",
+            ["PLATFORM_CLUSTER_ID"] = clusterId,
+            ["PLATFORM_SERVICE_ID"] = "platform-cli-tests",
+        };
+        var runs = new List<CliResult>();
+        async Task<CliResult> Cli(params string[] args)
+        {
+            var result = await CliProcess.RunAsync(environment, args);
+            runs.Add(result);
+            return result;
+        }
+
+        try
+        {
+            await Poll.UntilAsync(
+                async () => !silo.HasExited ? await SiloHostTests.IsLiveAsync(httpPort) : throw new InvalidOperationException($"The silo exited with code {silo.ExitCode}:\n{silo.Output}"),
+                SiloTimeout,
+                () => $"the silo answers on http://127.0.0.1:{httpPort}/health/live");
+
+            // catalog: the demo jobs and their arguments.
+            var catalog = Ok(await Cli("catalog", "--json"));
+            using (var entries = JsonDocument.Parse(catalog.StandardOutput))
+            {
+                var wordCount = entries.RootElement.EnumerateArray().Single(e => e.GetProperty("name").GetString() == "word-count");
+                Assert.Contains(wordCount.GetProperty("arguments").EnumerateArray(), a => a.GetProperty("name").GetString() == "input" && a.GetProperty("type").GetString() == "Path");
+            }
+
+            // run word-count over a file, waiting for it: the silo wrote the counts.
+            var input = TestData.WriteText(lines: 500, seed: 61);
+            var outputDirectory = TestData.NewDirectory("cli-output");
+            var finished = Ok(await Cli("run", "word-count", "--arg", $"input={input}", "--arg", $"output={outputDirectory}", "--arg", "collect=false", "--parallelism", "2", "--wait", "--json"));
+            using (var run = JsonDocument.Parse(finished.StandardOutput))
+            {
+                Assert.StartsWith("word-count-", run.RootElement.GetProperty("jobId").GetString(), StringComparison.Ordinal);
+                Assert.Equal("Finished", run.RootElement.GetProperty("status").GetProperty("state").GetString());
+            }
+
+            var expected = File.ReadLines(input).SelectMany(Tokenizer.Split).GroupBy(w => w).ToDictionary(g => g.Key, g => (long)g.Count());
+            var written = Directory.EnumerateFiles(outputDirectory, "part-*").SelectMany(File.ReadLines).Select(l => l.Split('\t'))
+                .GroupBy(f => f[0]).ToDictionary(g => g.Key, g => g.Max(f => long.Parse(f[1], CultureInfo.InvariantCulture)));
+            Assert.Equal(expected.OrderBy(p => p.Key), written.OrderBy(p => p.Key));
+
+            // run an endless job: it is running when run returns.
+            var started = Ok(await Cli("run", "generated-word-count", "--arg", "rate=200", "--json"));
+            string jobId;
+            using (var run = JsonDocument.Parse(started.StandardOutput))
+            {
+                jobId = run.RootElement.GetProperty("jobId").GetString()!;
+                Assert.Equal("Running", run.RootElement.GetProperty("status").GetProperty("state").GetString());
+            }
+
+            var status = Ok(await Cli("status", jobId));
+            Assert.Contains("Running", status.StandardOutput);
+            Assert.Contains("count -> discard", status.StandardOutput);
+
+            // checkpoint: one now, waited for; checkpoints --json shows it.
+            var checkpoint = Ok(await Cli("checkpoint", jobId));
+            var checkpointId = long.Parse(
+                System.Text.RegularExpressions.Regex.Match(checkpoint.StandardOutput, $@"Checkpoint (\d+) of job {jobId} completed").Groups[1].Value,
+                CultureInfo.InvariantCulture);
+            var history = Ok(await Cli("checkpoints", jobId, "--json"));
+            using (var checkpoints = JsonDocument.Parse(history.StandardOutput))
+            {
+                var root = checkpoints.RootElement;
+                Assert.Equal(jobId, root.GetProperty("jobId").GetString());
+                Assert.True(root.GetProperty("completed").GetInt64() >= 1, history.ToString());
+                var manual = root.GetProperty("checkpoints").EnumerateArray().Single(c => c.GetProperty("id").GetInt64() == checkpointId);
+                Assert.Equal("Completed", manual.GetProperty("status").GetString());
+                Assert.True(manual.GetProperty("manual").GetBoolean());
+                Assert.True(manual.GetProperty("stateSize").GetInt64() > 0);
+                Assert.True(manual.GetProperty("durationMs").GetDouble() >= 0);
+                Assert.Equal(4, manual.GetProperty("totalSubtasks").GetInt32());
+                Assert.Equal(4, manual.GetProperty("acknowledgedSubtasks").GetInt32());
+                Assert.Equal(JsonValueKind.Null, manual.GetProperty("failureReason").ValueKind);
+            }
+
+            var list = Ok(await Cli("list"));
+            Assert.Contains(jobId, list.StandardOutput);
+
+            // cancel: the job ends CANCELED.
+            var cancel = Ok(await Cli("cancel", jobId, "--json"));
+            using (var canceled = JsonDocument.Parse(cancel.StandardOutput))
+            {
+                Assert.Equal("Canceled", canceled.RootElement.GetProperty("state").GetString());
+            }
+
+            // Not found (3) and refused arguments (2): one line for people on stderr, nothing on stdout.
+            var unknownJob = await Cli("status", "no-such-job-0000", "--json");
+            AssertFailure(unknownJob, 3, "'no-such-job-0000'");
+            var unknownName = await Cli("run", "wordcount");
+            AssertFailure(unknownName, 3, "did you mean 'word-count'?");
+            var badArguments = await Cli("run", "word-count", "--arg", "inptu=x", "--arg", "collect=perhaps");
+            Assert.Equal(2, badArguments.ExitCode);
+            Assert.Contains("'inptu'", badArguments.StandardError);
+            Assert.Contains("'collect' is 'perhaps'", badArguments.StandardError);
+        }
+        finally
+        {
+            foreach (var run in runs)
+            {
+                output.WriteLine(run.ToString());
+            }
+
+            output.WriteLine(silo.Output);
+        }
+    }
+
+    [Fact]
+    public async Task An_unreachable_gateway_and_bad_usage_exit_with_their_codes_and_a_one_line_error()
+    {
+        var port = Ports.Free(1)[0];
+        var gateway = $"127.0.0.1:{port}";
+        var unreachable = new Dictionary<string, string> { ["PLATFORM_GATEWAY"] = "127.0.0.1:1" };
+
+        // --gateway wins over PLATFORM_GATEWAY; nobody listens on it.
+        var list = await CliProcess.RunAsync(unreachable, "list", "--gateway", gateway);
+        AssertFailure(list, 4, gateway);
+        var json = await CliProcess.RunAsync(unreachable, "status", "some-job", "--gateway", gateway, "--json");
+        AssertFailure(json, 4, gateway);
+
+        // Bad usage is found before connecting.
+        Assert.Equal(2, (await CliProcess.RunAsync(unreachable, "run")).ExitCode);
+        Assert.Equal(2, (await CliProcess.RunAsync(unreachable, "run", "word-count", "--arg", "novalue")).ExitCode);
+        Assert.Equal(2, (await CliProcess.RunAsync(unreachable, "list", "--gateway", "localhost")).ExitCode);
+        Assert.Equal(2, (await CliProcess.RunAsync(unreachable, "frobnicate")).ExitCode);
+    }
+
+    private static CliResult Ok(CliResult result)
+    {
+        Assert.True(result.ExitCode == 0, result.ToString());
+        return result;
+    }
+
+    private static void AssertFailure(CliResult result, int exitCode, string named)
+    {
+        Assert.True(result.ExitCode == exitCode, $"expected exit code {exitCode}: {result}");
+        Assert.Equal("", result.StandardOutput);
+        var line = Assert.Single(result.StandardError.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: ", line, StringComparison.Ordinal);
+        Assert.Contains(named, line);
+    }
+}
