@@ -191,11 +191,8 @@ internal sealed class SavepointsBenchmark(SavepointsSettings settings)
         }
         catch
         {
-            if (!(await platform.GetStatusAsync(original)).State.IsTerminal())
-            {
-                await BenchJobs.TryCancelAsync(platform, original);
-            }
-
+            // A no-op once the job was stopped.
+            await BenchJobs.TryCancelAsync(platform, original);
             throw;
         }
     }
