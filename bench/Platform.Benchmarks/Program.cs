@@ -66,7 +66,8 @@ internal static class Program
           --skip-native-restore    do not restore the native savepoint (nativeRestoreSeconds is then null)
           --no-settle              take the savepoints without waiting for RocksDB's compactions after the load
           --temp-dir PATH          where RocksDB, checkpoints, savepoints and silo state go (default the system's temp
-                                   directory; the default run needs about 7 GB free); deleted at the end
+                                   directory; the default run writes three savepoints of about 1.2 GB there
+                                   besides the jobs' RocksDB files); deleted at the end
         """;
 
     public static async Task<int> Main(string[] args)
