@@ -17,6 +17,9 @@ public sealed record JobRunRequest
 
     /// <summary>Overrides the job's default parallelism (the parallelism of operators that do not set their own).</summary>
     [Id(3)] public int? Parallelism { get; init; }
+
+    /// <summary>The savepoint or retained checkpoint the job starts from; <c>null</c> for empty state.</summary>
+    [Id(4)] public Checkpointing.RestoreSettings? RestoreFrom { get; init; }
 }
 
 /// <summary>

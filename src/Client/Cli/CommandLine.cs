@@ -57,6 +57,8 @@ internal static class CommandLine
             JobCommands.Cancel(),
             CheckpointCommands.Checkpoint(),
             CheckpointCommands.Checkpoints(),
+            SavepointCommands.Savepoint(),
+            SavepointCommands.Stop(),
         };
         return root;
     }

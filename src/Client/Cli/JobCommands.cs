@@ -7,13 +7,9 @@ namespace Platform.Cli;
 internal static class JobCommands
 {
     /// <summary>
-    /// <c>run &lt;name&gt; [--arg key=value]... [--parallelism N] [--wait]</c>: starts a catalog job.
+    /// <c>run &lt;name&gt; [--arg key=value]... [--parallelism N] [--from-savepoint PATH [--allow-non-restored-state]] [--wait]</c>:
+    /// starts a catalog job, from empty state or from a savepoint or retained checkpoint.
     /// </summary>
-    /// <remarks>
-    /// Flink's run also restores from a savepoint (<c>--fromSavepoint</c>, <c>--allowNonRestoredState</c>). This one
-    /// does not yet: a catalog run carries no restore settings (<see cref="Platform.Catalog.JobRunRequest"/>), so those
-    /// options belong beside <c>--parallelism</c> once it does.
-    /// </remarks>
     public static Command Run()
     {
         var name = new Argument<string>("name") { Description = "The catalog name of the job (platform catalog lists them)." };
@@ -28,11 +24,20 @@ internal static class JobCommands
             Description = "The parallelism of the job's operators that do not set their own (overrides the catalog's).",
             HelpName = "N",
         };
+        var fromSavepoint = new Option<string?>("--from-savepoint", "-s")
+        {
+            Description = "Start from this savepoint (or a retained checkpoint's chk-N directory), as the silos see the path.",
+            HelpName = "PATH",
+        };
+        var allowNonRestored = new Option<bool>("--allow-non-restored-state", "-n")
+        {
+            Description = "With --from-savepoint: drop the state of operators the job no longer has instead of refusing to start.",
+        };
         var wait = new Option<bool>("--wait", "-w")
         {
             Description = "Wait until the job ends; the exit code is 0 when it finished and 1 when it failed or was cancelled.",
         };
-        var command = new Command("run", "Start a job of the silos' catalog by name.") { name, arguments, parallelism, wait };
+        var command = new Command("run", "Start a job of the silos' catalog by name.") { name, arguments, parallelism, fromSavepoint, allowNonRestored, wait };
         command.SetAction((parseResult, cancellationToken) => Invocation.RunAsync(parseResult, cancellationToken, async invocation =>
         {
             var jobName = parseResult.GetRequiredValue(name);
@@ -40,7 +45,12 @@ internal static class JobCommands
             var platform = await invocation.ConnectAsync();
             var output = invocation.Output;
 
-            var jobId = await platform.RunAsync(jobName, jobArguments, parseResult.GetValue(parallelism), invocation.CancellationToken);
+            var restore = parseResult.GetValue(fromSavepoint) is { Length: > 0 } path
+                ? new Platform.Checkpointing.RestoreSettings { Path = path, AllowNonRestoredState = parseResult.GetValue(allowNonRestored) }
+                : parseResult.GetValue(allowNonRestored)
+                    ? throw new CliException(ExitCodes.BadUsage, "--allow-non-restored-state needs --from-savepoint.")
+                    : null;
+            var jobId = await platform.RunAsync(jobName, jobArguments, parseResult.GetValue(parallelism), invocation.CancellationToken, restore);
             if (!parseResult.GetValue(wait))
             {
                 var status = await platform.GetStatusAsync(jobId).WaitAsync(invocation.CancellationToken);

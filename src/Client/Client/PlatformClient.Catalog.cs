@@ -11,12 +11,17 @@ public sealed partial class PlatformClient
     /// <summary>
     /// Starts the catalog job <paramref name="name"/> with <paramref name="arguments"/> (name → value as text; the silo
     /// parses them) and returns its id once its tasks are deployed. <paramref name="parallelism"/> overrides the job's
-    /// default parallelism.
+    /// default parallelism; <paramref name="restoreFrom"/> starts it from a savepoint or retained checkpoint.
     /// </summary>
     /// <exception cref="JobNotInCatalogException">No job has that name.</exception>
     /// <exception cref="JobArgumentException">The arguments or the parallelism are wrong; the exception lists every problem.</exception>
     /// <exception cref="JobValidationException">The job built from the arguments is invalid; the exception lists every problem.</exception>
-    public async Task<string> RunAsync(string name, IReadOnlyDictionary<string, string> arguments, int? parallelism = null, CancellationToken cancellationToken = default)
+    public async Task<string> RunAsync(
+        string name,
+        IReadOnlyDictionary<string, string> arguments,
+        int? parallelism = null,
+        CancellationToken cancellationToken = default,
+        Checkpointing.RestoreSettings? restoreFrom = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(arguments);
@@ -28,6 +33,7 @@ public sealed partial class PlatformClient
             Name = name,
             Arguments = new Dictionary<string, string>(arguments, StringComparer.Ordinal),
             Parallelism = parallelism,
+            RestoreFrom = restoreFrom,
         }).WaitAsync(cancellationToken);
         return jobId;
     }

@@ -36,6 +36,7 @@ internal sealed partial class JobCatalogGrain(JobCatalog catalog, Serializer ser
         }
 
         var graph = Build(definition, arguments, request.Parallelism ?? definition.Parallelism);
+        graph.Restore = request.RestoreFrom;
         LogRunning(request.Name, request.JobId, string.Join(", ", request.Arguments.Select(a => $"{a.Key}={a.Value}")));
         return await GrainFactory.GetGrain<IJobManagerGrain>(request.JobId).Submit(graph);
     }

@@ -19,6 +19,7 @@ public sealed class CliTests(ITestOutputHelper output)
         var ports = Ports.Free(3);
         var (siloPort, gatewayPort, httpPort) = (ports[0], ports[1], ports[2]);
         var clusterId = $"cli-{Guid.NewGuid():N}";
+        var savepointRoot = TestData.NewDirectory("cli-savepoints");
         await using var silo = ChildProcess.Start(BuiltPrograms.Silo, [], new Dictionary<string, string>
         {
             ["Orleans__ClusterId"] = clusterId,
@@ -27,6 +28,7 @@ public sealed class CliTests(ITestOutputHelper output)
             ["Orleans__Endpoints__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
             ["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+            ["Platform__SavepointDirectory"] = savepointRoot,
         });
 
         // The gateway and ids come from the environment here; the other test passes --gateway.
@@ -111,6 +113,25 @@ public sealed class CliTests(ITestOutputHelper output)
             var list = Ok(await Cli("list"));
             Assert.Contains(jobId, list.StandardOutput);
 
+            // savepoint: the job keeps running; stop: a savepoint, then the job finishes; run --from-savepoint resumes it.
+            var taken = SavepointPath(Ok(await Cli("savepoint", jobId, "--json")));
+            Assert.True(File.Exists(Path.Combine(taken, "_metadata")), taken);
+            Assert.StartsWith(savepointRoot, taken, StringComparison.Ordinal);
+            var stopped = SavepointPath(Ok(await Cli("stop", jobId, "--json")));
+            Assert.Contains("Finished", Ok(await Cli("status", jobId)).StandardOutput);
+            var resumed = Ok(await Cli("run", "generated-word-count", "--arg", "rate=200", "--from-savepoint", stopped, "--json"));
+            using (var run = JsonDocument.Parse(resumed.StandardOutput))
+            {
+                jobId = run.RootElement.GetProperty("jobId").GetString()!;
+                Assert.Equal("Running", run.RootElement.GetProperty("status").GetProperty("state").GetString());
+            }
+
+            // savepoint dispose: gone; a second time it is not found (3); a savepoint outside the root is bad usage (2).
+            Ok(await Cli("savepoint", "dispose", taken));
+            Assert.False(Directory.Exists(taken));
+            AssertFailure(await Cli("savepoint", "dispose", taken), 3, "is not a savepoint");
+            AssertFailure(await Cli("savepoint", jobId, "--target", TestData.NewDirectory("elsewhere"), "--json"), 2, "outside the silos' savepoint root");
+
             // cancel: the job ends CANCELED.
             var cancel = Ok(await Cli("cancel", jobId, "--json"));
             using (var canceled = JsonDocument.Parse(cancel.StandardOutput))
@@ -137,6 +158,12 @@ public sealed class CliTests(ITestOutputHelper output)
 
             output.WriteLine(silo.Output);
         }
+    }
+
+    private static string SavepointPath(CliResult result)
+    {
+        using var json = JsonDocument.Parse(result.StandardOutput);
+        return json.RootElement.GetProperty("path").GetString()!;
     }
 
     [Fact]
