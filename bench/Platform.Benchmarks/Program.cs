@@ -59,7 +59,8 @@ internal static class Program
           --value-bytes B          bytes of each key's value (default 100)
           --parallelism P          parallelism of the first job, and of the sources throughout (default 2)
           --rescale-parallelism Q  parallelism of the keyed operator after the stop (default 4)
-          --changed-fraction F     fraction of the keys updated while the job is stopped and rescaled (default 0.01)
+          --changed-fraction F     fraction of the keys updated across the stop: about half before it, the rest in the
+                                   rescaled job (default 0.01)
           --update-seconds S       the updates are paced over S seconds so that records flow when the stop comes
                                    (default 4; the stop is requested once half of them are processed)
           --sample-keys N          keys read back and checked after each restore (default 20,000)
