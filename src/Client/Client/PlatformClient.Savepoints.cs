@@ -34,7 +34,7 @@ public sealed partial class PlatformClient
     /// everything before it and finishes; a job resumed from the savepoint continues with the next record, so nothing
     /// is lost or repeated between the two.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The savepoint failed (the job keeps running), or the job did not finish cleanly.</exception>
+    /// <exception cref="InvalidOperationException">The savepoint failed (its sources had stopped, so the job fails over to its latest checkpoint and keeps running), or the job did not finish cleanly.</exception>
     public async Task<SavepointInfo> StopWithSavepointAsync(string jobId, SavepointRequest? request = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var savepoint = await TriggerSavepointAsync(jobId, (request ?? new SavepointRequest()) with { Stop = true }, timeout, cancellationToken);

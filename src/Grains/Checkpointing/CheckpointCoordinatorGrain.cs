@@ -495,7 +495,14 @@ internal sealed partial class CheckpointCoordinatorGrain(
             return;
         }
 
-        _consecutiveFailures++;
+        // A failed savepoint does not count towards the tolerable checkpoint failures (as in Flink): it must not fail over a
+        // healthy job. A failed stop-with-savepoint is different: its sources already stopped, so the job fails over and
+        // resumes from its latest checkpoint instead of finishing without the savepoint.
+        if (pending.Savepoint is null)
+        {
+            _consecutiveFailures++;
+        }
+
         _lastEnd = DateTimeOffset.UtcNow;
         state.State.Failed++;
         PlatformMetrics.CheckpointsFailed.Add(1);
@@ -520,7 +527,12 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
         await state.WriteStateAsync();
         Wake(pending.Id);
-        if (_start is { } start && _triggering && _consecutiveFailures > Settings.TolerableFailedCheckpoints)
+        if (_start is { } stopping && pending.Savepoint is { Stop: true })
+        {
+            _ = NotifyAsync(GrainFactory.GetGrain<ICheckpointFailureListener>(JobId).CheckpointFailureThresholdExceeded(
+                stopping.Attempt, $"stop with savepoint {pending.Id} failed because {reason}; its sources had stopped, so the job restarts from its latest checkpoint"));
+        }
+        else if (_start is { } start && _triggering && pending.Savepoint is null && _consecutiveFailures > Settings.TolerableFailedCheckpoints)
         {
             var message = $"Exceeded the tolerable number of failed checkpoints ({Settings.TolerableFailedCheckpoints}): {_consecutiveFailures} failed in a row; the last, checkpoint {pending.Id}, failed because {reason}";
             _triggering = false;
@@ -563,7 +575,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         await state.WriteStateAsync();
     }
 
-    private static void DeleteSavepointDirectory(SavepointTarget savepoint)
+    private void DeleteSavepointDirectory(SavepointTarget savepoint)
     {
         try
         {
@@ -571,6 +583,11 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
         catch (DirectoryNotFoundException)
         {
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A subtask may still be writing into it; it has no _metadata, so it can never be restored.
+            LogCleanupFailed(ex, JobId, -1);
         }
     }
 

@@ -30,6 +30,9 @@ public sealed class JobManagerState
 
     /// <summary>Where <see cref="InitialRestore"/>'s files are.</summary>
     [Id(10)] public SnapshotLocation? InitialRestoreLocation { get; set; }
+
+    /// <summary>Whether the current attempt restored from <see cref="InitialRestore"/> rather than the job's own checkpoint.</summary>
+    [Id(11)] public bool RestoredFromInitial { get; set; }
 }
 
 /// <summary>How the silos' failure watchers and the cluster's startup reach job managers.</summary>
@@ -176,6 +179,14 @@ internal sealed partial class JobManagerGrain(
                 $"keyed state is sharded into max-parallelism key groups, which cannot be remapped. Set StreamJobBuilder.MaxParallelism = {metadata.MaxParallelism}.");
         }
 
+        var backend = graph.StateBackend ?? options.Value.DefaultStateBackend;
+        if (backend != State.StateBackendKind.RocksDb && metadata.Subtasks.SelectMany(s => s.Operators).Any(o => o.KeyedState?.Native is not null))
+        {
+            problems.Add(
+                $"The savepoint at '{restore.Path}' holds keyed state in RocksDB's native format, which the {backend} state backend cannot read. " +
+                "Run the job on RocksDB (StreamJobBuilder.StateBackend), or take a portable savepoint (the default format) to change backends.");
+        }
+
         var plan = ExecutionPlan.Build(graph);
         var uids = graph.Vertices.Select(v => v.Uid).ToHashSet(StringComparer.Ordinal);
         var withState = metadata.Subtasks.SelectMany(s => s.Operators)
@@ -264,6 +275,19 @@ internal sealed partial class JobManagerGrain(
         }
 
         record.State = TaskState.Failed;
+        if (S.RestoredFromInitial && failure.ExceptionType is { } type
+            && (type == typeof(CorruptCheckpointException).FullName || type == typeof(State.IncompatibleStateException).FullName))
+        {
+            // The savepoint the job was submitted with is damaged or unreadable here: every restart would read it
+            // again, so the job fails now, saying which savepoint and why.
+            await FailAsync(failure with
+            {
+                Message = $"The job cannot start from '{S.InitialRestoreLocation?.Directory}': {failure.Message}",
+                NotRestartedBecause = "restarting would read the same savepoint again; submit the job from another savepoint or without one",
+            });
+            return;
+        }
+
         if (failure.ExceptionType == typeof(CorruptCheckpointException).FullName && S.RestoredFrom is { } restoredFrom && HasCheckpointing)
         {
             // The checkpoint this attempt restored from is damaged: never try it again; recovery falls back to an older one.
@@ -323,6 +347,7 @@ internal sealed partial class JobManagerGrain(
             }
 
             S.RestoredFrom = restore?.CheckpointId;
+            S.RestoredFromInitial = restoreLocation is not null;
             InitializeSubtasks();
             await ForEachSubtaskAsync(async (grain, id) =>
             {

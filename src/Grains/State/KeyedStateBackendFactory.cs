@@ -51,10 +51,11 @@ internal sealed class RocksDbStateBackendFactory : IKeyedStateBackendFactory
         _sessions = sessions;
         var configured = options.Value.RocksDb;
         var root = Path.GetFullPath(configured.LocalDirectory);
+        var own = ProcessDirectories.Claim(root);
         ProcessDirectories.DeleteThoseOfEndedProcesses(root);
         _options = new RocksDbStateOptions
         {
-            LocalDirectory = Path.Combine(root, ProcessDirectories.NameOfThisProcess),
+            LocalDirectory = own,
             BlockCacheSize = configured.BlockCacheSize,
             WriteBufferSize = configured.WriteBufferSize,
             MaxWriteBufferNumber = configured.MaxWriteBufferNumber,
@@ -68,16 +69,36 @@ internal sealed class RocksDbStateBackendFactory : IKeyedStateBackendFactory
         new RocksDbKeyedStateBackend<TKey>(context.KeyGroups, context.MaxParallelism, KeyHashers.Create<TKey>(_serializer), _serializer, _sessions, _options, context.OperatorName);
 }
 
-/// <summary>Per-process working directories (<c>process-{pid}-{start ticks}</c>) and the sweep of those whose process ended.</summary>
+/// <summary>
+/// Per-process working directories (<c>process-{pid}-{random}</c>), each holding a lock file that its process keeps
+/// open with an exclusive lock for as long as it lives; a directory whose lock can be taken belongs to a process that
+/// is gone (the operating system releases the lock when a process dies, however it dies).
+/// </summary>
 internal static class ProcessDirectories
 {
     private const string Prefix = "process-";
+    private const string LockFileName = ".lock";
+    private static readonly Lock Gate = new();
+    private static readonly Dictionary<string, FileStream> Held = new(StringComparer.Ordinal);
 
-    /// <summary>This process's directory name; the start time tells a reused process id apart.</summary>
-    public static string NameOfThisProcess { get; } = NameOf(Environment.ProcessId, ProcessStartTicks(Environment.ProcessId)!.Value);
+    /// <summary>This process's directory name.</summary>
+    public static string NameOfThisProcess { get; } = $"{Prefix}{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}";
 
-    /// <summary>The directory name of a process.</summary>
-    public static string NameOf(int processId, long startTicks) => $"{Prefix}{processId}-{startTicks}";
+    /// <summary>Creates this process's directory under <paramref name="root"/> and locks it for the process's lifetime.</summary>
+    public static string Claim(string root)
+    {
+        var directory = Path.Combine(root, NameOfThisProcess);
+        lock (Gate)
+        {
+            if (!Held.ContainsKey(root))
+            {
+                Directory.CreateDirectory(directory);
+                Held[root] = new FileStream(Path.Combine(directory, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            }
+        }
+
+        return directory;
+    }
 
     /// <summary>Deletes the process directories under <paramref name="root"/> whose process is gone.</summary>
     public static void DeleteThoseOfEndedProcesses(string root)
@@ -89,24 +110,24 @@ internal static class ProcessDirectories
 
         foreach (var directory in Directory.EnumerateDirectories(root, Prefix + "*"))
         {
-            var parts = Path.GetFileName(directory)[Prefix.Length..].Split('-');
-            if (parts.Length == 2 && int.TryParse(parts[0], out var pid) && long.TryParse(parts[1], out var ticks) && ProcessStartTicks(pid) != ticks)
+            if (Path.GetFileName(directory) == NameOfThisProcess)
             {
+                continue;
+            }
+
+            try
+            {
+                // Taking the lock proves its owner is gone; without a lock file the directory may be being created.
+                using (new FileStream(Path.Combine(directory, LockFileName), FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+                {
+                }
+
                 RocksDbIncrementalSnapshot.TryDeleteDirectory(directory);
             }
-        }
-    }
-
-    private static long? ProcessStartTicks(int processId)
-    {
-        try
-        {
-            using var process = System.Diagnostics.Process.GetProcessById(processId);
-            return process.StartTime.ToUniversalTime().Ticks;
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
-        {
-            return null; // not running (or not visible to us, which the sweep treats the same way)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Locked (its process lives), missing, or not ours to delete.
+            }
         }
     }
 }

@@ -388,6 +388,7 @@ internal sealed partial class StreamTask : ITaskRuntime
         var started = Stopwatch.GetTimestamp();
         var offset = _chain.Source?.Offset;
         IKeyedStateSnapshot? keyed;
+        var declined = false;
         try
         {
             keyed = barrier.Savepoint switch
@@ -403,8 +404,12 @@ internal sealed partial class StreamTask : ITaskRuntime
         }
         catch (Exception ex)
         {
+            // This checkpoint fails, not the subtask: its state is untouched. The barrier still goes downstream, so
+            // that the subtasks there finish aligning instead of holding their inputs until the next one.
+            LogCheckpointFailed(ex, Id, barrier.CheckpointId);
             await DeclineAsync(barrier.CheckpointId, $"subtask {Id} could not snapshot its state: {ex.Message}");
-            throw;
+            keyed = null;
+            declined = true;
         }
 
         SealAll();
@@ -416,7 +421,11 @@ internal sealed partial class StreamTask : ITaskRuntime
         var sync = Stopwatch.GetElapsedTime(started);
         PlatformMetrics.SyncDuration.Record(sync.TotalMilliseconds);
         PlatformMetrics.AlignmentDuration.Record(alignment.TotalMilliseconds);
-        TrackAsyncPart(CompleteCheckpointAsync(barrier.CheckpointId, barrier.Savepoint, offset, keyed, sync, alignment));
+        if (!declined)
+        {
+            TrackAsyncPart(CompleteCheckpointAsync(barrier.CheckpointId, barrier.Savepoint, offset, keyed, sync, alignment));
+        }
+
         await FlushPendingAsync();
     }
 

@@ -446,6 +446,35 @@ public abstract class KeyedStateConformanceTests
         Assert.Equal(0, target.CountKeys("count"));
     }
 
+    [Fact]
+    public void Values_whose_fields_hold_subclasses_read_back_for_every_key()
+    {
+        // A field whose runtime type differs from its declared one makes Orleans name the type in the bytes; every
+        // value must name it for itself, or values after the first could not be read back.
+        using var backend = CreateBackend<long>(new KeyGroupRange(0, MaxParallelism - 1));
+        var state = backend.GetValueState(new ValueStateDescriptor<ShapeHolder?>("shapes"));
+        for (long key = 0; key < 50; key++)
+        {
+            backend.SetCurrentKey(key);
+            state.Update(new ShapeHolder { Shape = key % 2 == 0 ? new Circle { Radius = key } : new Square { Side = key } });
+        }
+
+        using var snapshot = backend.Snapshot();
+        var file = snapshot.Write();
+        using var restored = CreateBackend<long>(new KeyGroupRange(0, MaxParallelism - 1));
+        restored.Restore([(file, "shapes")]);
+        foreach (var target in new[] { backend, restored })
+        {
+            var shapes = target.GetValueState(new ValueStateDescriptor<ShapeHolder?>("shapes"));
+            for (long key = 49; key >= 0; key--) // not in the order they were written
+            {
+                target.SetCurrentKey(key);
+                var shape = shapes.Value!.Shape;
+                Assert.Equal(key, key % 2 == 0 ? ((Circle)shape!).Radius : ((Square)shape!).Side);
+            }
+        }
+    }
+
     protected sealed class Max : IReduceFunction<long>
     {
         public long Reduce(long accumulated, long value) => Math.Max(accumulated, value);
@@ -467,4 +496,25 @@ public sealed class HeapKeyedStateTests : KeyedStateConformanceTests
 {
     internal override IKeyedStateBackend<TKey> CreateBackend<TKey>(KeyGroupRange range) =>
         new HeapKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<DeepCopier>(), "test-operator");
+}
+
+[GenerateSerializer]
+public abstract class Shape;
+
+[GenerateSerializer]
+public sealed class Circle : Shape
+{
+    [Id(0)] public long Radius { get; set; }
+}
+
+[GenerateSerializer]
+public sealed class Square : Shape
+{
+    [Id(0)] public long Side { get; set; }
+}
+
+[GenerateSerializer]
+public sealed class ShapeHolder
+{
+    [Id(0)] public Shape? Shape { get; set; }
 }
