@@ -33,6 +33,9 @@ public sealed class CoordinatorState
 
     /// <summary>Savepoint request ids already triggered, with their checkpoint ids (idempotent retries).</summary>
     [Id(14)] public Dictionary<string, long> SavepointRequests { get; set; } = [];
+
+    /// <summary>The outcomes of recent savepoints by id, kept longer than the checkpoint history for retried requests.</summary>
+    [Id(15)] public Dictionary<long, CheckpointStats> Savepoints { get; set; } = [];
 }
 
 /// <summary>
@@ -51,6 +54,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     : Grain, ICheckpointCoordinatorGrain, ICheckpointAcknowledger, ICheckpointCoordinatorControl
 {
     private const int HistorySize = 20;
+    private const int MaxRememberedSavepoints = 100;
     private readonly Dictionary<long, PendingCheckpoint> _pending = [];
     private readonly Dictionary<long, TaskCompletionSource> _waiters = [];
     private readonly HashSet<long> _retained = [];
@@ -260,14 +264,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
 
         var location = savepointLocations.NewSavepoint(JobId, request.TargetDirectory);
-        var id = await TriggerAsync(manual: true, new SavepointTarget(location, request.Format, request.Stop));
-        if (request.RequestId is { } newRequestId)
-        {
-            state.State.SavepointRequests[newRequestId] = id;
-            await state.WriteStateAsync();
-        }
-
-        return id;
+        return await TriggerAsync(manual: true, new SavepointTarget(location, request.Format, request.Stop), request.RequestId);
     }
 
     public async Task<CheckpointStats?> WaitForCheckpoint(long checkpointId, TimeSpan maxWait)
@@ -284,7 +281,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
         return _pending.TryGetValue(checkpointId, out var pending)
             ? pending.Stats(CheckpointStatus.InProgress)
-            : state.State.History.FirstOrDefault(h => h.Id == checkpointId);
+            : state.State.History.FirstOrDefault(h => h.Id == checkpointId) ?? state.State.Savepoints.GetValueOrDefault(checkpointId);
     }
 
     public Task<CheckpointStatistics> GetStatistics() => Task.FromResult(new CheckpointStatistics
@@ -359,10 +356,20 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
     }
 
-    private async Task<long> TriggerAsync(bool manual, SavepointTarget? savepoint = null)
+    private async Task<long> TriggerAsync(bool manual, SavepointTarget? savepoint = null, string? requestId = null)
     {
         var start = _start!;
         var id = state.State.NextCheckpointId++;
+        if (requestId is not null)
+        {
+            // Persisted with the id, before the trigger goes out: a retry after a crash finds it.
+            state.State.SavepointRequests[requestId] = id;
+            while (state.State.SavepointRequests.Count > MaxRememberedSavepoints)
+            {
+                state.State.SavepointRequests.Remove(state.State.SavepointRequests.MinBy(r => r.Value).Key);
+            }
+        }
+
         // Persist the id first: a coordinator activated elsewhere must never reuse it.
         await state.WriteStateAsync();
         var pending = new PendingCheckpoint(id, DateTimeOffset.UtcNow, manual, start.Subtasks) { Savepoint = savepoint };
@@ -662,6 +669,15 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     private void Record(CheckpointStats stats)
     {
+        if (stats.SavepointPath is not null)
+        {
+            state.State.Savepoints[stats.Id] = stats;
+            while (state.State.Savepoints.Count > MaxRememberedSavepoints)
+            {
+                state.State.Savepoints.Remove(state.State.Savepoints.Keys.Min());
+            }
+        }
+
         state.State.History.Insert(0, stats);
         if (state.State.History.Count > HistorySize)
         {
