@@ -55,6 +55,20 @@ public sealed record SavepointRequest
     /// finishes once everything before it was processed; a job resumed from it continues with the next record.
     /// </summary>
     [Id(3)] public bool Stop { get; init; }
+
+    /// <summary>
+    /// With <see cref="Stop"/>: let bounded work finish first (Flink's <c>stop --drain</c>). Bounded sources read to the
+    /// end of their input before they take the savepoint, so the job finishes with all of its bounded input processed
+    /// and the savepoint holds the final state; unbounded sources stop at the savepoint as without it. Use it to end a
+    /// job for good rather than to pause it.
+    /// </summary>
+    [Id(4)] public bool Drain { get; init; }
+
+    /// <summary>
+    /// How long a draining stop may take before its savepoint expires (the checkpoint timeout does not apply to it,
+    /// since reading the rest of a bounded input can take long); <c>null</c> for 30 minutes.
+    /// </summary>
+    [Id(5)] public TimeSpan? DrainTimeout { get; init; }
 }
 
 /// <summary>Where a new job takes its initial state from (Flink's <c>--fromSavepoint</c>).</summary>

@@ -28,7 +28,7 @@ internal static class SavepointCommands
         return command;
     }
 
-    /// <summary><c>stop &lt;jobId&gt; [--target DIR] [--format portable|native] [--request-id ID]</c>.</summary>
+    /// <summary><c>stop &lt;jobId&gt; [--drain] [--target DIR] [--format portable|native] [--request-id ID]</c>.</summary>
     public static Command Stop()
     {
         var jobId = CommandLine.JobIdArgument();
@@ -37,13 +37,18 @@ internal static class SavepointCommands
             "stop",
             "Stop a job with a savepoint: sources stop at the savepoint, the job finishes, and run --from-savepoint resumes it with nothing lost or repeated.")
             { jobId, target, format, requestId };
+        var drain = new Option<bool>("--drain", "-d")
+        {
+            Description = "Let bounded work finish first: bounded sources read to the end of their input before the savepoint, so the job ends with everything processed (end it for good rather than pause it).",
+        };
+        command.Options.Add(drain);
         command.SetAction((parseResult, cancellationToken) => Invocation.RunAsync(parseResult, cancellationToken, async invocation =>
         {
             var id = parseResult.GetRequiredValue(jobId);
             var platform = await invocation.ConnectAsync();
             await invocation.RequireJobAsync(platform, id);
-            var request = Request(parseResult, target, format, requestId);
-            var savepoint = await WithProgressAsync(invocation, $"Stopping job {id} with a savepoint", () => platform.StopWithSavepointAsync(id, request, cancellationToken: invocation.CancellationToken));
+            var request = Request(parseResult, target, format, requestId) with { Drain = parseResult.GetValue(drain) };
+            var savepoint = await WithProgressAsync(invocation, request.Drain ? $"Draining and stopping job {id} with a savepoint" : $"Stopping job {id} with a savepoint", () => platform.StopWithSavepointAsync(id, request, cancellationToken: invocation.CancellationToken));
             Report(invocation.Output, savepoint, $"Job {id} stopped with savepoint {savepoint.CheckpointId}");
             return ExitCodes.Ok;
         }));

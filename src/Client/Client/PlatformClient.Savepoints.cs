@@ -32,11 +32,13 @@ public sealed partial class PlatformClient
     /// <summary>
     /// Stops a job with a savepoint (Flink's <c>stop</c>): sources stop right after the savepoint, the job processes
     /// everything before it and finishes; a job resumed from the savepoint continues with the next record, so nothing
-    /// is lost or repeated between the two.
+    /// is lost or repeated between the two. With <see cref="SavepointRequest.Drain"/>, bounded sources first read to the
+    /// end of their input (Flink's <c>stop --drain</c>): the job finishes with all of it processed.
     /// </summary>
     /// <exception cref="InvalidOperationException">The savepoint failed (its sources had stopped, so the job fails over to its latest checkpoint and keeps running), or the job did not finish cleanly.</exception>
     public async Task<SavepointInfo> StopWithSavepointAsync(string jobId, SavepointRequest? request = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
+        timeout ??= request is { Drain: true } ? (request.DrainTimeout ?? TimeSpan.FromMinutes(30)) + TimeSpan.FromMinutes(1) : null;
         var savepoint = await TriggerSavepointAsync(jobId, (request ?? new SavepointRequest()) with { Stop = true }, timeout, cancellationToken);
         var status = await WaitForCompletionAsync(jobId, timeout ?? TimeSpan.FromMinutes(30), cancellationToken);
         if (status.State != Runtime.JobState.Finished)

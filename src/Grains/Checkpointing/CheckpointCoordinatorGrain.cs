@@ -55,6 +55,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 {
     private const int HistorySize = 20;
     private const int MaxRememberedSavepoints = 100;
+
+    /// <summary>How long a draining stop may take when its request does not say (reading the rest of a bounded input).</summary>
+    private static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromMinutes(30);
     private readonly Dictionary<long, PendingCheckpoint> _pending = [];
     private readonly Dictionary<long, TaskCompletionSource> _waiters = [];
     private readonly HashSet<long> _retained = [];
@@ -239,6 +242,11 @@ internal sealed partial class CheckpointCoordinatorGrain(
             throw new InvalidOperationException($"Job '{JobId}' is not running with checkpoints enabled, or one of its tasks already finished; no checkpoint can be taken now.");
         }
 
+        if (StoppingWith() is { } stop)
+        {
+            throw new InvalidOperationException($"Job '{JobId}' is stopping with savepoint {stop}; no further checkpoint can be taken.");
+        }
+
         if (_pending.Count >= Math.Max(1, Settings.MaxConcurrentCheckpoints))
         {
             throw new InvalidOperationException(
@@ -263,8 +271,24 @@ internal sealed partial class CheckpointCoordinatorGrain(
                 "whose StreamJobBuilder.Checkpointing is set (Interval may stay null).");
         }
 
+        if (StoppingWith() is { } stop)
+        {
+            throw new InvalidOperationException($"Job '{JobId}' is stopping with savepoint {stop}; no further savepoint can be taken.");
+        }
+
+        if (request.Drain && !request.Stop)
+        {
+            throw new ArgumentException("Drain applies to a stop with savepoint only (SavepointRequest.Stop, or platform stop --drain); a savepoint of a running job cannot drain its sources.", nameof(request));
+        }
+
+        if (request.DrainTimeout is { } drainTimeout && drainTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"DrainTimeout is {drainTimeout}; it must be positive.", nameof(request));
+        }
+
         var location = savepointLocations.NewSavepoint(JobId, request.TargetDirectory);
-        return await TriggerAsync(manual: true, new SavepointTarget(location, request.Format, request.Stop), request.RequestId);
+        var timeout = request.Drain ? request.DrainTimeout ?? DefaultDrainTimeout : Settings.Timeout;
+        return await TriggerAsync(manual: true, new SavepointTarget(location, request.Format, request.Stop, request.Drain), request.RequestId, timeout);
     }
 
     public async Task<CheckpointStats?> WaitForCheckpoint(long checkpointId, TimeSpan maxWait)
@@ -341,12 +365,14 @@ internal sealed partial class CheckpointCoordinatorGrain(
     private async Task OnTimerAsync(CancellationToken cancellationToken)
     {
         var now = DateTimeOffset.UtcNow;
-        foreach (var expired in _pending.Values.Where(p => now - p.TriggeredAt > Settings.Timeout).ToList())
+        foreach (var expired in _pending.Values.Where(p => now - p.TriggeredAt > p.Timeout).ToList())
         {
-            await FailAsync(expired, $"it expired after {Settings.Timeout} with {expired.Acknowledged} of {expired.Total} subtasks acknowledged (missing: {string.Join(", ", expired.Missing.Take(5))})");
+            await FailAsync(expired, $"it expired after {expired.Timeout} with {expired.Acknowledged} of {expired.Total} subtasks acknowledged (missing: {string.Join(", ", expired.Missing.Take(5))})");
         }
 
+        // No periodic checkpoint once a stop was asked for: its sources are stopping (or draining) at the savepoint.
         if (_triggering
+            && StoppingWith() is null
             && Settings.Interval is { } interval
             && now - _lastTrigger >= interval
             && now - _lastEnd >= Settings.MinPauseBetweenCheckpoints
@@ -356,7 +382,10 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
     }
 
-    private async Task<long> TriggerAsync(bool manual, SavepointTarget? savepoint = null, string? requestId = null)
+    /// <summary>The id of the stop-with-savepoint in progress, if any.</summary>
+    private long? StoppingWith() => _pending.Values.FirstOrDefault(p => p.Savepoint is { Stop: true })?.Id;
+
+    private async Task<long> TriggerAsync(bool manual, SavepointTarget? savepoint = null, string? requestId = null, TimeSpan? timeout = null)
     {
         var start = _start!;
         var id = state.State.NextCheckpointId++;
@@ -372,7 +401,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
         // Persist the id first: a coordinator activated elsewhere must never reuse it.
         await state.WriteStateAsync();
-        var pending = new PendingCheckpoint(id, DateTimeOffset.UtcNow, manual, start.Subtasks) { Savepoint = savepoint };
+        var pending = new PendingCheckpoint(id, DateTimeOffset.UtcNow, manual, start.Subtasks) { Savepoint = savepoint, Timeout = timeout ?? Settings.Timeout };
         foreach (var (task, snapshot) in _finished)
         {
             pending.Acknowledge(task, snapshot, SubtaskCheckpointMetrics.Finished);
@@ -717,6 +746,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
         /// <summary>Set when this is a savepoint.</summary>
         public SavepointTarget? Savepoint { get; init; }
+
+        /// <summary>When it expires: the job's checkpoint timeout, or a draining stop's own.</summary>
+        public required TimeSpan Timeout { get; init; }
 
         public List<SubtaskSnapshot> Snapshots { get; } = [];
 

@@ -217,6 +217,7 @@ internal sealed partial class StreamTask : ITaskRuntime
     private async Task RunSourceAsync(ISourceOperator source)
     {
         var iterations = 0;
+        CheckpointTrigger? draining = null;
         while (true)
         {
             ThrowIfStopped();
@@ -227,9 +228,23 @@ internal sealed partial class StreamTask : ITaskRuntime
                     continue; // A redelivered or overtaken trigger.
                 }
 
+                if (draining is not null)
+                {
+                    // The coordinator triggers nothing after a stop; a manual checkpoint cannot overtake the stop's barrier.
+                    LogTriggerIgnoredWhileDraining(Id, trigger.CheckpointId, draining.CheckpointId);
+                    continue;
+                }
+
+                if (trigger.Savepoint is { Stop: true, Drain: true } && source.IsBounded)
+                {
+                    // A draining stop: read the rest of the input first; the savepoint's barrier follows the last record.
+                    draining = trigger;
+                    LogDraining(Id, trigger.CheckpointId);
+                    continue;
+                }
+
                 // Between two records: the offset recorded here is exactly where a restore resumes.
-                _lastCheckpoint = trigger.CheckpointId;
-                await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode, trigger.BaseCheckpointId, trigger.Savepoint), TimeSpan.Zero);
+                await InjectBarrierAsync(trigger);
                 if (trigger.Savepoint is { Stop: true })
                 {
                     // Stop with savepoint: nothing after the savepoint's offsets is read; the end of input follows it.
@@ -249,6 +264,12 @@ internal sealed partial class StreamTask : ITaskRuntime
 
             if (status == ReadStatus.EndOfInput)
             {
+                if (draining is not null)
+                {
+                    await InjectBarrierAsync(draining);
+                    LogStoppedAtSavepoint(Id, draining.CheckpointId);
+                }
+
                 return;
             }
 
@@ -264,6 +285,12 @@ internal sealed partial class StreamTask : ITaskRuntime
                 await YieldAsync();
             }
         }
+    }
+
+    private async Task InjectBarrierAsync(CheckpointTrigger trigger)
+    {
+        _lastCheckpoint = trigger.CheckpointId;
+        await CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode, trigger.BaseCheckpointId, trigger.Savepoint), TimeSpan.Zero);
     }
 
     private async Task RunInputsAsync()
@@ -706,6 +733,12 @@ internal sealed partial class StreamTask : ITaskRuntime
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Source task {Task} stopped after savepoint {CheckpointId}")]
     private partial void LogStoppedAtSavepoint(TaskId task, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} drains its bounded input before savepoint {CheckpointId} (stop with drain)")]
+    private partial void LogDraining(TaskId task, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} ignores the trigger of checkpoint {CheckpointId}: it is draining its input for the stop with savepoint {StopCheckpointId}")]
+    private partial void LogTriggerIgnoredWhileDraining(TaskId task, long checkpointId, long stopCheckpointId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Task {Task} attempt {Attempt} restored keyed state of checkpoint {CheckpointId} from {Snapshots} snapshot(s), {Bytes} bytes, in {Duration}")]
     private partial void LogRestored(TaskId task, int attempt, long checkpointId, int snapshots, long bytes, TimeSpan duration);

@@ -60,10 +60,14 @@ public sealed record CheckpointBarrier(
 
 /// <summary>
 /// Where and how a savepoint is written: its own directory, in the portable or the backend's native format; with
-/// <c>Stop</c>, sources stop right after it.
+/// <c>Stop</c>, sources stop right after it; with <c>Drain</c> as well, bounded sources first read to the end of their input.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("platform.SavepointTarget")]
-public sealed record SavepointTarget([property: Id(0)] Storage.SnapshotLocation Location, [property: Id(1)] SavepointFormat Format, [property: Id(2)] bool Stop = false);
+public sealed record SavepointTarget(
+    [property: Id(0)] Storage.SnapshotLocation Location,
+    [property: Id(1)] SavepointFormat Format,
+    [property: Id(2)] bool Stop = false,
+    [property: Id(3)] bool Drain = false);
 
 /// <summary>The event the coordinator publishes on a job's control stream to make sources inject a barrier.</summary>
 [GenerateSerializer, Immutable, Alias("platform.CheckpointTrigger")]

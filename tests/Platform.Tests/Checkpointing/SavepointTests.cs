@@ -26,7 +26,8 @@ public sealed class SavepointTests(ClusterFixture fixture)
         StateBackendKind backend = StateBackendKind.Heap,
         string countName = "count",
         int maxParallelism = 128,
-        string countUid = "count")
+        string countUid = "count",
+        long? records = Records)
     {
         var job = new StreamJobBuilder("savepointed-word-count")
         {
@@ -37,7 +38,7 @@ public sealed class SavepointTests(ClusterFixture fixture)
             Checkpointing = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(200), Storage = CheckpointStorageKind.FileSystem },
             RestartStrategy = RestartStrategy.NoRestart,
         };
-        job.AddSource(new WordGenerator { Count = Records, Words = Words, RecordsPerSecondPerSubtask = 5_000 }, "words").Uid("words").SetParallelism(2)
+        job.AddSource(new WordGenerator { Count = records, Words = Words, RecordsPerSecondPerSubtask = 5_000 }, "words").Uid("words").SetParallelism(2)
             .KeyBy(new WordKey())
             .Process(new CountWords(), countName).Uid(countUid)
             .SinkTo(new CollectSink<WordCount>(), "collect").Uid(CheckpointTestJobs.CountsSink);
@@ -131,6 +132,51 @@ public sealed class SavepointTests(ClusterFixture fixture)
             .Order(StringComparer.Ordinal);
         var actual = before.Concat(after).Select(c => $"{c.Word}:{c.Count}").Order(StringComparer.Ordinal);
         Assert.Equal(expected, actual);
+    }
+
+    /// <summary>Every running count 1..n of every word once: the sink output of one uninterrupted run.</summary>
+    private static IEnumerable<string> UninterruptedOutput() => CheckpointTestJobs.ExpectedCounts(Records, Words)
+        .SelectMany(p => Enumerable.Range(1, (int)p.Value).Select(n => $"{p.Key}:{n}"))
+        .Order(StringComparer.Ordinal);
+
+    [Fact]
+    public async Task Stop_with_drain_reads_bounded_input_to_its_end_before_the_savepoint()
+    {
+        var first = await RunUntilCheckpointedAsync(WordCount(2));
+        var savepoint = await fixture.Platform.StopWithSavepointAsync(first, new SavepointRequest { Drain = true }, Timeout);
+        Assert.Equal(JobState.Finished, (await fixture.Platform.GetStatusAsync(first)).State);
+
+        // Drained: the stopped job processed its whole bounded input, exactly once.
+        var drained = await fixture.Platform.GetCollectedAsync<WordCount>(first, CheckpointTestJobs.CountsSink);
+        Assert.Equal(UninterruptedOutput(), drained.Select(c => $"{c.Word}:{c.Count}").Order(StringComparer.Ordinal));
+
+        // The savepoint holds the final state with the sources at their end: a job resumed from it has nothing left to read.
+        var resumed = await fixture.Platform.SubmitAsync(WordCount(3, new RestoreSettings { Path = savepoint.Path }));
+        var status = await fixture.Platform.WaitForCompletionAsync(resumed, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        Assert.Equal(savepoint.CheckpointId, status.RestoredFromCheckpoint);
+        Assert.Empty(await fixture.Platform.GetCollectedAsync<WordCount>(resumed, CheckpointTestJobs.CountsSink));
+    }
+
+    [Fact]
+    public async Task Stop_with_drain_stops_unbounded_sources_at_the_savepoint_and_refuses_drain_without_stop()
+    {
+        var first = await RunUntilCheckpointedAsync(WordCount(2, records: null));
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Platform.TriggerSavepointAsync(first, new SavepointRequest { Drain = true }, Timeout));
+        Assert.Contains("stop with savepoint only", refused.Message);
+
+        // An unbounded source has no end to drain to: it stops at the savepoint, and a resumed (bounded) run continues
+        // with the next record, so the two runs' output is that of one uninterrupted run.
+        var savepoint = await fixture.Platform.StopWithSavepointAsync(first, new SavepointRequest { Drain = true }, Timeout);
+        Assert.Equal(JobState.Finished, (await fixture.Platform.GetStatusAsync(first)).State);
+        var before = await fixture.Platform.GetCollectedAsync<WordCount>(first, CheckpointTestJobs.CountsSink);
+        Assert.InRange(before.Count, 1, Records - 1);
+
+        var second = await fixture.Platform.SubmitAsync(WordCount(2, new RestoreSettings { Path = savepoint.Path }));
+        var status = await fixture.Platform.WaitForCompletionAsync(second, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        var after = await fixture.Platform.GetCollectedAsync<WordCount>(second, CheckpointTestJobs.CountsSink);
+        Assert.Equal(UninterruptedOutput(), before.Concat(after).Select(c => $"{c.Word}:{c.Count}").Order(StringComparer.Ordinal));
     }
 
     [Fact]

@@ -126,6 +126,18 @@ public sealed class CliTests(ITestOutputHelper output)
                 Assert.Equal("Running", run.RootElement.GetProperty("status").GetProperty("state").GetString());
             }
 
+            // stop --drain: a bounded job reads its input to the end, then stops with a savepoint and finishes.
+            var bounded = Ok(await Cli("run", "generated-word-count", "--arg", "records=4000", "--arg", "rate=500", "--json"));
+            string boundedId;
+            using (var run = JsonDocument.Parse(bounded.StandardOutput))
+            {
+                boundedId = run.RootElement.GetProperty("jobId").GetString()!;
+            }
+
+            var drained = SavepointPath(Ok(await Cli("stop", boundedId, "--drain", "--json")));
+            Assert.True(File.Exists(Path.Combine(drained, "_metadata")), drained);
+            Assert.Contains("Finished", Ok(await Cli("status", boundedId)).StandardOutput);
+
             // savepoint dispose: gone; a second time it is not found (3); a savepoint outside the root is bad usage (2).
             Ok(await Cli("savepoint", "dispose", taken));
             Assert.False(Directory.Exists(taken));

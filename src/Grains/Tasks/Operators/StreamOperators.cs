@@ -388,6 +388,9 @@ internal interface ISourceOperator
 
     /// <summary>The offset of the next record (what a checkpoint stores).</summary>
     long Offset { get; }
+
+    /// <summary>Whether the source ends (a draining stop reads a bounded source to its end).</summary>
+    bool IsBounded { get; }
 }
 
 internal sealed class SourceOperator<T>(ISourceFunction<T> function, ICollector<T> output) : StreamOperator, ISourceOperator
@@ -397,6 +400,8 @@ internal sealed class SourceOperator<T>(ISourceFunction<T> function, ICollector<
     public required SourceReaderContext ReaderContext { get; init; }
 
     public long Offset => _reader?.Offset ?? ReaderContext.StartOffset ?? 0;
+
+    public bool IsBounded => function.IsBounded;
 
     public override ValueTask OpenAsync(OperatorContext context)
     {
