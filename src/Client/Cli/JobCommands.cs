@@ -1,5 +1,7 @@
 using System.CommandLine;
+using Platform.Client;
 using Platform.Runtime;
+using Spectre.Console;
 
 namespace Platform.Cli;
 
@@ -51,6 +53,12 @@ internal static class JobCommands
                     ? throw new CliException(ExitCodes.BadUsage, "--allow-non-restored-state needs --from-savepoint.")
                     : null;
             var jobId = await platform.RunAsync(jobName, jobArguments, parseResult.GetValue(parallelism), invocation.CancellationToken, restore);
+            if (restore is not null)
+            {
+                // Show the restore: subtasks read their share of the savepoint before they run.
+                await WaitUntilRestoredAsync(invocation, platform, jobId, restore.Path);
+            }
+
             if (!parseResult.GetValue(wait))
             {
                 var status = await platform.GetStatusAsync(jobId).WaitAsync(invocation.CancellationToken);
@@ -90,6 +98,39 @@ internal static class JobCommands
             return ExitCodes.Failed;
         }));
         return command;
+    }
+
+    private static async Task WaitUntilRestoredAsync(Invocation invocation, PlatformClient platform, string jobId, string path)
+    {
+        static string Describe(string jobId, string path, JobStatusInfo status) =>
+            $"Restoring job {jobId} from {path}: {status.Tasks.Count(t => t.State is not (TaskState.Created or TaskState.Initializing))} of {status.Tasks.Count} subtasks restored";
+
+        if (invocation.Output.Json)
+        {
+            await platform.WaitUntilRunningAsync(jobId, cancellationToken: invocation.CancellationToken);
+        }
+        else if (!Console.IsErrorRedirected)
+        {
+            await invocation.Output.Error.Status().StartAsync(
+                Markup.Escape($"Restoring job {jobId} from {path}"),
+                context => platform.WaitUntilRunningAsync(jobId, new Progress<JobStatusInfo>(s => context.Status(Markup.Escape(Describe(jobId, path, s)))), cancellationToken: invocation.CancellationToken));
+        }
+        else
+        {
+            // Not a terminal: a plain line whenever another subtask restored.
+            var reported = "";
+            await platform.WaitUntilRunningAsync(
+                jobId,
+                new Progress<JobStatusInfo>(s =>
+                {
+                    var line = Describe(jobId, path, s);
+                    if (Interlocked.Exchange(ref reported, line) != line)
+                    {
+                        Console.Error.WriteLine(line);
+                    }
+                }),
+                cancellationToken: invocation.CancellationToken);
+        }
     }
 
     /// <summary><c>list</c>: every job the cluster knows, newest first.</summary>

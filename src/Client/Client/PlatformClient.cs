@@ -69,6 +69,35 @@ public sealed partial class PlatformClient
             status => $"Job '{status?.Name}' ({jobId}) is still {status?.State} after {timeout}.",
             cancellationToken);
 
+    /// <summary>
+    /// Waits until every subtask of the job restored its state and runs (none is still created or initializing), or
+    /// the job ended, and returns that status; <paramref name="progress"/> sees each status on the way. A job resumed
+    /// from a large savepoint spends its first seconds or minutes here.
+    /// </summary>
+    /// <exception cref="TimeoutException">Subtasks were still initializing after <paramref name="timeout"/>.</exception>
+    public async Task<JobStatusInfo> WaitUntilRunningAsync(string jobId, IProgress<JobStatusInfo>? progress = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromMinutes(30));
+        while (true)
+        {
+            var status = await GetStatusAsync(jobId).WaitAsync(cancellationToken);
+            progress?.Report(status);
+            if (status.State.IsTerminal()
+                || (status.State == JobState.Running && status.Tasks.Count > 0 && status.Tasks.All(t => t.State is not (TaskState.Created or TaskState.Initializing))))
+            {
+                return status;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Job {jobId} still has subtasks restoring their state after {timeout}.");
+            }
+
+            // Status is cheap to ask for but has no long poll: a few times a second is prompt enough for people.
+            await Task.Delay(TimeSpan.FromMilliseconds(200), cancellationToken);
+        }
+    }
+
     /// <summary>Triggers a checkpoint of a running job now and waits until it completes or fails.</summary>
     /// <exception cref="InvalidOperationException">The job is not running or a checkpoint cannot be triggered now.</exception>
     public async Task<Checkpointing.CheckpointStats> TriggerCheckpointAsync(string jobId, TimeSpan? timeout = null, CancellationToken cancellationToken = default)

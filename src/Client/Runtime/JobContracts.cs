@@ -53,6 +53,9 @@ public enum TaskState
 
     /// <summary>It was cancelled.</summary>
     Canceled,
+
+    /// <summary>Deployed and started, restoring its state and opening its operators (Flink's INITIALIZING); running next.</summary>
+    Initializing,
 }
 
 /// <summary>Why a job failed: which operator, which subtask, and the exception.</summary>

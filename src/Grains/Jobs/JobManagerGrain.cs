@@ -227,7 +227,7 @@ internal sealed partial class JobManagerGrain(
         _restartTimer?.Dispose();
         await SetStateAsync(JobState.Cancelling);
         await ForEachSubtaskAsync((grain, _) => grain.Cancel(S.Attempt), ignoreErrors: true);
-        foreach (var record in _subtasks.Values.Where(r => r.State is TaskState.Created or TaskState.Running))
+        foreach (var record in _subtasks.Values.Where(r => r.State is TaskState.Created or TaskState.Initializing or TaskState.Running))
         {
             record.State = TaskState.Canceled;
         }
@@ -244,6 +244,16 @@ internal sealed partial class JobManagerGrain(
         }
 
         return Status();
+    }
+
+    public Task TaskInitialized(TaskId task, int attempt)
+    {
+        if (attempt == S.Attempt && _subtasks.TryGetValue(task, out var record) && record.State is TaskState.Created or TaskState.Initializing)
+        {
+            record.State = TaskState.Running;
+        }
+
+        return Task.CompletedTask;
     }
 
     public async Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics, SubtaskSnapshot? finalSnapshot, long lastCheckpoint)
@@ -366,7 +376,8 @@ internal sealed partial class JobManagerGrain(
             await ForEachSubtaskAsync((grain, _) => grain.Start(attempt));
             foreach (var record in _subtasks.Values.Where(r => r.State == TaskState.Created))
             {
-                record.State = TaskState.Running;
+                // Running once it reports that its state is restored (TaskInitialized).
+                record.State = TaskState.Initializing;
             }
 
             if (S.Graph.Checkpointing is { } settingsOfJob)

@@ -157,6 +157,7 @@ internal sealed partial class StreamTask : ITaskRuntime
                 await _chain.Operators[i].OpenAsync(_chain.Context);
             }
 
+            await ReportAsync(() => _jobManager.TaskInitialized(Id, Attempt));
             if (_chain.Source is { } source)
             {
                 await RunSourceAsync(source);

@@ -309,4 +309,7 @@ public interface ITaskEventSink : IGrainWithStringKey
 
     /// <summary>A subtask failed.</summary>
     Task TaskFailed(TaskId task, int attempt, FailureInfo failure);
+
+    /// <summary>A subtask restored its state and opened its operators: it is processing now.</summary>
+    Task TaskInitialized(TaskId task, int attempt);
 }

@@ -92,6 +92,12 @@ public sealed class SavepointTests(ClusterFixture fixture)
         Assert.NotEqual(first.Path, second.Path);
 
         var last = await fixture.Platform.SubmitAsync(WordCount(1, new RestoreSettings { Path = second.Path }));
+        var restoring = new List<JobStatusInfo>();
+        var running = await fixture.Platform.WaitUntilRunningAsync(last, new SynchronousProgress<JobStatusInfo>(restoring.Add), Timeout);
+        Assert.NotEmpty(restoring);
+        Assert.True(
+            running.State.IsTerminal() || running.Tasks.All(t => t.State is TaskState.Running or TaskState.Finished),
+            $"restored: {string.Join(", ", running.Tasks.Select(t => $"{t.TaskName}[{t.SubtaskIndex}] {t.State}"))}");
         await AssertResumesAndFinishesWithExactCountsAsync(last, second);
     }
 
@@ -246,4 +252,10 @@ public sealed class SavepointTests(ClusterFixture fixture)
         var allowed = await fixture.Platform.SubmitAsync(WordCount(2, new RestoreSettings { Path = savepoint.Path, AllowNonRestoredState = true }, countUid: "count-v2"));
         Assert.Equal(JobState.Finished, (await fixture.Platform.WaitForCompletionAsync(allowed, Timeout)).State);
     }
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that reports on the caller's thread (<see cref="Progress{T}"/> posts to the thread pool).</summary>
+internal sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }

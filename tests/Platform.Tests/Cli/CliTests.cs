@@ -124,6 +124,11 @@ public sealed class CliTests(ITestOutputHelper output)
             {
                 jobId = run.RootElement.GetProperty("jobId").GetString()!;
                 Assert.Equal("Running", run.RootElement.GetProperty("status").GetProperty("state").GetString());
+
+                // run --from-savepoint returns once every subtask restored its state and runs.
+                var tasks = run.RootElement.GetProperty("status").GetProperty("tasks").EnumerateArray().ToList();
+                Assert.NotEmpty(tasks);
+                Assert.All(tasks, t => Assert.Equal("Running", t.GetProperty("state").GetString()));
             }
 
             // stop --drain: a bounded job reads its input to the end, then stops with a savepoint and finishes.
