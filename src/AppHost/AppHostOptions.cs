@@ -13,6 +13,11 @@ internal sealed record AppHostOptions
 
         Options:
           --silos N          silos to start (1-16, default 2)
+          --storage KIND     checkpoint storage: fs (a directory under .artifacts; the default) or azure (Azure Blob
+                             storage on a local Azurite, started and stopped by the AppHost)
+          --backend KIND     keyed-state backend: heap (the default) or rocksdb
+          --clustering KIND  membership: development (silo-0 is the primary; the default) or redis (a local
+                             redis-server, started and stopped by the AppHost)
           --parallelism N    parallelism of the word-count job (1-128, default 2)
           --input PATH       text file to count (default samples/wordcount/input.txt)
           --output DIR       directory for the job's part files (default .artifacts/wordcount-output)
@@ -22,6 +27,15 @@ internal sealed record AppHostOptions
 
     /// <summary>How many silos to start.</summary>
     public int Silos { get; init; } = 2;
+
+    /// <summary>Where checkpoints go.</summary>
+    public StorageChoice Storage { get; init; } = StorageChoice.FileSystem;
+
+    /// <summary>Where keyed state lives.</summary>
+    public BackendChoice Backend { get; init; } = BackendChoice.Heap;
+
+    /// <summary>How silos find each other.</summary>
+    public ClusteringChoice Clustering { get; init; } = ClusteringChoice.Development;
 
     /// <summary>The word-count job's parallelism.</summary>
     public int Parallelism { get; init; } = 2;
@@ -56,6 +70,15 @@ internal sealed record AppHostOptions
             {
                 case "--silos":
                     options = options with { Silos = Integer(arg, Value(), 1, 16) };
+                    break;
+                case "--storage":
+                    options = options with { Storage = Choice(arg, Value(), ("fs", StorageChoice.FileSystem), ("azure", StorageChoice.AzureBlob)) };
+                    break;
+                case "--backend":
+                    options = options with { Backend = Choice(arg, Value(), ("heap", BackendChoice.Heap), ("rocksdb", BackendChoice.RocksDb)) };
+                    break;
+                case "--clustering":
+                    options = options with { Clustering = Choice(arg, Value(), ("development", ClusteringChoice.Development), ("redis", ClusteringChoice.Redis)) };
                     break;
                 case "--parallelism":
                     options = options with { Parallelism = Integer(arg, Value(), 1, 128) };
@@ -110,8 +133,43 @@ internal sealed record AppHostOptions
             ? result
             : throw new UsageException($"Option '{option}' is '{value}'; it must be a whole number from {min} to {max}.");
 
+    private static T Choice<T>(string option, string value, params (string Name, T Value)[] choices) =>
+        choices.FirstOrDefault(c => string.Equals(c.Name, value, StringComparison.OrdinalIgnoreCase)) is { Name: not null } match
+            ? match.Value
+            : throw new UsageException($"Option '{option}' is '{value}'; it must be {string.Join(" or ", choices.Select(c => c.Name))}.");
+
     private static string NonEmpty(string option, string value) =>
         string.IsNullOrWhiteSpace(value) ? throw new UsageException($"Option '{option}' needs a non-empty value.") : value;
+}
+
+/// <summary>The checkpoint storage the AppHost configures the silos with.</summary>
+internal enum StorageChoice
+{
+    /// <summary>A directory shared by the silos (the embedded default).</summary>
+    FileSystem,
+
+    /// <summary>Azure Blob storage, on an Azurite the AppHost runs.</summary>
+    AzureBlob,
+}
+
+/// <summary>The keyed-state backend the AppHost configures the silos with.</summary>
+internal enum BackendChoice
+{
+    /// <summary>On the managed heap.</summary>
+    Heap,
+
+    /// <summary>Embedded RocksDB.</summary>
+    RocksDb,
+}
+
+/// <summary>How the AppHost's silos form a cluster.</summary>
+internal enum ClusteringChoice
+{
+    /// <summary>Orleans' development clustering: silo-0 keeps the membership table.</summary>
+    Development,
+
+    /// <summary>Orleans' Redis clustering, on a redis-server the AppHost runs.</summary>
+    Redis,
 }
 
 /// <summary>The command line is wrong; the message says how.</summary>

@@ -1,8 +1,9 @@
 using Platform.AppHost;
 
-// A small orchestrator standing in for a .NET Aspire AppHost: starts silos as child processes (configured with the
-// environment variables Aspire would set), runs the word-count demo on them, prints the result and stops them.
-// Every silo it starts is stopped on the way out: on success, on an error, on Ctrl+C or SIGTERM.
+// A small orchestrator standing in for a .NET Aspire AppHost: starts the services a setup needs (redis-server, Azurite)
+// and silos as child processes (configured with the environment variables Aspire would set), runs the word-count demo
+// on them, prints the result and stops them. Every process it starts is stopped on the way out: on success, on an
+// error, on Ctrl+C or SIGTERM.
 AppHostOptions options;
 try
 {
@@ -24,6 +25,7 @@ if (options.Help)
 
 var console = new ConsoleOutput();
 using var signals = new ShutdownSignals(console);
+LocalServices? services = null;
 LocalCluster? cluster = null;
 var demoSucceeded = false;
 try
@@ -38,7 +40,12 @@ try
     }
 
     await layout.EnsureSiloBuiltAsync(console, signals.Token);
-    cluster = await LocalCluster.StartAsync(options.Silos, layout, console, signals.Token);
+
+    // Everything of this run (the silos' shared state, checkpoints, RocksDB files, the services' data) in one folder.
+    var clusterId = LocalCluster.NewClusterId();
+    var runDirectory = Path.Combine(layout.Root, ".artifacts", "apphost", clusterId);
+    services = await LocalServices.StartAsync(options, layout, runDirectory, console, signals.Token);
+    cluster = await LocalCluster.StartAsync(clusterId, options, services, runDirectory, layout, console, signals.Token);
     await using (var connection = await ClusterConnection.ConnectAsync(cluster, console, signals.Token))
     {
         demoSucceeded = await WordCountDemo.RunAsync(connection.Client, input, output, options.Parallelism, cluster.NameOf, console, signals.Token);
@@ -50,6 +57,18 @@ try
     {
         console.Line($"  {silo.Spec.Name} pid={silo.Id} silo={silo.Spec.SiloEndpoint} gateway={silo.Spec.GatewayEndpoint} http={silo.Spec.HttpAddress}");
     }
+
+    if (services.RedisConnectionString is { } redis)
+    {
+        console.Line($"  redis {redis} (cluster membership)");
+    }
+
+    if (services.AzuriteBlobEndpoint is { } blob)
+    {
+        console.Line($"  azurite {blob} (checkpoints)");
+    }
+
+    console.Line($"  run directory {runDirectory}");
 
     if (demoSucceeded && options.KeepRunning)
     {
@@ -77,8 +96,14 @@ catch (Exception ex)
 }
 finally
 {
+    // The silos first, then the services they use.
     if (cluster is not null)
     {
         await cluster.DisposeAsync();
+    }
+
+    if (services is not null)
+    {
+        await services.DisposeAsync();
     }
 }

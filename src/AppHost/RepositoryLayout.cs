@@ -34,6 +34,9 @@ internal sealed class RepositoryLayout
     /// <summary>The demo's default output directory.</summary>
     public string DefaultOutput => Path.Combine(Root, ".artifacts", "wordcount-output");
 
+    /// <summary>Azurite's blob service, as scripts/install-test-dependencies installs it (npm, pinned in tools/azurite).</summary>
+    public string AzuriteBlobScript => Path.Combine(Root, "tools", "azurite", "node_modules", "azurite", "dist", "src", "blob", "main.js");
+
     /// <summary>The dotnet host that runs the silo (the one running this process when known).</summary>
     public static string DotnetHost =>
         Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host

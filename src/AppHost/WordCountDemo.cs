@@ -10,6 +10,7 @@ internal static class WordCountDemo
 {
     private const int TopWords = 10;
     private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(5);
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
 
     /// <summary>Runs the demo; returns whether the job finished.</summary>
     /// <param name="siloName">Names a silo from the address a task status reports, for the summary.</param>
@@ -28,7 +29,7 @@ internal static class WordCountDemo
         string jobId;
         try
         {
-            // Embedded defaults: exactly-once checkpoints every second on the silos' file-system checkpoint storage.
+            // Exactly-once checkpoints every second on the silos' default checkpoint storage (file system unless --storage azure).
             var job = WordCountJob.Build(input, parallelism, outputDirectory);
             job.EnableCheckpointing(TimeSpan.FromSeconds(1));
             jobId = await platform.SubmitAsync(job, cancellationToken);
@@ -40,7 +41,7 @@ internal static class WordCountDemo
         }
 
         console.Info($"submitted job {jobId}: word count over {input}, parallelism {parallelism}");
-        var status = await platform.WaitForCompletionAsync(jobId, JobTimeout, cancellationToken);
+        var status = await WaitWithProgressAsync(platform, jobId, console, cancellationToken);
         if (status.State != JobState.Finished)
         {
             console.Error($"job {jobId} ended {status.State}: {status.Failure?.Describe() ?? "no failure was reported"}");
@@ -58,6 +59,34 @@ internal static class WordCountDemo
         PrintTasks(status, siloName, console);
         PrintOutputFiles(outputDirectory, console);
         return true;
+    }
+
+    /// <summary>Waits for the job to end, printing its subtasks' states and completed checkpoints whenever they change.</summary>
+    private static async Task<JobStatusInfo> WaitWithProgressAsync(PlatformClient platform, string jobId, ConsoleOutput console, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + JobTimeout;
+        var last = "";
+        while (true)
+        {
+            try
+            {
+                return await platform.WaitForCompletionAsync(jobId, ProgressInterval, cancellationToken);
+            }
+            catch (TimeoutException) when (DateTime.UtcNow < deadline)
+            {
+                // Still running: say how far it got.
+            }
+
+            var status = await platform.GetStatusAsync(jobId);
+            var checkpoints = await platform.GetCheckpointStatisticsAsync(jobId);
+            var subtasks = string.Join(", ", status.Tasks.GroupBy(t => t.State).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"));
+            var line = $"job {jobId} {status.State}: subtasks {subtasks}; checkpoints {checkpoints.Completed} completed, {checkpoints.Failed} failed, {checkpoints.InProgress} in progress";
+            if (line != last)
+            {
+                console.Info(line);
+                last = line;
+            }
+        }
     }
 
     private static void PrepareOutputDirectory(string outputDirectory)
