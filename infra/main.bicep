@@ -159,7 +159,9 @@ var useOwnRegistry = empty(siloImage)
 var image = useOwnRegistry ? '${registry.outputs.loginServer}/platform-silo:${siloImageTag}' : siloImage
 
 // Each silo waits for the registry and storage modules (it uses their outputs), so the identity's AcrPull and blob
-// role assignments exist before a silo pulls its image or writes a checkpoint.
+// role assignments exist before a silo pulls its image or writes a checkpoint. One silo at a time: an update restarts
+// a silo (its new revision takes over its endpoint), and jobs recover from a checkpoint after each, not all at once.
+@batchSize(1)
 module silos 'modules/silo.bicep' = [for i in range(0, siloCount): if (deploySilos) {
   name: '${prefix}-silo-${i}'
   params: {
