@@ -1,0 +1,222 @@
+// The streaming platform on Azure Container Apps: N silos, each a container app with exactly one replica, in an
+// internal environment on a virtual network; Redis for cluster membership, blob storage for checkpoints (managed
+// identity, no keys), an Azure Files share for the silos' shared control state, Log Analytics for logs, and a
+// container registry for the silo image. See infra/README.md.
+
+targetScope = 'resourceGroup'
+
+@description('Prefix of every resource name: 3-12 lowercase letters, digits and hyphens.')
+@minLength(3)
+@maxLength(12)
+param baseName string = 'platform'
+
+@description('Azure region of every resource.')
+param location string = resourceGroup().location
+
+@description('Number of silos: one container app with one replica each (silo-0 ... silo-<n-1>).')
+@minValue(1)
+@maxValue(20)
+param siloCount int = 3
+
+@description('Whether to deploy the silo apps. Deploy once with false to create the registry, push the image, then deploy with true.')
+param deploySilos bool = true
+
+@description('Full silo image reference; empty for <registry>/platform-silo:<siloImageTag> in the registry this template creates.')
+param siloImage string = ''
+
+@description('Tag of the silo image in the registry this template creates (when siloImage is empty).')
+param siloImageTag string = 'latest'
+
+@description('Orleans cluster id (silos and clients of one cluster share it).')
+param clusterId string = 'platform'
+
+@description('Orleans service id (outlives deployments; keys persisted state).')
+param serviceId string = 'platform'
+
+@description('State backend of jobs that do not choose one.')
+@allowed([
+  'Heap'
+  'RocksDb'
+])
+param defaultStateBackend string = 'Heap'
+
+@description('Whether to mount an Azure Files share as the silos\' shared state directory (job managers, checkpoint coordinators, stream subscriptions, savepoints). Today every silo of a cluster must share that directory.')
+param sharedState bool = true
+
+@description('Where the shared state share is mounted in each silo container.')
+param stateMountPath string = '/mnt/platform'
+
+@description('CPU cores per silo.')
+param siloCpu string = '1.0'
+
+@description('Memory per silo (Consumption allows 2Gi per core).')
+param siloMemory string = '2Gi'
+
+@description('Azure Cache for Redis tier for the membership table.')
+@allowed([
+  'Basic'
+  'Standard'
+  'Premium'
+])
+param redisSku string = 'Standard'
+
+@description('Azure Cache for Redis size within the tier.')
+@minValue(0)
+@maxValue(6)
+param redisCapacity int = 1
+
+@description('Address space of the virtual network.')
+param vnetAddressPrefix string = '10.42.0.0/16'
+
+@description('Subnet of the Container Apps environment (at least /27).')
+param environmentSubnetPrefix string = '10.42.0.0/23'
+
+@description('Days Log Analytics keeps logs.')
+@minValue(30)
+@maxValue(730)
+param logRetentionInDays int = 30
+
+@description('Tags on every resource.')
+param tags object = {}
+
+// Ports the silos advertise: silo i gets siloPortBase + i, gatewayPortBase + i, httpPortBase + i (exposed ports of
+// TCP ingress must be unique in the environment); inside every container they are 11111, 30000 and 8080.
+var siloPortBase = 11111
+var gatewayPortBase = 30000
+var httpPortBase = 8080
+
+var prefix = toLower(baseName)
+var compactPrefix = replace(prefix, '-', '')
+var suffix = take(uniqueString(subscription().subscriptionId, resourceGroup().id, prefix), 6)
+var checkpointContainerName = 'checkpoints'
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${prefix}-silo-id'
+  location: location
+  tags: tags
+}
+
+module network 'modules/network.bicep' = {
+  name: '${prefix}-network'
+  params: {
+    location: location
+    name: '${prefix}-vnet'
+    addressPrefix: vnetAddressPrefix
+    environmentSubnetPrefix: environmentSubnetPrefix
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: '${prefix}-storage'
+  params: {
+    location: location
+    checkpointAccountName: '${take(compactPrefix, 12)}chk${suffix}'
+    checkpointContainerName: checkpointContainerName
+    siloPrincipalId: identity.properties.principalId
+    stateAccountName: sharedState ? '${take(compactPrefix, 12)}st${suffix}' : ''
+    tags: tags
+  }
+}
+
+module redis 'modules/redis.bicep' = {
+  name: '${prefix}-redis'
+  params: {
+    location: location
+    name: '${prefix}-redis-${suffix}'
+    skuName: redisSku
+    capacity: redisCapacity
+    tags: tags
+  }
+}
+
+module registry 'modules/registry.bicep' = {
+  name: '${prefix}-registry'
+  params: {
+    location: location
+    name: '${compactPrefix}acr${suffix}'
+    pullPrincipalId: identity.properties.principalId
+    tags: tags
+  }
+}
+
+module environment 'modules/environment.bicep' = {
+  name: '${prefix}-environment'
+  params: {
+    location: location
+    name: '${prefix}-env'
+    logAnalyticsName: '${prefix}-logs'
+    logRetentionInDays: logRetentionInDays
+    subnetId: network.outputs.environmentSubnetId
+    vnetId: network.outputs.vnetId
+    stateStorageAccountName: storage.outputs.stateAccountName
+    stateShareName: storage.outputs.stateShareName
+    tags: tags
+  }
+}
+
+var useOwnRegistry = empty(siloImage)
+var image = useOwnRegistry ? '${registry.outputs.loginServer}/platform-silo:${siloImageTag}' : siloImage
+
+// Each silo waits for the registry and storage modules (it uses their outputs), so the identity's AcrPull and blob
+// role assignments exist before a silo pulls its image or writes a checkpoint. One silo at a time: an update restarts
+// a silo (its new revision takes over its endpoint), and jobs recover from a checkpoint after each, not all at once.
+@batchSize(1)
+module silos 'modules/silo.bicep' = [for i in range(0, siloCount): if (deploySilos) {
+  name: '${prefix}-silo-${i}'
+  params: {
+    location: location
+    name: '${prefix}-silo-${i}'
+    siloName: 'silo-${i}'
+    environmentId: environment.outputs.environmentId
+    advertisedIPAddress: environment.outputs.staticIp
+    siloPort: siloPortBase + i
+    gatewayPort: gatewayPortBase + i
+    httpPort: httpPortBase + i
+    image: image
+    registryServer: useOwnRegistry ? registry.outputs.loginServer : ''
+    identityId: identity.id
+    identityClientId: identity.properties.clientId
+    clusterId: clusterId
+    serviceId: serviceId
+    redisName: redis.outputs.name
+    checkpointAccountName: storage.outputs.checkpointAccountName
+    checkpointContainerName: storage.outputs.checkpointContainerName
+    defaultStateBackend: defaultStateBackend
+    stateStorageName: environment.outputs.stateStorageName
+    stateMountPath: stateMountPath
+    cpu: siloCpu
+    memory: siloMemory
+    tags: tags
+  }
+}]
+
+@description('Name of the Container Apps environment.')
+output environmentName string = environment.outputs.environmentName
+
+@description('Resource id of the Container Apps environment.')
+output environmentId string = environment.outputs.environmentId
+
+@description('The environment\'s private IP, which every silo advertises.')
+output environmentStaticIp string = environment.outputs.staticIp
+
+@description('Names of the silo container apps.')
+output siloAppNames string[] = [for i in range(0, deploySilos ? siloCount : 0): silos[i]!.outputs.name]
+
+@description('Gateway endpoints of the silos, for Orleans clients in the virtual network (platform --gateway).')
+output gatewayEndpoints string[] = [for i in range(0, deploySilos ? siloCount : 0): silos[i]!.outputs.gatewayEndpoint]
+
+@description('Name of the checkpoint storage account.')
+output checkpointStorageAccount string = storage.outputs.checkpointAccountName
+
+@description('Name of the checkpoint blob container.')
+output checkpointContainer string = storage.outputs.checkpointContainerName
+
+@description('Login server of the container registry (push the silo image here).')
+output registryLoginServer string = registry.outputs.loginServer
+
+@description('Name of the container registry (az acr build --registry).')
+output registryName string = registry.outputs.name
+
+@description('Client id of the silos\' managed identity.')
+output siloIdentityClientId string = identity.properties.clientId

@@ -1,0 +1,20 @@
+// Parameters of infra/main.bicep:
+//   az deployment group create -g <group> -f infra/main.bicep -p infra/main.bicepparam [-p siloCount=5 ...]
+using './main.bicep'
+
+param baseName = 'platform'
+param siloCount = 3
+param deploySilos = true
+param siloImageTag = 'latest'
+param clusterId = 'platform'
+param serviceId = 'platform'
+param defaultStateBackend = 'Heap' // or 'RocksDb' (working files on the container's ephemeral disk; see infra/README.md)
+param sharedState = true
+param stateMountPath = '/mnt/platform'
+param siloCpu = '1.0'
+param siloMemory = '2Gi'
+param redisSku = 'Standard'
+param redisCapacity = 1
+param tags = {
+  application: 'platform'
+}

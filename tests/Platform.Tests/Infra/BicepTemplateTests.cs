@@ -1,0 +1,156 @@
+using System.Reflection;
+using System.Runtime.Loader;
+using System.Text.Json;
+using Platform.Hosting;
+using Platform.State;
+using Platform.Tests.Hosting;
+
+namespace Platform.Tests.Infra;
+
+/// <summary>
+/// The Azure deployment in infra/: every Bicep file compiles with the real Bicep compiler without an error, a warning or
+/// a linter finding, the parameters file compiles against its template, and the silo apps set the settings the silo reads.
+/// Nothing is deployed; see infra/README.md for what is and is not checked here.
+/// </summary>
+public sealed class BicepTemplateTests
+{
+    private static string Infra => Path.Combine(BuiltPrograms.Root, "infra");
+
+    /// <summary>Every .bicep file under infra/, relative to it.</summary>
+    public static TheoryData<string> Templates() => new(TemplateFiles());
+
+    private static IEnumerable<string> TemplateFiles() =>
+        Directory.EnumerateFiles(Infra, "*.bicep", SearchOption.AllDirectories)
+            .Select(file => Path.GetRelativePath(Infra, file))
+            .Order(StringComparer.Ordinal);
+
+    [Theory]
+    [MemberData(nameof(Templates))]
+    public async Task A_template_compiles_without_errors_or_warnings(string template)
+    {
+        var result = await BicepCompiler.RunAsync("build", Path.Combine(Infra, template));
+
+        AssertClean(result, $"bicep build infra/{template}");
+        using var json = JsonDocument.Parse(result.Output);
+        Assert.True(json.RootElement.TryGetProperty("resources", out _), $"infra/{template} compiled to a template without resources.");
+    }
+
+    [Fact]
+    public async Task The_parameters_file_compiles_against_main_bicep()
+    {
+        var result = await BicepCompiler.RunAsync("build-params", Path.Combine(Infra, "main.bicepparam"));
+
+        AssertClean(result, "bicep build-params infra/main.bicepparam");
+        using var json = JsonDocument.Parse(result.Output);
+        using var parameters = JsonDocument.Parse(json.RootElement.GetProperty("parametersJson").GetString()!);
+        Assert.Equal(3, parameters.RootElement.GetProperty("parameters").GetProperty("siloCount").GetProperty("value").GetInt32());
+    }
+
+    [Fact]
+    public void The_templates_include_main_and_its_modules()
+    {
+        var templates = TemplateFiles().ToList();
+
+        Assert.Contains("main.bicep", templates);
+        Assert.Contains(Path.Combine("modules", "silo.bicep"), templates);
+    }
+
+    [Fact]
+    public async Task The_silo_apps_set_the_keys_the_silo_reads()
+    {
+        var result = await BicepCompiler.RunAsync("build", Path.Combine(Infra, "main.bicep"));
+        AssertClean(result, "bicep build infra/main.bicep");
+        using var template = JsonDocument.Parse(result.Output);
+        var environment = EnvironmentVariableNames(template.RootElement);
+
+        // The Orleans keys the silo host validates and Orleans binds (src/Silo/Hosting/SiloConfiguration.cs), as
+        // environment variables (':' becomes '__').
+        var siloKeys = SiloConfigurationConstants();
+        foreach (var constant in new[]
+        {
+            "ClusterIdKey", "ServiceIdKey", "ClusteringProviderTypeKey", "SiloPortKey", "GatewayPortKey",
+            "AdvertisedIPAddressKey", "SiloListeningEndpointKey", "GatewayListeningEndpointKey",
+        })
+        {
+            Assert.True(siloKeys.TryGetValue(constant, out var key), $"SiloConfiguration has no constant {constant}.");
+            var variable = key.Replace(":", "__", StringComparison.Ordinal);
+            Assert.True(environment.Contains(variable), $"The silo app does not set {variable} ({key}); it sets: {string.Join(", ", environment.Order())}.");
+        }
+
+        // The platform's own options that the deployment relies on (section Platform, bound with unknown keys refused).
+        foreach (var property in new[]
+        {
+            nameof(StreamingPlatformOptions.StateDirectory), nameof(StreamingPlatformOptions.SavepointDirectory),
+            nameof(StreamingPlatformOptions.DefaultStateBackend), nameof(StreamingPlatformOptions.DefaultCheckpointStorage),
+        })
+        {
+            var variable = $"{StreamingPlatformOptions.SectionName}__{property}";
+            Assert.True(environment.Contains(variable), $"The silo app does not set {variable}; it sets: {string.Join(", ", environment.Order())}.");
+        }
+
+        // The state backend parameter offers exactly the backends the silo knows.
+        var allowed = template.RootElement.GetProperty("parameters").GetProperty("defaultStateBackend").GetProperty("allowedValues")
+            .EnumerateArray().Select(v => v.GetString()!).Order(StringComparer.Ordinal);
+        Assert.Equal(Enum.GetNames<StateBackendKind>().Order(StringComparer.Ordinal), allowed);
+    }
+
+    private static void AssertClean(BicepResult result, string what)
+    {
+        Assert.True(
+            result.ExitCode == 0 && string.IsNullOrWhiteSpace(result.Diagnostics),
+            $"{what} exited with {result.ExitCode} and reported:\n{result.Diagnostics}");
+    }
+
+    /// <summary>The names of the environment variables (and secrets) the template sets: objects of a name and a value or secretRef.</summary>
+    private static HashSet<string> EnvironmentVariableNames(JsonElement element)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        Walk(element);
+        return names;
+
+        void Walk(JsonElement e)
+        {
+            switch (e.ValueKind)
+            {
+                case JsonValueKind.Object:
+                    if (e.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
+                        && (e.TryGetProperty("value", out _) || e.TryGetProperty("secretRef", out _))
+                        && e.EnumerateObject().Count() == 2)
+                    {
+                        names.Add(name.GetString()!);
+                    }
+
+                    foreach (var property in e.EnumerateObject())
+                    {
+                        Walk(property.Value);
+                    }
+
+                    break;
+                case JsonValueKind.Array:
+                    foreach (var item in e.EnumerateArray())
+                    {
+                        Walk(item);
+                    }
+
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The string constants of the silo host's SiloConfiguration, read from the built Platform.Silo.dll.</summary>
+    private static Dictionary<string, string> SiloConfigurationConstants()
+    {
+        var context = new AssemblyLoadContext("silo-configuration", isCollectible: true);
+        try
+        {
+            var type = context.LoadFromAssemblyPath(BuiltPrograms.Silo).GetType("Platform.Silo.Hosting.SiloConfiguration", throwOnError: true)!;
+            return type.GetFields(BindingFlags.Public | BindingFlags.Static)
+                .Where(f => f.IsLiteral && f.FieldType == typeof(string))
+                .ToDictionary(f => f.Name, f => (string)f.GetRawConstantValue()!);
+        }
+        finally
+        {
+            context.Unload();
+        }
+    }
+}
