@@ -4,10 +4,12 @@ using Orleans.Hosting;
 using Orleans.Runtime;
 using Platform.Samples;
 using Platform.Silo.Hosting;
+using StackExchange.Redis;
 
 // The silo host: an Orleans silo with the streaming platform, an HTTP endpoint, and configuration from appsettings.json,
 // environment variables and the command line. Orleans reads the "Orleans" section (the keys .NET Aspire sets:
-// Orleans__ClusterId, Orleans__Clustering__ProviderType, Orleans__Endpoints__SiloPort, ...); the platform reads "Platform".
+// Orleans__ClusterId, Orleans__Clustering__ProviderType, Orleans__Clustering__ServiceKey, Orleans__Endpoints__SiloPort, ...);
+// the platform reads "Platform".
 //
 // The working directory matters: jobs name input and output files as the silo sees them, and a relative path resolves
 // against the directory the silo was started in (appsettings.json is always read from beside the binary).
@@ -27,6 +29,15 @@ try
     {
         builder.WebHost.UseUrls(SiloConfiguration.DefaultUrl);
     }
+
+    if (RedisClustering.IsSelected(builder.Configuration)
+        && await RedisClustering.ConnectAsync(builder.Configuration) is { } redis)
+    {
+        // Orleans:Clustering:ServiceKey names a keyed connection, which Aspire's Redis client integration would register.
+        builder.Services.AddKeyedSingleton<IConnectionMultiplexer>(redis.ServiceKey, (_, _) => redis.Connection);
+    }
+
+    builder.Services.AddSiloHealthChecks();
 
     try
     {
@@ -60,8 +71,9 @@ catch (Exception ex)
 await using (app)
 {
     app.MapGet("/", (ILocalSiloDetails silo, IOptions<ClusterOptions> cluster) =>
-        $"Platform silo {silo.Name} ({silo.SiloAddress}) in cluster '{cluster.Value.ClusterId}'; liveness at /health/live.");
-    app.MapGet("/health/live", () => "live");
+        $"Platform silo {silo.Name} ({silo.SiloAddress}) in cluster '{cluster.Value.ClusterId}'; health at " +
+        $"{SiloHealthChecks.StartupPath}, {SiloHealthChecks.ReadyPath} and {SiloHealthChecks.LivePath}.");
+    app.MapSiloHealthChecks();
 
     try
     {

@@ -132,6 +132,8 @@ internal static class SiloConfiguration
             {
                 Endpoint(configuration, PrimarySiloEndPointKey, problems);
             }
+
+            RedisClustering.Validate(configuration, problems);
         }
 
         if (configuration[ParentProcessIdKey] is { } parent
