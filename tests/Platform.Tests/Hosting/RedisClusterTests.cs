@@ -239,6 +239,31 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
         Assert.Contains(message.Replace("{free}", free, StringComparison.Ordinal), silo.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_command_line_takes_either_a_gateway_or_Redis_and_names_a_Redis_server_it_cannot_reach()
+    {
+        var both = await CliProcess.RunAsync(new Dictionary<string, string>(), "list", "--gateway", "127.0.0.1:30000", "--redis", redis.Server.ConnectionString);
+        Assert.True(both.ExitCode == 2, both.ToString());
+        Assert.Contains("either --gateway or --redis", both.StandardError, StringComparison.Ordinal);
+
+        var bothVariables = await CliProcess.RunAsync(
+            new Dictionary<string, string> { ["PLATFORM_GATEWAY"] = "127.0.0.1:30000", ["PLATFORM_REDIS"] = redis.Server.ConnectionString }, "list");
+        Assert.True(bothVariables.ExitCode == 2, bothVariables.ToString());
+        Assert.Contains("PLATFORM_GATEWAY and PLATFORM_REDIS", bothVariables.StandardError, StringComparison.Ordinal);
+
+        // Redis answers, but no silo of this cluster is listed there: no gateway to connect to.
+        var noSilo = await CliProcess.RunAsync(
+            new Dictionary<string, string> { ["PLATFORM_REDIS"] = redis.Server.ConnectionString, ["PLATFORM_CLUSTER_ID"] = $"nobody-{Guid.NewGuid():N}" }, "list");
+        Assert.True(noSilo.ExitCode == 4, noSilo.ToString());
+        Assert.Contains($"Redis {redis.Server.ConnectionString}", noSilo.StandardError, StringComparison.Ordinal);
+
+        var unreachable = $"127.0.0.1:{Ports.Free(1)[0]}";
+        var down = await CliProcess.RunAsync(new Dictionary<string, string>(), "list", "--redis", unreachable);
+        Assert.True(down.ExitCode == 4, down.ToString());
+        Assert.Contains($"Redis {unreachable}", down.StandardError, StringComparison.Ordinal);
+        Assert.Contains("(--redis)", down.StandardError, StringComparison.Ordinal);
+    }
+
     private static ChildProcess StartSilo(string redisConnectionString, string clusterId, int siloPort, int gatewayPort, int httpPort, string shared) =>
         ChildProcess.Start(BuiltPrograms.Silo, [], SiloEnvironment(redisConnectionString, clusterId, siloPort, gatewayPort, httpPort, shared));
 
