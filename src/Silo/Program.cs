@@ -2,9 +2,9 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
+using Platform.Hosting;
 using Platform.Samples;
 using Platform.Silo.Hosting;
-using StackExchange.Redis;
 
 // The silo host: an Orleans silo with the streaming platform, an HTTP endpoint, and configuration from appsettings.json,
 // environment variables and the command line. Orleans reads the "Orleans" section (the keys .NET Aspire sets:
@@ -30,12 +30,10 @@ try
         builder.WebHost.UseUrls(SiloConfiguration.DefaultUrl);
     }
 
-    if (RedisClustering.IsSelected(builder.Configuration)
-        && await RedisClustering.ConnectAsync(builder.Configuration) is { } redis)
-    {
-        // Orleans:Clustering:ServiceKey names a keyed connection, which Aspire's Redis client integration would register.
-        builder.Services.AddKeyedSingleton<IConnectionMultiplexer>(redis.ServiceKey, (_, _) => redis.Connection);
-    }
+    // Redis for clustering or grain storage: reachable now, and the keyed connections a ServiceKey names (which Aspire's
+    // Redis client integration would register).
+    await RedisConnections.RegisterAsync(builder.Configuration, builder.Services);
+    RedisConnections.UseBinaryStateFormat(builder.Configuration, builder.Services, PlatformStreams.StateStorageName, PlatformSiloBuilderExtensions.PubSubStoreName);
 
     builder.Services.AddSiloHealthChecks();
 

@@ -133,7 +133,6 @@ internal static class SiloConfiguration
                 Endpoint(configuration, PrimarySiloEndPointKey, problems);
             }
 
-            RedisClustering.Validate(configuration, problems);
         }
 
         if (configuration[ParentProcessIdKey] is { } parent
@@ -142,6 +141,7 @@ internal static class SiloConfiguration
             problems.Add($"{ParentProcessIdKey} is '{parent}', which is not a process id.");
         }
 
+        RedisConnections.Validate(configuration, problems);
         ValidatePlatform(configuration, problems);
         return problems;
     }

@@ -29,8 +29,10 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-    [Fact]
-    public async Task Three_silo_processes_clustered_through_Redis_recover_a_job_exactly_once_when_the_job_managers_silo_is_SIGKILLed()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Three_silo_processes_clustered_through_Redis_recover_a_job_exactly_once_when_the_job_managers_silo_is_SIGKILLed(bool controlStateInRedis)
     {
         const long records = 45_000;
         const int words = 50;
@@ -40,8 +42,26 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
         var ports = Ports.Free(9);
         int HttpPort(int index) => ports[(index * 3) + 2];
 
-        // No primary silo: every silo finds the others in Redis. They share the state and checkpoint directories (one machine).
-        var silos = Enumerable.Range(0, 3).Select(i => StartSilo(redis.Server.ConnectionString, clusterId, ports[i * 3], ports[(i * 3) + 1], HttpPort(i), shared)).ToArray();
+        // No primary silo: every silo finds the others in Redis. They share the checkpoint directory (one machine), and
+        // the state directory too unless the platform's control state (job managers, coordinators, registry,
+        // subscriptions) is in Redis, as it must be for silos on separate machines without a shared mount.
+        var stateDirectories = Enumerable.Range(0, 3).Select(i => controlStateInRedis ? Path.Combine(shared, $"state-{i}") : Path.Combine(shared, "state")).ToArray();
+        var silos = Enumerable.Range(0, 3).Select(i =>
+        {
+            var environment = SiloEnvironment(redis.Server.ConnectionString, clusterId, ports[i * 3], ports[(i * 3) + 1], HttpPort(i), shared);
+            environment["Platform__StateDirectory"] = stateDirectories[i];
+            if (controlStateInRedis)
+            {
+                // What Aspire's WithGrainStorage(name, redis) sets.
+                foreach (var storage in new[] { "platform-state", "PubSubStore" })
+                {
+                    environment[$"Orleans__GrainStorage__{storage}__ProviderType"] = "Redis";
+                    environment[$"Orleans__GrainStorage__{storage}__ServiceKey"] = ServiceKey;
+                }
+            }
+
+            return ChildProcess.Start(BuiltPrograms.Silo, [], environment);
+        }).ToArray();
 
         // The client process: the command line, finding the gateways through Redis.
         var cli = new Dictionary<string, string>
@@ -153,6 +173,12 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
                 .GroupBy(fields => fields[0])
                 .ToDictionary(g => g.Key, g => g.Max(fields => long.Parse(fields[1], CultureInfo.InvariantCulture)));
             Assert.Equal(GeneratedWords.CountsOf(records, words).OrderBy(p => p.Key), written.OrderBy(p => p.Key));
+            if (controlStateInRedis)
+            {
+                // Nothing of the control state went to the silos' own disks: the job recovered from what Redis kept.
+                Assert.All(stateDirectories, d => Assert.False(Directory.Exists(d) && Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).Any(), $"{d} holds files"));
+            }
+
             await client.StopAsync();
         }
         finally
@@ -237,6 +263,23 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
         Assert.True(exited, $"The silo was still running after {Timeout}.");
         Assert.Equal(exitCode, silo.ExitCode);
         Assert.Contains(message.Replace("{free}", free, StringComparison.Ordinal), silo.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Redis_grain_storage_without_its_connection_string_stops_the_silo_naming_the_key()
+    {
+        var ports = Ports.Free(3);
+        var environment = SiloEnvironment(redis.Server.ConnectionString, $"redis-bad-{Guid.NewGuid():N}", ports[0], ports[1], ports[2], TestData.NewDirectory("redis-bad"));
+        environment["Orleans__GrainStorage__platform-state__ProviderType"] = "Redis";
+        environment["Orleans__GrainStorage__platform-state__ServiceKey"] = "control-state";
+
+        await using var silo = ChildProcess.Start(BuiltPrograms.Silo, [], environment);
+        var exited = await silo.WaitForExitAsync(Timeout);
+        output.WriteLine(silo.Output);
+
+        Assert.True(exited, $"The silo was still running after {Timeout}.");
+        Assert.Equal(2, silo.ExitCode);
+        Assert.Contains("ConnectionStrings:control-state (named by Orleans:GrainStorage:platform-state:ServiceKey) is not set", silo.Output, StringComparison.Ordinal);
     }
 
     [Fact]
