@@ -33,6 +33,9 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
     /// </summary>
     public ConfigurationOptions? Redis { get; init; }
 
+    /// <summary>Which option or variable named <see cref="Redis"/> (<c>--redis</c> or <c>PLATFORM_REDIS</c>).</summary>
+    public string? RedisSource { get; init; }
+
     /// <summary>
     /// Reads the settings: an option wins over its environment variable, which wins over the default; a Redis server
     /// (<c>--redis</c>, <c>PLATFORM_REDIS</c>) and a gateway given at the same level are bad usage.
@@ -77,7 +80,7 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
 
             // Shown in messages; never the password.
             var shown = string.Join(",", options.EndPoints.Select(EndPointCollection.ToString));
-            return new ConnectionSettings(shown, [], clusterIdValue, serviceIdValue) { Redis = options, Source = redisSource! };
+            return new ConnectionSettings(shown, [], clusterIdValue, serviceIdValue) { Redis = options, RedisSource = redisSource };
         }
 
         var text = FirstSet(gateway, Environment.GetEnvironmentVariable(GatewayVariable)) ?? DefaultGateway;
@@ -90,8 +93,6 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
         return new ConnectionSettings(text, endpoints, clusterIdValue, serviceIdValue);
     }
 
-    /// <summary>Which option or variable named the Redis server.</summary>
-    public string Source { get; init; } = "--gateway";
 
     /// <summary>How the settings read in a message: the gateway or Redis server, and the cluster id.</summary>
     public string Describe() => Redis is null
@@ -213,7 +214,7 @@ internal sealed class Connection : IAsyncDisposable
                 $"Cannot connect to the cluster at {settings.Describe()}: {reason.TrimEnd('.')}. " +
                 (settings.Redis is null
                     ? $"Is a silo running there? Set the gateway with --gateway or {ConnectionSettings.GatewayVariable} (or the silos' Redis with --redis or {ConnectionSettings.RedisVariable}), "
-                    : $"Is Redis ({settings.Source}) up, and a silo of that cluster running? Set ") +
+                    : $"Is Redis ({settings.RedisSource}) up, and a silo of that cluster running? Set ") +
                 $"the cluster id with --cluster-id or {ConnectionSettings.ClusterIdVariable}, the service id with --service-id or {ConnectionSettings.ServiceIdVariable}.",
                 ex);
         }
