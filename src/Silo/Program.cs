@@ -2,12 +2,14 @@ using Microsoft.Extensions.Options;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Orleans.Runtime;
+using Platform.Hosting;
 using Platform.Samples;
 using Platform.Silo.Hosting;
 
 // The silo host: an Orleans silo with the streaming platform, an HTTP endpoint, and configuration from appsettings.json,
 // environment variables and the command line. Orleans reads the "Orleans" section (the keys .NET Aspire sets:
-// Orleans__ClusterId, Orleans__Clustering__ProviderType, Orleans__Endpoints__SiloPort, ...); the platform reads "Platform".
+// Orleans__ClusterId, Orleans__Clustering__ProviderType, Orleans__Clustering__ServiceKey, Orleans__Endpoints__SiloPort, ...);
+// the platform reads "Platform".
 //
 // The working directory matters: jobs name input and output files as the silo sees them, and a relative path resolves
 // against the directory the silo was started in (appsettings.json is always read from beside the binary).
@@ -27,6 +29,13 @@ try
     {
         builder.WebHost.UseUrls(SiloConfiguration.DefaultUrl);
     }
+
+    // Redis for clustering or grain storage: reachable now, and the keyed connections a ServiceKey names (which Aspire's
+    // Redis client integration would register).
+    await RedisConnections.RegisterAsync(builder.Configuration, builder.Services);
+    RedisConnections.UseBinaryStateFormat(builder.Configuration, builder.Services, PlatformStreams.StateStorageName, PlatformSiloBuilderExtensions.PubSubStoreName);
+
+    builder.Services.AddSiloHealthChecks();
 
     try
     {
@@ -60,8 +69,9 @@ catch (Exception ex)
 await using (app)
 {
     app.MapGet("/", (ILocalSiloDetails silo, IOptions<ClusterOptions> cluster) =>
-        $"Platform silo {silo.Name} ({silo.SiloAddress}) in cluster '{cluster.Value.ClusterId}'; liveness at /health/live.");
-    app.MapGet("/health/live", () => "live");
+        $"Platform silo {silo.Name} ({silo.SiloAddress}) in cluster '{cluster.Value.ClusterId}'; health at " +
+        $"{SiloHealthChecks.StartupPath}, {SiloHealthChecks.ReadyPath} and {SiloHealthChecks.LivePath}.");
+    app.MapSiloHealthChecks();
 
     try
     {

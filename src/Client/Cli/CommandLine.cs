@@ -12,6 +12,13 @@ internal static class CommandLine
         Recursive = true,
     };
 
+    public static readonly Option<string?> Redis = new("--redis")
+    {
+        Description = $"Find the gateways in the silos' Redis membership table (silos with Orleans:Clustering:ProviderType=Redis): a Redis connection string such as 127.0.0.1:6379. Default: ${ConnectionSettings.RedisVariable}. Not with --gateway.",
+        HelpName = "connection-string",
+        Recursive = true,
+    };
+
     public static readonly Option<string?> ClusterId = new("--cluster-id")
     {
         Description = $"The cluster id the silos were started with (Orleans:ClusterId). Default: ${ConnectionSettings.ClusterIdVariable}, else {ConnectionSettings.DefaultId}.",
@@ -46,6 +53,7 @@ internal static class CommandLine
             "trigger and list checkpoints. Exit codes: 0 ok, 1 operation failed, 2 bad usage, 3 not found, 4 cannot connect.")
         {
             Gateway,
+            Redis,
             ClusterId,
             ServiceId,
             Json,

@@ -6,10 +6,14 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Platform.Client;
+using StackExchange.Redis;
 
 namespace Platform.Cli;
 
-/// <summary>Where the cluster is: its gateways and ids, from the options, the environment, or the silo host's defaults.</summary>
+/// <summary>
+/// Where the cluster is: its gateways (static), or the Redis server whose membership table lists them (<see cref="Redis"/>),
+/// and its ids; from the options, the environment, or the silo host's defaults.
+/// </summary>
 internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoint> Gateways, string ClusterId, string ServiceId)
 {
     /// <summary>The gateway of a silo host started with no configuration (src/Silo: gateway port 30000 on 127.0.0.1).</summary>
@@ -19,13 +23,66 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
     public const string DefaultId = "dev";
 
     public const string GatewayVariable = "PLATFORM_GATEWAY";
+    public const string RedisVariable = "PLATFORM_REDIS";
     public const string ClusterIdVariable = "PLATFORM_CLUSTER_ID";
     public const string ServiceIdVariable = "PLATFORM_SERVICE_ID";
 
-    /// <summary>Reads the settings: an option wins over its environment variable, which wins over the default.</summary>
-    /// <exception cref="CliException">The gateway is not <c>host:port</c> (bad usage) or its host name does not resolve.</exception>
-    public static ConnectionSettings Resolve(string? gateway, string? clusterId, string? serviceId)
+    /// <summary>
+    /// The Redis connection string of the cluster's membership table (silos with <c>Orleans:Clustering:ProviderType</c> =
+    /// <c>Redis</c>); when set, the client finds the gateways there instead of <see cref="Gateways"/>.
+    /// </summary>
+    public ConfigurationOptions? Redis { get; init; }
+
+    /// <summary>Which option or variable named <see cref="Redis"/> (<c>--redis</c> or <c>PLATFORM_REDIS</c>).</summary>
+    public string? RedisSource { get; init; }
+
+    /// <summary>
+    /// Reads the settings: an option wins over its environment variable, which wins over the default; a Redis server
+    /// (<c>--redis</c>, <c>PLATFORM_REDIS</c>) and a gateway given at the same level are bad usage.
+    /// </summary>
+    /// <exception cref="CliException">
+    /// The gateway is not <c>host:port</c> or the Redis connection string cannot be read (bad usage), or the gateway's host
+    /// name does not resolve.
+    /// </exception>
+    public static ConnectionSettings Resolve(string? gateway, string? clusterId, string? serviceId, string? redis = null)
     {
+        var clusterIdValue = FirstSet(clusterId, Environment.GetEnvironmentVariable(ClusterIdVariable)) ?? DefaultId;
+        var serviceIdValue = FirstSet(serviceId, Environment.GetEnvironmentVariable(ServiceIdVariable)) ?? DefaultId;
+        var (redisText, redisSource) = (FirstSet(gateway), FirstSet(redis)) switch
+        {
+            ({ }, { }) => throw new CliException(ExitCodes.BadUsage, "Give either --gateway or --redis, not both."),
+            (null, { } option) => (option, "--redis"),
+            ({ }, null) => (null, null),
+            (null, null) => (FirstSet(Environment.GetEnvironmentVariable(GatewayVariable)), FirstSet(Environment.GetEnvironmentVariable(RedisVariable))) switch
+            {
+                ({ }, { }) => throw new CliException(ExitCodes.BadUsage, $"Both {GatewayVariable} and {RedisVariable} are set; unset one, or choose with --gateway or --redis."),
+                (_, { } variable) => (variable, RedisVariable),
+                _ => ((string?)null, (string?)null),
+            },
+        };
+
+        if (redisText is not null)
+        {
+            ConfigurationOptions options;
+            try
+            {
+                options = ConfigurationOptions.Parse(redisText);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new CliException(ExitCodes.BadUsage, $"{redisSource} is not a Redis connection string ({ex.Message}); for example 127.0.0.1:6379.", ex);
+            }
+
+            if (options.EndPoints.Count == 0)
+            {
+                throw new CliException(ExitCodes.BadUsage, $"{redisSource} names no Redis server; for example 127.0.0.1:6379.");
+            }
+
+            // Shown in messages; never the password.
+            var shown = string.Join(",", options.EndPoints.Select(EndPointCollection.ToString));
+            return new ConnectionSettings(shown, [], clusterIdValue, serviceIdValue) { Redis = options, RedisSource = redisSource };
+        }
+
         var text = FirstSet(gateway, Environment.GetEnvironmentVariable(GatewayVariable)) ?? DefaultGateway;
         var endpoints = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ParseEndpoint).ToList();
         if (endpoints.Count == 0)
@@ -33,15 +90,14 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
             throw new CliException(ExitCodes.BadUsage, $"The gateway '{text}' is empty; give host:port, for example {DefaultGateway}.");
         }
 
-        return new ConnectionSettings(
-            text,
-            endpoints,
-            FirstSet(clusterId, Environment.GetEnvironmentVariable(ClusterIdVariable)) ?? DefaultId,
-            FirstSet(serviceId, Environment.GetEnvironmentVariable(ServiceIdVariable)) ?? DefaultId);
+        return new ConnectionSettings(text, endpoints, clusterIdValue, serviceIdValue);
     }
 
-    /// <summary>How the settings read in a message: the gateway and the cluster id.</summary>
-    public string Describe() => $"gateway {Gateway} (cluster id '{ClusterId}')";
+
+    /// <summary>How the settings read in a message: the gateway or Redis server, and the cluster id.</summary>
+    public string Describe() => Redis is null
+        ? $"gateway {Gateway} (cluster id '{ClusterId}')"
+        : $"Redis {Gateway} (cluster id '{ClusterId}', service id '{ServiceId}')";
 
     private static string? FirstSet(params string?[] values) => values.FirstOrDefault(v => !string.IsNullOrWhiteSpace(v))?.Trim();
 
@@ -111,15 +167,27 @@ internal sealed class Connection : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
         }
 
-        builder.UseOrleansClient(client => client
-            .UseStaticClustering([.. settings.Gateways])
-            .Configure<ClusterOptions>(options =>
+        builder.UseOrleansClient(client =>
+        {
+            if (settings.Redis is { } redis)
+            {
+                // Gateway discovery: the silos' Redis membership table lists the active ones (ServiceId/members/ClusterId).
+                client.UseRedisClustering(options => options.ConfigurationOptions = redis.Clone());
+            }
+            else
+            {
+                client.UseStaticClustering([.. settings.Gateways]);
+            }
+
+            client.Configure<ClusterOptions>(options =>
             {
                 options.ClusterId = settings.ClusterId;
                 options.ServiceId = settings.ServiceId;
-            })
+            });
+
             // A command line reports a gateway that does not answer at once; Orleans would otherwise keep retrying.
-            .UseConnectionRetryFilter((_, _) => Task.FromResult(false)));
+            client.UseConnectionRetryFilter((_, _) => Task.FromResult(false));
+        });
 
         var host = builder.Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -137,11 +205,17 @@ internal sealed class Connection : IAsyncDisposable
                 throw new OperationCanceledException(cancellationToken);
             }
 
-            var reason = ex is OperationCanceledException ? $"no answer within {ConnectTimeout.TotalSeconds:0} s" : Errors.Innermost(ex).Message;
+            var reason = ex is OperationCanceledException ? $"no answer within {ConnectTimeout.TotalSeconds:0} s"
+                // The Redis client goes on to advise abortConnect=false, which is not the cure for a server that is down.
+                : Errors.Innermost(ex) is RedisConnectionException redisError ? redisError.Message.Split(". ", 2)[0]
+                : Errors.Innermost(ex).Message;
             throw new CliException(
                 ExitCodes.CannotConnect,
                 $"Cannot connect to the cluster at {settings.Describe()}: {reason.TrimEnd('.')}. " +
-                $"Is a silo running there? Set the gateway with --gateway or {ConnectionSettings.GatewayVariable}, the cluster id with --cluster-id or {ConnectionSettings.ClusterIdVariable}.",
+                (settings.Redis is null
+                    ? $"Is a silo running there? Set the gateway with --gateway or {ConnectionSettings.GatewayVariable} (or the silos' Redis with --redis or {ConnectionSettings.RedisVariable}), "
+                    : $"Is Redis ({settings.RedisSource}) up, and a silo of that cluster running? Set ") +
+                $"the cluster id with --cluster-id or {ConnectionSettings.ClusterIdVariable}, the service id with --service-id or {ConnectionSettings.ServiceIdVariable}.",
                 ex);
         }
     }

@@ -26,7 +26,10 @@ internal sealed class Invocation(ParseResult parseResult, Output output, Cancell
         if (_connection is null)
         {
             Settings = ConnectionSettings.Resolve(
-                ParseResult.GetValue(CommandLine.Gateway), ParseResult.GetValue(CommandLine.ClusterId), ParseResult.GetValue(CommandLine.ServiceId));
+                ParseResult.GetValue(CommandLine.Gateway),
+                ParseResult.GetValue(CommandLine.ClusterId),
+                ParseResult.GetValue(CommandLine.ServiceId),
+                ParseResult.GetValue(CommandLine.Redis));
             _connection = await Connection.OpenAsync(Settings, Output.Verbose, CancellationToken);
         }
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
+using Orleans.Storage;
 using Platform.Catalog;
 using Platform.Hosting;
 using Platform.Jobs;
@@ -19,11 +20,16 @@ namespace Orleans.Hosting;
 /// <summary>Adds the streaming platform to an Orleans silo.</summary>
 public static class PlatformSiloBuilderExtensions
 {
+    /// <summary>The grain storage of stream subscriptions (Orleans' name for it).</summary>
+    public const string PubSubStoreName = "PubSubStore";
+
     /// <summary>
     /// Adds the streaming runtime to the silo: job managers, checkpoint coordinators, task grains and their placement,
     /// the jobs' control streams (memory streams, with subscriptions kept in <c>PubSubStore</c>), and file-system grain
-    /// storage for the platform's own state under <see cref="StreamingPlatformOptions.StateDirectory"/>. Options come
-    /// from the <c>Platform</c> configuration section, then <paramref name="configure"/>; bad options stop the silo.
+    /// storage for the platform's own state under <see cref="StreamingPlatformOptions.StateDirectory"/>, unless grain
+    /// storage named <c>platform-state</c> or <c>PubSubStore</c> is configured already (for example Redis through
+    /// <c>Orleans:GrainStorage:platform-state:ProviderType</c>). Options come from the <c>Platform</c> configuration
+    /// section, then <paramref name="configure"/>; bad options stop the silo.
     /// </summary>
     public static ISiloBuilder AddStreamingPlatform(this ISiloBuilder builder, Action<StreamingPlatformOptions>? configure = null)
     {
@@ -86,11 +92,25 @@ public static class PlatformSiloBuilderExtensions
         // Empty unless jobs are added (siloBuilder.AddJob), so that the catalog grain answers on every silo.
         services.TryAddSingleton<JobCatalog>();
         services.AddBuiltInStateBackends();
-        services.AddGrainStorage(PlatformStreams.StateStorageName, (sp, name) => CreateStateStorage(sp, name, "platform"));
-        services.AddGrainStorage("PubSubStore", (sp, name) => CreateStateStorage(sp, name, "pubsub"));
+        AddStateStorageUnlessConfigured(services, PlatformStreams.StateStorageName, "platform");
+        AddStateStorageUnlessConfigured(services, PubSubStoreName, "pubsub");
         services.AddSingleton<JobFailureWatcher>();
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<JobFailureWatcher>());
         return services;
+    }
+
+    /// <summary>
+    /// Registers file-system grain storage under <paramref name="name"/> unless a grain storage of that name is already
+    /// registered: by configuration (<c>Orleans:GrainStorage:{name}:ProviderType</c>, as .NET Aspire's
+    /// <c>WithGrainStorage</c> sets it, applied before the silo builder's code runs) or by code that ran first. Silos on
+    /// separate machines share the platform's control state that way (for example in Redis).
+    /// </summary>
+    private static void AddStateStorageUnlessConfigured(IServiceCollection services, string name, string folder)
+    {
+        if (!services.Any(d => d.IsKeyedService && d.ServiceType == typeof(IGrainStorage) && Equals(d.ServiceKey, name)))
+        {
+            services.AddGrainStorage(name, (sp, key) => CreateStateStorage(sp, key, folder));
+        }
     }
 
     private static FileSystemGrainStorage CreateStateStorage(IServiceProvider services, string name, string folder) => new(

@@ -132,6 +132,7 @@ internal static class SiloConfiguration
             {
                 Endpoint(configuration, PrimarySiloEndPointKey, problems);
             }
+
         }
 
         if (configuration[ParentProcessIdKey] is { } parent
@@ -140,6 +141,7 @@ internal static class SiloConfiguration
             problems.Add($"{ParentProcessIdKey} is '{parent}', which is not a process id.");
         }
 
+        RedisConnections.Validate(configuration, problems);
         ValidatePlatform(configuration, problems);
         return problems;
     }

@@ -27,6 +27,13 @@ internal static class StartupFailure
             return ConfigurationErrorExitCode;
         }
 
+        if (Flatten(exception).OfType<SiloStartupException>().FirstOrDefault() is { } startup)
+        {
+            // Says what is wrong and which setting leads there; the stack trace adds nothing.
+            error.WriteLine($"Platform.Silo did not start: {EndWithPeriod(startup.Message)}");
+            return StartupErrorExitCode;
+        }
+
         var root = Innermost(exception);
         var hint = Flatten(exception).Any(e => e is Microsoft.AspNetCore.Connections.AddressInUseException)
             ? $" The HTTP address comes from --urls, ASPNETCORE_URLS or the Urls setting (default {SiloConfiguration.DefaultUrl})."

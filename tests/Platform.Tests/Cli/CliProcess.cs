@@ -33,7 +33,7 @@ public static class CliProcess
         }
 
         // Only what the test sets: a PLATFORM_* variable of the machine running the tests must not leak in.
-        foreach (var variable in new[] { "PLATFORM_GATEWAY", "PLATFORM_CLUSTER_ID", "PLATFORM_SERVICE_ID" })
+        foreach (var variable in new[] { "PLATFORM_GATEWAY", "PLATFORM_REDIS", "PLATFORM_CLUSTER_ID", "PLATFORM_SERVICE_ID" })
         {
             start.Environment.Remove(variable);
         }

@@ -49,6 +49,13 @@ public sealed class SiloHostTests(ITestOutputHelper output)
                 Timeout,
                 () => $"the silo answers on http://127.0.0.1:{httpPort}/health/live\n{silo.Output}");
 
+            // Development clustering: startup and readiness (Active in the primary's membership table) answer too.
+            foreach (var path in new[] { "/health/startup", "/health/ready", "/" })
+            {
+                using var response = await Http.GetAsync(new Uri($"http://127.0.0.1:{httpPort}{path}"));
+                Assert.True(response.IsSuccessStatusCode, $"GET {path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            }
+
             using var client = await ConnectAsync(clusterId, serviceId, gatewayPort);
             var platform = new PlatformClient(client.Services.GetRequiredService<IClusterClient>());
 
