@@ -17,7 +17,7 @@ internal sealed class LocalCluster : IAsyncDisposable
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(2) };
 
     /// <summary>The silo host's health endpoint that says a silo is up and can take work.</summary>
-    private const string HealthPath = "health/live";
+    private const string HealthPath = "health/ready";
 
     private readonly ConsoleOutput _console;
     private readonly List<SiloProcess> _silos = [];

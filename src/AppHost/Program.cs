@@ -52,7 +52,7 @@ try
     }
 
     console.Line();
-    console.Line($"Cluster '{cluster.ClusterId}' (service '{cluster.ServiceId}'), silo-0 is the primary:");
+    console.Line($"Cluster '{cluster.ClusterId}' (service '{cluster.ServiceId}'){(options.Clustering == ClusteringChoice.Development ? ", silo-0 is the primary" : ", membership in Redis")}:");
     foreach (var silo in cluster.Silos)
     {
         console.Line($"  {silo.Spec.Name} pid={silo.Id} silo={silo.Spec.SiloEndpoint} gateway={silo.Spec.GatewayEndpoint} http={silo.Spec.HttpAddress}");
