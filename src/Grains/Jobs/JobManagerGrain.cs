@@ -120,6 +120,11 @@ internal sealed partial class JobManagerGrain(
         }
 
         var problems = new JobGraphValidator(serializer).Validate(graph).ToList();
+        if (graph.Checkpointing is { } checkpointing && storageFactory.Unavailable(storageFactory.Resolve(checkpointing).Kind) is { } unavailable)
+        {
+            problems.Add(unavailable);
+        }
+
         (CheckpointMetadata Metadata, SnapshotLocation Location)? initial = null;
         if (problems.Count == 0 && graph.Restore is { } restore)
         {
