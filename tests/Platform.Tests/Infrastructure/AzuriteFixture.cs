@@ -101,6 +101,21 @@ public sealed class AzuriteProcess : IAsyncDisposable
             () => $"Azurite answers on 127.0.0.1:{Port}; it wrote: {Output}");
     }
 
+    /// <summary>
+    /// Returns once Azurite has saved its metadata and extent databases to disk after this call. Azurite keeps them in
+    /// memory and saves them every 5 s, so a kill loses what it acknowledged since; Azure Storage does not, so an outage
+    /// test kills it only after a save, to lose nothing acknowledged before the outage.
+    /// </summary>
+    public Task WaitUntilSavedAsync(TimeSpan timeout)
+    {
+        var since = DateTime.UtcNow;
+        var files = new[] { "__azurite_db_blob__.json", "__azurite_db_blob_extent__.json" }.Select(f => Path.Combine(Location, f)).ToList();
+        return Poll.UntilAsync(
+            () => files.All(f => File.Exists(f) && File.GetLastWriteTimeUtc(f) > since),
+            timeout,
+            () => $"Azurite saves {string.Join(" and ", files)} to disk");
+    }
+
     /// <summary>Kills the process (SIGKILL): the service disappears mid-request, its data stays on disk.</summary>
     public void Kill()
     {

@@ -324,6 +324,22 @@ public sealed class AzureBlobCheckpointStorageTests(AzuriteFixture fixture) : Ch
     }
 
     [Fact]
+    public async Task A_container_that_disappears_is_created_again_by_the_next_write()
+    {
+        await Storage.WriteStateAsync("job", 1, "s.state", new byte[] { 1 });
+        await Container.DeleteAsync();
+
+        // A streamed file cannot be resent, so that write fails; files held in memory and later writes go through.
+        await Assert.ThrowsAsync<Azure.RequestFailedException>(() => Storage.WriteStateAsync("job", 2, "big.state", new MemoryStream([2])));
+        var handle = await Storage.WriteStateAsync("job", 2, "s.state", new byte[] { 2 });
+        var streamed = await Storage.WriteStateAsync("job", 2, "big.state", new MemoryStream([3]));
+
+        Assert.Equal([2], await Storage.ReadStateAsync("job", handle));
+        Assert.Equal([3], await Storage.ReadStateAsync("job", streamed));
+        Assert.Equal(["cluster-a/job/chk-2/big.state", "cluster-a/job/chk-2/s.state"], BlobNames());
+    }
+
+    [Fact]
     public async Task A_wrong_account_key_is_refused_with_what_to_do()
     {
         var wrongKey = fixture.Azurite.ConnectionString.Replace("AccountKey=Eby8", "AccountKey=Xby8", StringComparison.Ordinal);

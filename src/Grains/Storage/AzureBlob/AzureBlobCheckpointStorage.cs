@@ -205,7 +205,17 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         var blob = Container.GetBlobClient(name);
         try
         {
-            await blob.UploadAsync(content, overwrite: true, cancellationToken);
+            try
+            {
+                await blob.UploadAsync(content, overwrite: true, cancellationToken);
+            }
+            catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.ContainerNotFound)
+            {
+                // Bytes in memory can be sent again, into a new container.
+                provider.ContainerMissing();
+                await provider.EnsureCreatedAsync(cancellationToken);
+                await blob.UploadAsync(content, overwrite: true, cancellationToken);
+            }
         }
         catch (RequestFailedException ex) when (ex.Status == 403)
         {
@@ -222,6 +232,12 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         try
         {
             await blob.UploadAsync(hashing, new BlobUploadOptions { TransferOptions = Transfer }, cancellationToken);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.ContainerNotFound)
+        {
+            // This write fails (a stream cannot be sent twice); the next one creates the container first.
+            provider.ContainerMissing();
+            throw;
         }
         catch (RequestFailedException ex) when (ex.Status == 403)
         {

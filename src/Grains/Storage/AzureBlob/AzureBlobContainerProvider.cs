@@ -48,6 +48,22 @@ internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions
         }
     }
 
+    /// <summary>
+    /// Called when the service says the container does not exist (deleted, or lost by an emulator): the next write
+    /// creates it again, so that checkpoints resume instead of failing until the silo restarts.
+    /// </summary>
+    public void ContainerMissing()
+    {
+        lock (_lock)
+        {
+            if (_created is { IsCompletedSuccessfully: true })
+            {
+                LogContainerMissing(Container.Name, Container.AccountName);
+                _created = null;
+            }
+        }
+    }
+
     private async Task CreateAsync(BlobContainerClient container, CancellationToken cancellationToken)
     {
         try
@@ -97,6 +113,9 @@ internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions
             : new BlobServiceClient(endpoint.ServiceUri, new DefaultAzureCredential(), clientOptions);
         return service.GetBlobContainerClient(endpoint.ContainerName ?? options.ContainerName);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Blob container {Container} of storage account {Account} has disappeared; the retained checkpoints in it are gone, and the next checkpoint creates it again")]
+    private partial void LogContainerMissing(string container, string account);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Created blob container {Container} in storage account {Account} for checkpoints")]
     private partial void LogContainerCreated(string container, string account);

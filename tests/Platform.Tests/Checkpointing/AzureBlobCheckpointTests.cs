@@ -1,0 +1,168 @@
+using Azure.Storage.Blobs;
+using Orleans.Hosting;
+using Orleans.TestingHost;
+using Platform.Checkpointing;
+using Platform.Client;
+using Platform.Graph;
+using Platform.Runtime;
+using Platform.Samples;
+using Platform.State;
+using Platform.Tests.Hosting;
+using Platform.Tests.Infrastructure;
+
+namespace Platform.Tests.Checkpointing;
+
+/// <summary>
+/// Jobs whose checkpoints go to Azure Blob Storage (a real Azurite, the silos' default storage set by configuration):
+/// recovery from the latest retained blob checkpoint, savepoints, and an outage of the storage service mid-run.
+/// </summary>
+public sealed class AzureBlobCheckpointTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+
+    [Fact]
+    public async Task Checkpoints_fail_while_the_storage_is_down_the_job_keeps_running_and_recovers_exactly_once_from_a_completed_checkpoint_after_it_returns()
+    {
+        const long records = 100_000;
+        const int words = 30;
+        await using var azurite = await AzuriteProcess.StartAsync();
+        var container = AzuriteFixture.NewContainerName();
+        await using var cluster = await StartClusterAsync(azurite, container);
+        var platform = new PlatformClient(cluster.Client);
+        var settings = new CheckpointingSettings
+        {
+            Interval = TimeSpan.FromMilliseconds(200),
+            Timeout = TimeSpan.FromSeconds(10),
+            TolerableFailedCheckpoints = 10_000,
+            RetainedCheckpoints = 2,
+        };
+        var jobId = await platform.SubmitAsync(CheckpointTestJobs.WordCount(records, words, 2, 1_000, settings));
+        await Poll.UntilAsync(async () => (await platform.GetCheckpointStatisticsAsync(jobId)).Completed >= 2, Timeout, () => "two checkpoints complete on blob storage");
+        var before = await platform.GetCheckpointStatisticsAsync(jobId);
+        Assert.Contains(await BlobNamesAsync(azurite, container), name => name.StartsWith($"{jobId}/chk-", StringComparison.Ordinal) && name.EndsWith("/_metadata", StringComparison.Ordinal));
+
+        // The storage service dies mid-run (once what it acknowledged is on its disk, as in Azure Storage).
+        await azurite.WaitUntilSavedAsync(Timeout);
+        azurite.Kill();
+        await Poll.UntilAsync(async () => (await platform.GetCheckpointStatisticsAsync(jobId)).Failed >= before.Failed + 3, Timeout, () => "checkpoints fail while the storage is down");
+        var down = await platform.GetCheckpointStatisticsAsync(jobId);
+        var collected = (await platform.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink)).Count;
+        await Poll.UntilAsync(async () => (await platform.GetCheckpointStatisticsAsync(jobId)).Failed >= down.Failed + 3, Timeout, () => "more checkpoints fail while the storage is down");
+        var stillDown = await platform.GetCheckpointStatisticsAsync(jobId);
+        var status = await platform.GetStatusAsync(jobId);
+
+        // Failures count toward the tolerable limit but processing goes on, and nothing completed without the storage.
+        Assert.Equal(JobState.Running, status.State);
+        Assert.Equal(0, status.Restarts);
+        Assert.Equal(down.Completed, stillDown.Completed);
+        Assert.True((await platform.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink)).Count > collected, "records stopped flowing while the storage was down");
+        Assert.Contains("could not write its state", stillDown.LatestFailed!.FailureReason);
+        Assert.True(stillDown.LatestFailed.Id > down.LatestCompleted!.Id);
+
+        // The service comes back on the same port with the same data: the next checkpoint completes.
+        await azurite.StartAgainAsync();
+        var last = stillDown;
+        await Poll.UntilAsync(
+            async () => (last = await platform.GetCheckpointStatisticsAsync(jobId)).Completed > stillDown.Completed,
+            Timeout,
+            () => $"a checkpoint completes after the storage returns; latest: {string.Join("; ", last.History.Take(3).Select(h => $"{h.Id} {h.Status} {h.FailureReason}"))}");
+        var recovered = (await platform.GetCheckpointStatisticsAsync(jobId)).LatestCompleted!;
+        Assert.True(recovered.Id > stillDown.LatestFailed.Id);
+
+        // A failover now restores from a completed checkpoint (written after the outage), and the counts are exact.
+        FailureSwitch.Arm(jobId);
+        var final = await platform.WaitForCompletionAsync(jobId, Timeout);
+
+        Assert.True(final.State == JobState.Finished, $"Job ended {final.State}: {final.Failure}");
+        Assert.Equal(1, final.Restarts);
+        var stats = await platform.GetCheckpointStatisticsAsync(jobId);
+        Assert.NotNull(stats.LatestRestoredId);
+        Assert.True(stats.LatestRestoredId >= recovered.Id, $"restored from checkpoint {stats.LatestRestoredId}, older than {recovered.Id} which completed after the outage");
+        Assert.DoesNotContain(stats.History, h => h.Id == stats.LatestRestoredId && h.Status != CheckpointStatus.Completed);
+        Assert.Empty(stats.SkippedAsCorrupt);
+        var running = await platform.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink);
+        Assert.Equal(CheckpointTestJobs.ExpectedCounts(records, words).OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
+
+        // A finished job's checkpoints are deleted, those half written during the outage included.
+        Assert.DoesNotContain(await BlobNamesAsync(azurite, container), name => name.StartsWith($"{jobId}/", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_RocksDb_job_with_incremental_blob_checkpoints_restores_after_a_failure_and_takes_a_savepoint_that_a_new_job_resumes_from()
+    {
+        const long records = 60_000;
+        const int words = 40;
+        await using var azurite = await AzuriteProcess.StartAsync();
+        var container = AzuriteFixture.NewContainerName();
+        await using var cluster = await StartClusterAsync(azurite, container);
+        var platform = new PlatformClient(cluster.Client);
+        var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(200), Incremental = true, RetainedCheckpoints = 2 };
+        var job = CheckpointTestJobs.WordCount(records, words, 2, 1_500, settings);
+        job.StateBackend = StateBackendKind.RocksDb;
+        var jobId = await platform.SubmitAsync(job);
+        await Poll.UntilAsync(async () => (await platform.GetCheckpointStatisticsAsync(jobId)).Completed >= 2, Timeout, () => "two checkpoints complete");
+
+        // Incremental RocksDB checkpoints keep their SST files in the job's shared/ folder.
+        Assert.Contains(await BlobNamesAsync(azurite, container), name => name.StartsWith($"{jobId}/shared/", StringComparison.Ordinal));
+
+        // Savepoints still go to the savepoint directory on the file system.
+        var savepoint = await platform.TriggerSavepointAsync(jobId, timeout: Timeout);
+        Assert.True(File.Exists(Path.Combine(savepoint.Path, "_metadata")), $"no savepoint metadata in {savepoint.Path}");
+
+        FailureSwitch.Arm(jobId);
+        var status = await platform.WaitForCompletionAsync(jobId, Timeout);
+
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        Assert.Equal(1, status.Restarts);
+        Assert.NotNull((await platform.GetCheckpointStatisticsAsync(jobId)).LatestRestoredId);
+        var expected = CheckpointTestJobs.ExpectedCounts(records, words).OrderBy(p => p.Key).ToList();
+        Assert.Equal(expected, WordCountJob.FinalCounts(await platform.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink)).OrderBy(p => p.Key));
+
+        var resumedJob = CheckpointTestJobs.WordCount(records, words, 2, 5_000, settings with { Incremental = false });
+        resumedJob.RestoreFrom = new RestoreSettings { Path = savepoint.Path };
+        var resumed = await platform.SubmitAsync(resumedJob);
+        var resumedStatus = await platform.WaitForCompletionAsync(resumed, Timeout);
+
+        Assert.True(resumedStatus.State == JobState.Finished, $"Resumed job ended {resumedStatus.State}: {resumedStatus.Failure}");
+        Assert.Equal(savepoint.CheckpointId, resumedStatus.RestoredFromCheckpoint);
+        Assert.Equal(expected, WordCountJob.FinalCounts(await platform.GetCollectedAsync<WordCount>(resumed, CheckpointTestJobs.CountsSink)).OrderBy(p => p.Key));
+    }
+
+    private static async Task<List<string>> BlobNamesAsync(AzuriteProcess azurite, string container)
+    {
+        var names = new List<string>();
+        await foreach (var blob in new BlobContainerClient(azurite.ConnectionString, container).GetBlobsAsync())
+        {
+            names.Add(blob.Name);
+        }
+
+        return names;
+    }
+
+    // Two silos whose default checkpoint storage is the Azurite container, set through configuration keys as a
+    // deployment sets them (Platform__DefaultCheckpointStorage, Platform__AzureBlob__*), with short SDK retries.
+    private static async Task<TestCluster> StartClusterAsync(AzuriteProcess azurite, string container)
+    {
+        var builder = new TestClusterBuilder(2);
+        builder.Options.ClusterId = $"blob-{Guid.NewGuid():N}";
+        builder.Options.ServiceId = "platform-blob-tests";
+        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
+        builder.UseSharedDirectories(TestData.NewDirectory("blob-cluster"));
+        builder.Properties["Platform:DefaultCheckpointStorage"] = "AzureBlob";
+        builder.Properties["Platform:AzureBlob:ConnectionString"] = azurite.ConnectionString;
+        builder.Properties["Platform:AzureBlob:ContainerName"] = container;
+        builder.Properties["Platform:AzureBlob:RetryMode"] = "Fixed";
+        builder.Properties["Platform:AzureBlob:MaxRetries"] = "1";
+        builder.Properties["Platform:AzureBlob:RetryDelay"] = "00:00:00.100";
+        builder.Properties["Platform:AzureBlob:NetworkTimeout"] = "00:00:03";
+        builder.AddSiloBuilderConfigurator<Configurator>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+
+    private sealed class Configurator : ISiloConfigurator
+    {
+        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests();
+    }
+}
