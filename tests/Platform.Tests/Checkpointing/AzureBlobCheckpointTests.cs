@@ -166,3 +166,19 @@ public sealed class AzureBlobCheckpointTests
         public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests();
     }
 }
+
+/// <summary>Silos without an Azure Blob account refuse jobs that ask for blob checkpoints, at submission.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class AzureBlobUnconfiguredTests(ClusterFixture fixture)
+{
+    [Fact]
+    public async Task A_job_asking_for_blob_checkpoints_is_refused_at_submission_when_the_silos_have_no_account()
+    {
+        var settings = new CheckpointingSettings { Interval = TimeSpan.FromSeconds(1), Storage = CheckpointStorageKind.AzureBlob };
+
+        var error = await Assert.ThrowsAsync<JobValidationException>(() => fixture.Platform.SubmitAsync(CheckpointTestJobs.WordCount(100, 5, 1, 100, settings)));
+
+        Assert.Contains("checkpoint storage is AzureBlob, but the silos have no Azure Blob account configured", error.Message);
+        Assert.Contains("Platform:AzureBlob:ServiceUri", error.Message);
+    }
+}
