@@ -128,6 +128,40 @@ public sealed class AzureBlobCheckpointTests
         Assert.Equal(expected, WordCountJob.FinalCounts(await platform.GetCollectedAsync<WordCount>(resumed, CheckpointTestJobs.CountsSink)).OrderBy(p => p.Key));
     }
 
+    [Fact]
+    public async Task A_new_job_resumes_from_a_retained_blob_checkpoint_named_by_its_url()
+    {
+        const long records = 40_000;
+        const int words = 30;
+        await using var azurite = await AzuriteProcess.StartAsync();
+        var container = AzuriteFixture.NewContainerName();
+        await using var cluster = await StartClusterAsync(azurite, container);
+        var platform = new PlatformClient(cluster.Client);
+        var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(200), Retention = CheckpointRetention.RetainOnCancellation };
+        var jobId = await platform.SubmitAsync(CheckpointTestJobs.WordCount(records, words, 2, 1_500, settings));
+        await Poll.UntilAsync(async () => (await platform.GetCheckpointStatisticsAsync(jobId)).Completed >= 2, Timeout, () => "two checkpoints complete");
+        await platform.CancelAsync(jobId);
+        Assert.Equal(JobState.Canceled, (await platform.WaitForCompletionAsync(jobId, Timeout)).State);
+        var retained = Assert.Single((await platform.GetCheckpointStatisticsAsync(jobId)).Retained);
+        var containerUrl = new BlobContainerClient(azurite.ConnectionString, container).Uri.ToString().TrimEnd('/');
+
+        var wrong = CheckpointTestJobs.WordCount(records, words, 2, 5_000, settings);
+        wrong.RestoreFrom = new RestoreSettings { Path = $"{containerUrl}-other/{jobId}/chk-{retained}" };
+        var refused = await Assert.ThrowsAsync<JobValidationException>(() => platform.SubmitAsync(wrong));
+        Assert.Contains("is not a retained checkpoint in the silos' blob container", refused.Message);
+
+        var job = CheckpointTestJobs.WordCount(records, words, 2, 5_000, settings);
+        job.RestoreFrom = new RestoreSettings { Path = $"{containerUrl}/{jobId}/chk-{retained}" };
+        var resumed = await platform.SubmitAsync(job);
+        var status = await platform.WaitForCompletionAsync(resumed, Timeout);
+
+        Assert.True(status.State == JobState.Finished, $"Resumed job ended {status.State}: {status.Failure}");
+        Assert.Equal(retained, status.RestoredFromCheckpoint);
+        var running = await platform.GetCollectedAsync<WordCount>(resumed, CheckpointTestJobs.CountsSink);
+        Assert.InRange(running.Count, 1, records - 1);
+        Assert.Equal(CheckpointTestJobs.ExpectedCounts(records, words).OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
+    }
+
     private static async Task<List<string>> BlobNamesAsync(AzuriteProcess azurite, string container)
     {
         var names = new List<string>();

@@ -131,7 +131,7 @@ public sealed class AzureBlobStorageOptions
     {
         if (required && !IsConfigured)
         {
-            yield return $"{StreamingPlatformOptions()}:DefaultCheckpointStorage is AzureBlob, but no account is configured: set {SectionName}:{nameof(ServiceUri)} " +
+            yield return $"{Hosting.StreamingPlatformOptions.SectionName}:DefaultCheckpointStorage is AzureBlob, but no account is configured: set {SectionName}:{nameof(ServiceUri)} " +
                 $"(for example https://myaccount.blob.core.windows.net, signed in with the managed identity), {SectionName}:{nameof(ConnectionString)}, or {NamedConnectionKey}.";
         }
 
@@ -194,8 +194,6 @@ public sealed class AzureBlobStorageOptions
         {
             yield return $"{SectionName}:{nameof(DeleteConcurrency)} is {DeleteConcurrency}; it must be between 1 and 256.";
         }
-
-        static string StreamingPlatformOptions() => Hosting.StreamingPlatformOptions.SectionName;
     }
 
     // https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata
