@@ -162,6 +162,54 @@ public sealed class AzureBlobCheckpointTests
         Assert.Equal(CheckpointTestJobs.ExpectedCounts(records, words).OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
     }
 
+    [Theory]
+    [InlineData("truncated-metadata")]
+    [InlineData("altered-state-blob")]
+    public async Task A_damaged_blob_checkpoint_is_reported_by_name_and_recovery_falls_back_to_the_previous_one(string damage)
+    {
+        const long records = 30_000;
+        const int words = 30;
+        await using var azurite = await AzuriteProcess.StartAsync();
+        var container = AzuriteFixture.NewContainerName();
+        await using var cluster = await StartClusterAsync(azurite, container);
+        var platform = new PlatformClient(cluster.Client);
+        var settings = new CheckpointingSettings { RetainedCheckpoints = 3 };
+        var jobId = await platform.SubmitAsync(CheckpointTestJobs.WordCount(records, words, 2, 2_000, settings));
+
+        var first = await platform.TriggerCheckpointAsync(jobId, Timeout);
+        var second = await platform.TriggerCheckpointAsync(jobId, Timeout);
+        Assert.Equal(CheckpointStatus.Completed, second.Status);
+        var blobs = new BlobContainerClient(azurite.ConnectionString, container);
+        var folder = $"{jobId}/chk-{second.Id}/";
+        var damaged = damage == "truncated-metadata"
+            ? folder + "_metadata"
+            : (await BlobNamesAsync(azurite, container)).First(n => n.StartsWith(folder, StringComparison.Ordinal) && n.EndsWith(".state", StringComparison.Ordinal));
+        var blob = blobs.GetBlobClient(damaged);
+        var bytes = (await blob.DownloadContentAsync()).Value.Content.ToArray();
+        if (damage == "truncated-metadata")
+        {
+            bytes = bytes[..(bytes.Length / 2)];
+        }
+        else
+        {
+            bytes[^1] ^= 0xFF; // same size, other content: only the checksum can tell
+        }
+
+        await blob.UploadAsync(BinaryData.FromBytes(bytes), overwrite: true);
+
+        FailureSwitch.Arm(jobId);
+        var status = await platform.WaitForCompletionAsync(jobId, Timeout);
+
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        var stats = await platform.GetCheckpointStatisticsAsync(jobId);
+        Assert.Equal(first.Id, stats.LatestRestoredId);
+        var skipped = Assert.Single(stats.SkippedAsCorrupt);
+        Assert.StartsWith($"checkpoint {second.Id}:", skipped);
+        Assert.Contains($"{container}/{damaged}", skipped);
+        var running = await platform.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink);
+        Assert.Equal(CheckpointTestJobs.ExpectedCounts(records, words).OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
+    }
+
     private static async Task<List<string>> BlobNamesAsync(AzuriteProcess azurite, string container)
     {
         var names = new List<string>();
