@@ -31,6 +31,12 @@ public enum CheckpointStorageKind
 
     /// <summary>A directory on a file system that every silo sees (local disk for one machine, or a shared mount).</summary>
     FileSystem,
+
+    /// <summary>
+    /// An Azure Blob Storage container that every silo reaches (configured by the silos in <c>Platform:AzureBlob</c>);
+    /// survives the loss of every silo.
+    /// </summary>
+    AzureBlob,
 }
 
 /// <summary>

@@ -75,7 +75,10 @@ public sealed record SavepointRequest
 [GenerateSerializer, Immutable, Alias("platform.RestoreSettings")]
 public sealed record RestoreSettings
 {
-    /// <summary>A savepoint directory, or a retained checkpoint's <c>chk-{n}</c> directory, as the silos see it.</summary>
+    /// <summary>
+    /// A savepoint directory, or a retained checkpoint's <c>chk-{n}</c> directory, as the silos see it; for a checkpoint in
+    /// the silos' Azure Blob container, its URL (<c>{container URL}/{prefix}/{jobId}/chk-{n}</c>).
+    /// </summary>
     [Id(0)] public required string Path { get; init; }
 
     /// <summary>

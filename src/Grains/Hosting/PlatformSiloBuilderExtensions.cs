@@ -13,6 +13,7 @@ using Platform.Jobs;
 using Platform.Placement;
 using Platform.State;
 using Platform.Storage;
+using Platform.Storage.AzureBlob;
 using Platform.Storage.FileSystem;
 
 namespace Orleans.Hosting;
@@ -70,6 +71,21 @@ public static class PlatformSiloBuilderExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Makes Azure Blob Storage the checkpoint storage of jobs that do not choose one, optionally changing its settings
+    /// (<see cref="StreamingPlatformOptions.AzureBlob"/>, bound from <c>Platform:AzureBlob</c>).
+    /// </summary>
+    public static ISiloBuilder UseAzureBlobCheckpointStorage(this ISiloBuilder builder, Action<AzureBlobStorageOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.Configure<StreamingPlatformOptions>(o =>
+        {
+            o.DefaultCheckpointStorage = Platform.Checkpointing.CheckpointStorageKind.AzureBlob;
+            configure?.Invoke(o.AzureBlob);
+        });
+        return builder;
+    }
+
     /// <summary>Registers the streaming runtime's services (the stream provider is added by the <see cref="ISiloBuilder"/> overload).</summary>
     public static IServiceCollection AddStreamingPlatform(this IServiceCollection services, IConfiguration? section, Action<StreamingPlatformOptions>? configure = null)
     {
@@ -84,9 +100,14 @@ public static class PlatformSiloBuilderExtensions
             options.Configure(configure);
         }
 
+        // An Aspire-style connection string (ConnectionStrings:{Platform:AzureBlob:ConnectionName}) lives outside the section.
+        services.AddSingleton<IPostConfigureOptions<StreamingPlatformOptions>>(sp => new PostConfigureOptions<StreamingPlatformOptions>(
+            null, o => o.AzureBlob.NamedConnectionString ??= sp.GetService<IConfiguration>()?[o.AzureBlob.NamedConnectionKey]));
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamingPlatformOptions>, StreamingPlatformOptionsValidator>());
         services.AddPlacementDirector<SubtaskSpreadPlacement, SubtaskSpreadPlacementDirector>();
+        services.TryAddSingleton(sp => new AzureBlobContainerProvider(
+            sp.GetRequiredService<IOptions<StreamingPlatformOptions>>().Value.AzureBlob, sp.GetRequiredService<ILogger<AzureBlobContainerProvider>>()));
         services.TryAddSingleton<CheckpointStorageFactory>();
         services.TryAddSingleton<SavepointLocations>();
         // Empty unless jobs are added (siloBuilder.AddJob), so that the catalog grain answers on every silo.

@@ -36,7 +36,10 @@ public sealed class StreamingPlatformOptions
     /// </summary>
     public string SavepointDirectory { get; set; } = Path.Combine("data", "savepoints");
 
-    /// <summary>The checkpoint storage of jobs that do not choose one (default file system).</summary>
+    /// <summary>
+    /// The checkpoint storage of jobs that do not choose one (default file system): <c>FileSystem</c>, <c>InMemory</c>, or
+    /// <c>AzureBlob</c> (configured in <see cref="AzureBlob"/>).
+    /// </summary>
     public Checkpointing.CheckpointStorageKind DefaultCheckpointStorage { get; set; } = Checkpointing.CheckpointStorageKind.FileSystem;
 
     /// <summary>
@@ -53,6 +56,9 @@ public sealed class StreamingPlatformOptions
     /// <c>data/rocksdb</c>; each subtask's instance works in its own subdirectory, deleted when the subtask ends.
     /// </summary>
     public State.RocksDb.RocksDbStateOptions RocksDb { get; set; } = new() { LocalDirectory = Path.Combine("data", "rocksdb") };
+
+    /// <summary>Settings of Azure Blob checkpoint storage (section <c>Platform:AzureBlob</c>), used by jobs whose storage is <c>AzureBlob</c>.</summary>
+    public Storage.AzureBlob.AzureBlobStorageOptions AzureBlob { get; set; } = new();
 
     /// <summary>The largest state file in-memory checkpoint storage accepts (default 5 MiB, as Flink's).</summary>
     public int InMemoryMaxStateSize { get; set; } = Storage.InMemory.InMemoryCheckpointStorage.DefaultMaxStateSize;
@@ -120,6 +126,13 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
         {
             failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.DefaultStateBackend)} is {options.DefaultStateBackend}; use Heap or RocksDb.");
         }
+
+        if (!Enum.IsDefined(options.DefaultCheckpointStorage))
+        {
+            failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.DefaultCheckpointStorage)} is {options.DefaultCheckpointStorage}; use FileSystem, InMemory or AzureBlob.");
+        }
+
+        failures.AddRange(options.AzureBlob.Validate(required: options.DefaultCheckpointStorage == Checkpointing.CheckpointStorageKind.AzureBlob));
 
         if (options.InMemoryMaxStateSize < 1)
         {

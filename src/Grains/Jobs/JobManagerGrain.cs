@@ -120,10 +120,15 @@ internal sealed partial class JobManagerGrain(
         }
 
         var problems = new JobGraphValidator(serializer).Validate(graph).ToList();
+        if (graph.Checkpointing is { } checkpointing && storageFactory.Unavailable(storageFactory.Resolve(checkpointing).Kind) is { } unavailable)
+        {
+            problems.Add(unavailable);
+        }
+
         (CheckpointMetadata Metadata, SnapshotLocation Location)? initial = null;
         if (problems.Count == 0 && graph.Restore is { } restore)
         {
-            initial = ReadInitialRestore(graph, restore, problems);
+            initial = await ReadInitialRestoreAsync(graph, restore, problems);
         }
 
         if (problems.Count > 0)
@@ -152,14 +157,14 @@ internal sealed partial class JobManagerGrain(
 
     // Reads and checks the savepoint (or retained checkpoint) a job is submitted to start from; problems are added
     // to the submission's, so the caller learns everything wrong at once.
-    private (CheckpointMetadata, SnapshotLocation)? ReadInitialRestore(JobGraph graph, RestoreSettings restore, List<string> problems)
+    private async Task<(CheckpointMetadata, SnapshotLocation)?> ReadInitialRestoreAsync(JobGraph graph, RestoreSettings restore, List<string> problems)
     {
         SnapshotLocation location;
         CheckpointMetadata metadata;
         try
         {
             location = savepointLocations.ForRestore(restore.Path, graph.Checkpointing);
-            metadata = MetadataFormat.Deserialize(File.ReadAllBytes(location.MetadataPath), location.MetadataPath);
+            metadata = await location.ReadMetadataAsync(storageFactory);
         }
         catch (ArgumentException ex)
         {

@@ -1,13 +1,14 @@
 using Microsoft.Extensions.Options;
 using Platform.Checkpointing;
 using Platform.Hosting;
+using Platform.Storage.AzureBlob;
 using Platform.Storage.FileSystem;
 using Platform.Storage.InMemory;
 
 namespace Platform.Storage;
 
 /// <summary>Creates the checkpoint storage a job's settings ask for, filling in the silo's defaults.</summary>
-internal sealed class CheckpointStorageFactory(IOptions<StreamingPlatformOptions> options)
+internal sealed class CheckpointStorageFactory(IOptions<StreamingPlatformOptions> options, AzureBlobContainerProvider azureBlob)
 {
     /// <summary>The storage kind and directory that apply to a job.</summary>
     public (CheckpointStorageKind Kind, string? Directory) Resolve(CheckpointingSettings? settings)
@@ -18,6 +19,13 @@ internal sealed class CheckpointStorageFactory(IOptions<StreamingPlatformOptions
             : (kind, null);
     }
 
+    /// <summary>Why a job cannot use <paramref name="kind"/> on these silos, or <c>null</c> when it can.</summary>
+    public string? Unavailable(CheckpointStorageKind kind) =>
+        kind == CheckpointStorageKind.AzureBlob && !options.Value.AzureBlob.IsConfigured
+            ? $"The job's checkpoint storage is AzureBlob, but the silos have no Azure Blob account configured: set {AzureBlobStorageOptions.SectionName}:ServiceUri, " +
+              $"{AzureBlobStorageOptions.SectionName}:ConnectionString or {options.Value.AzureBlob.NamedConnectionKey} on the silos, or choose FileSystem storage."
+            : null;
+
     /// <summary>
     /// The storage for a job. For in-memory storage every call returns a new instance: tasks only write inline
     /// state through it, and the coordinator keeps its own instance, which holds the metadata.
@@ -26,6 +34,7 @@ internal sealed class CheckpointStorageFactory(IOptions<StreamingPlatformOptions
     {
         CheckpointStorageKind.FileSystem => new FileSystemCheckpointStorage(directory ?? options.Value.CheckpointDirectory),
         CheckpointStorageKind.InMemory => new InMemoryCheckpointStorage(options.Value.InMemoryMaxStateSize),
+        CheckpointStorageKind.AzureBlob => new AzureBlobCheckpointStorage(azureBlob),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown checkpoint storage."),
     };
 }

@@ -6,6 +6,7 @@ using Platform.Diagnostics;
 using Platform.Runtime;
 using Platform.State;
 using Platform.Storage;
+using Platform.Storage.FileSystem;
 using Platform.Tasks.Network;
 using Platform.Tasks.Operators;
 
@@ -47,11 +48,15 @@ internal sealed partial class StreamTask : ITaskRuntime
     private long _alignmentStarted;
     private long _lastCheckpoint = -1;
 
+    // Reads the savepoint or other job's checkpoint in the deployment's RestoreLocation.
+    private readonly ICheckpointStorage? _restoreStorage;
+
     // The asynchronous parts of checkpoints in progress (writing state, acknowledging).
     private readonly List<Task> _asyncParts = [];
 
-    public StreamTask(TaskDeployment deployment, OperatorChain chain, IGrainFactory grains, ICheckpointStorage? storage, ILogger logger)
+    public StreamTask(TaskDeployment deployment, OperatorChain chain, IGrainFactory grains, ICheckpointStorage? storage, ICheckpointStorage? restoreStorage, ILogger logger)
     {
+        _restoreStorage = restoreStorage;
         _deployment = deployment;
         _chain = chain;
         _logger = logger;
@@ -466,7 +471,7 @@ internal sealed partial class StreamTask : ITaskRuntime
             long size = 0, written = 0;
             if (keyed is not null)
             {
-                var storage = savepoint?.Location.Storage() ?? _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
+                var storage = (savepoint is null ? null : new FileSystemCheckpointStorage(savepoint.Location.Root)) ?? _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
                 var directory = savepoint?.Location.JobId ?? Id.JobId;
                 var uid = _chain.KeyedOperatorUid!;
                 var state = await keyed.WriteToAsync(new SnapshotTarget(storage, directory, checkpointId, $"{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}"), _cancellation.Token);
@@ -522,7 +527,7 @@ internal sealed partial class StreamTask : ITaskRuntime
         // State from a savepoint or another job's checkpoint is read where it is, and its files are never shared by this
         // job's incremental checkpoints (they belong to another directory): -1 tells the backend not to remember them.
         var location = _deployment.RestoreLocation;
-        var storage = location?.Storage() ?? _storage ?? throw new InvalidOperationException($"Subtask {Id} must restore keyed state but has no checkpoint storage.");
+        var storage = (location is null ? null : _restoreStorage) ?? _storage ?? throw new InvalidOperationException($"Subtask {Id} must restore keyed state but has no checkpoint storage.");
         var snapshots = restore.KeyedState.Where(s => s.KeyGroupEnd >= backend.KeyGroupRange.Start && s.KeyGroupStart <= backend.KeyGroupRange.End).ToList();
         var started = Stopwatch.GetTimestamp();
         await backend.RestoreAsync(snapshots, location is null ? _deployment.RestoredFrom ?? -1 : -1, storage, location?.JobId ?? Id.JobId, _cancellation.Token);

@@ -221,6 +221,7 @@ internal static class SiloConfiguration
             return;
         }
 
+        options.AzureBlob.NamedConnectionString = configuration[options.AzureBlob.NamedConnectionKey];
         var result = new StreamingPlatformOptionsValidator().Validate(Options.DefaultName, options);
         if (result.Failed)
         {

@@ -91,6 +91,9 @@ public sealed class SiloHostTests(ITestOutputHelper output)
     [InlineData("Platform__BatchSize", "0", "Platform:BatchSize")]
     [InlineData("Platform__StateBackend__ProviderType", "Cassandra", "Platform:StateBackend:ProviderType")]
     [InlineData("Platform__RocksDb__WriteBufferSize", "100", "Platform:RocksDb:WriteBufferSize")]
+    [InlineData("Platform__DefaultCheckpointStorage", "AzureBlob", "Platform:DefaultCheckpointStorage")]
+    [InlineData("Platform__AzureBlob__ServiceUri", "blob.core.windows.net", "Platform:AzureBlob:ServiceUri")]
+    [InlineData("Platform__AzureBlob__ContainerName", "Checkpoints_1", "Platform:AzureBlob:ContainerName")]
     public async Task Bad_settings_stop_the_silo_with_an_error_naming_the_setting(string variable, string value, string setting)
     {
         var ports = Ports.Free(3);

@@ -1,5 +1,8 @@
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.Logging.Abstractions;
 using Platform.Checkpointing;
 using Platform.Storage;
+using Platform.Storage.AzureBlob;
 using Platform.Storage.FileSystem;
 using Platform.Storage.InMemory;
 using Platform.Tests.Infrastructure;
@@ -219,5 +222,132 @@ public sealed class InMemoryCheckpointStorageTests : CheckpointStorageConformanc
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => storage.WriteStateAsync("job", 1, "big.state", new byte[101]));
         Assert.Contains("101 bytes", error.Message);
         Assert.Contains("file-system checkpoint storage", error.Message);
+    }
+}
+
+/// <summary>The conformance suite against a real Azurite, each test in its own container, plus what only blob storage has.</summary>
+public sealed class AzureBlobCheckpointStorageTests(AzuriteFixture fixture) : CheckpointStorageConformanceTests, IClassFixture<AzuriteFixture>
+{
+    private const string Prefix = "cluster-a";
+    private readonly string _containerName = AzuriteFixture.NewContainerName();
+    private AzureBlobContainerProvider? _provider;
+
+    private AzureBlobContainerProvider Provider => _provider ??= new AzureBlobContainerProvider(Options(fixture.Azurite.ConnectionString), NullLogger<AzureBlobContainerProvider>.Instance);
+
+    private BlobContainerClient Container => new(fixture.Azurite.ConnectionString, _containerName);
+
+    internal override ICheckpointStorage Storage => new AzureBlobCheckpointStorage(Provider);
+
+    private AzureBlobStorageOptions Options(string connectionString) => new()
+    {
+        ConnectionString = connectionString,
+        ContainerName = _containerName,
+        Prefix = $"/{Prefix}/",
+        MaxRetries = 1,
+        RetryDelay = TimeSpan.FromMilliseconds(50),
+        NetworkTimeout = TimeSpan.FromSeconds(10),
+        DeleteConcurrency = 4,
+    };
+
+    internal override void CorruptMetadata(string jobId, long checkpointId, Func<byte[], byte[]> corrupt)
+    {
+        var blob = Container.GetBlobClient($"{Prefix}/{jobId}/chk-{checkpointId}/_metadata");
+        blob.Upload(BinaryData.FromBytes(corrupt(blob.DownloadContent().Value.Content.ToArray())), overwrite: true);
+    }
+
+    private List<string> BlobNames() => [.. Container.GetBlobs().Select(b => b.Name).Order(StringComparer.Ordinal)];
+
+    [Fact]
+    public async Task The_container_is_created_and_blobs_follow_the_documented_layout()
+    {
+        Assert.False(Container.Exists().Value);
+        var jobId = "layout-job";
+        var handle = await Storage.WriteStateAsync(jobId, 7, "1-0-count.state", new byte[] { 1 });
+        var shared = await Storage.WriteSharedStateAsync(jobId, "a-000001.sst", new MemoryStream([2]));
+        await Storage.WriteMetadataAsync(new CheckpointMetadata
+        {
+            JobId = jobId,
+            CheckpointId = 7,
+            TriggeredAt = DateTimeOffset.UtcNow,
+            CompletedAt = DateTimeOffset.UtcNow,
+            MaxParallelism = 128,
+            Subtasks = [],
+        });
+
+        Assert.Equal("chk-7/1-0-count.state", handle.Path);
+        Assert.Equal("shared/a-000001.sst", shared.Path);
+        Assert.Equal(
+            ["cluster-a/layout-job/chk-7/1-0-count.state", "cluster-a/layout-job/chk-7/_metadata", "cluster-a/layout-job/shared/a-000001.sst"],
+            BlobNames());
+        Assert.Contains(_containerName, Storage.Description);
+    }
+
+    [Fact]
+    public async Task Deleting_a_checkpoint_deletes_every_blob_in_groups_and_leaves_its_neighbours()
+    {
+        var jobId = "many-files";
+        var handles = new List<StateHandle>();
+        for (var i = 0; i < 40; i++)
+        {
+            handles.Add(await Storage.WriteStateAsync(jobId, 1, $"{i}.state", new byte[] { (byte)i }));
+        }
+
+        await Storage.WriteMetadataAsync(new CheckpointMetadata { JobId = jobId, CheckpointId = 1, TriggeredAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow, MaxParallelism = 128, Subtasks = [] });
+        // chk-10 shares the "chk-1" prefix: deleting chk-1 must not touch it.
+        var neighbour = await Storage.WriteStateAsync(jobId, 10, "0.state", new byte[] { 9 });
+        await Storage.WriteMetadataAsync(new CheckpointMetadata { JobId = jobId, CheckpointId = 10, TriggeredAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow, MaxParallelism = 128, Subtasks = [] });
+
+        await Storage.DeleteCheckpointAsync(jobId, 1);
+
+        Assert.Equal([10L], await Storage.ListCheckpointsAsync(jobId));
+        Assert.Equal(["cluster-a/many-files/chk-10/0.state", "cluster-a/many-files/chk-10/_metadata"], BlobNames());
+        Assert.Equal([9], await Storage.ReadStateAsync(jobId, neighbour));
+    }
+
+    [Fact]
+    public async Task A_state_blob_replaced_with_other_bytes_is_reported_by_name()
+    {
+        var handle = await Storage.WriteStateAsync("job", 3, "1-0-count.state", new byte[] { 1, 2, 3, 4 });
+        await Container.GetBlobClient("cluster-a/job/chk-3/1-0-count.state").UploadAsync(BinaryData.FromBytes([1, 2, 3, 5]), overwrite: true);
+
+        var error = await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync("job", handle));
+        Assert.Equal($"{_containerName}/cluster-a/job/chk-3/1-0-count.state", error.FilePath);
+        Assert.Contains("checksum", error.Message);
+        await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync("job", handle, Stream.Null));
+    }
+
+    [Fact]
+    public async Task A_state_handle_cannot_point_outside_the_jobs_folder()
+    {
+        var error = await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync("job", new StateHandle { Path = "../other-job/chk-1/s.state", Size = 1, Checksum = 0 }));
+        Assert.Contains("leaves the job's checkpoint folder", error.Message);
+    }
+
+    [Fact]
+    public async Task A_container_that_disappears_is_created_again_by_the_next_write()
+    {
+        await Storage.WriteStateAsync("job", 1, "s.state", new byte[] { 1 });
+        await Container.DeleteAsync();
+
+        // A streamed file cannot be resent, so that write fails; files held in memory and later writes go through.
+        await Assert.ThrowsAsync<Azure.RequestFailedException>(() => Storage.WriteStateAsync("job", 2, "big.state", new MemoryStream([2])));
+        var handle = await Storage.WriteStateAsync("job", 2, "s.state", new byte[] { 2 });
+        var streamed = await Storage.WriteStateAsync("job", 2, "big.state", new MemoryStream([3]));
+
+        Assert.Equal([2], await Storage.ReadStateAsync("job", handle));
+        Assert.Equal([3], await Storage.ReadStateAsync("job", streamed));
+        Assert.Equal(["cluster-a/job/chk-2/big.state", "cluster-a/job/chk-2/s.state"], BlobNames());
+    }
+
+    [Fact]
+    public async Task A_wrong_account_key_is_refused_with_what_to_do()
+    {
+        var wrongKey = fixture.Azurite.ConnectionString.Replace("AccountKey=Eby8", "AccountKey=Xby8", StringComparison.Ordinal);
+        var storage = new AzureBlobCheckpointStorage(new AzureBlobContainerProvider(Options(wrongKey), NullLogger<AzureBlobContainerProvider>.Instance));
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => storage.WriteStateAsync("job", 1, "s.state", new byte[] { 1 }));
+        Assert.Contains("refused", error.Message);
+        Assert.Contains("Storage Blob Data Contributor", error.Message);
+        Assert.Contains("Platform:AzureBlob:ConnectionString", error.Message);
     }
 }

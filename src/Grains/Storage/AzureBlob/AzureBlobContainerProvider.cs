@@ -1,0 +1,131 @@
+using Azure;
+using Azure.Identity;
+using Azure.Storage.Blobs;
+using Microsoft.Extensions.Logging;
+
+namespace Platform.Storage.AzureBlob;
+
+/// <summary>
+/// The silo's one client of the checkpoint container, built on first use from <see cref="AzureBlobStorageOptions"/>
+/// (so that a silo that never uses Azure Blob storage needs no account), which creates the container when it is missing.
+/// </summary>
+internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions options, ILogger<AzureBlobContainerProvider> logger)
+{
+    private readonly Lock _lock = new();
+    private BlobContainerClient? _container;
+    private Task? _created;
+
+    /// <summary>The settings the client was built from.</summary>
+    public AzureBlobStorageOptions Options => options;
+
+    /// <summary>The folder inside the container that holds every job's checkpoints, without slashes at either end ("" for none).</summary>
+    public string Prefix => options.Prefix?.Trim('/') ?? "";
+
+    /// <summary>The container client.</summary>
+    /// <exception cref="InvalidOperationException">No account is configured.</exception>
+    public BlobContainerClient Container
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _container ??= Build();
+            }
+        }
+    }
+
+    /// <summary>Creates the container when it is missing; done once per silo, tried again after a failure.</summary>
+    public Task EnsureCreatedAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            if (_created is null || _created.IsFaulted || _created.IsCanceled)
+            {
+                _created = CreateAsync(Container, cancellationToken);
+            }
+
+            return _created;
+        }
+    }
+
+    /// <summary>
+    /// Called when the service says the container does not exist (deleted, or lost by an emulator): the next write
+    /// creates it again, so that checkpoints resume instead of failing until the silo restarts.
+    /// </summary>
+    public void ContainerMissing()
+    {
+        lock (_lock)
+        {
+            if (_created is { IsCompletedSuccessfully: true })
+            {
+                LogContainerMissing(Container.Name, Container.AccountName);
+                _created = null;
+            }
+        }
+    }
+
+    private async Task CreateAsync(BlobContainerClient container, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken) is not null)
+            {
+                LogContainerCreated(container.Name, container.AccountName);
+            }
+        }
+        catch (RequestFailedException ex) when (ex.Status == 403)
+        {
+            // An identity scoped to one existing container may write blobs but not create containers.
+            bool exists;
+            try
+            {
+                exists = await container.ExistsAsync(cancellationToken);
+            }
+            catch (RequestFailedException)
+            {
+                exists = false;
+            }
+
+            if (!exists)
+            {
+                throw AzureBlobErrors.AccessDenied(ex, $"create or find container '{container.Name}' in account '{container.AccountName}'");
+            }
+        }
+    }
+
+    private BlobContainerClient Build()
+    {
+        var endpoint = options.ResolveEndpoint();
+        var clientOptions = new BlobClientOptions
+        {
+            Retry =
+            {
+                Mode = options.RetryMode,
+                MaxRetries = options.MaxRetries,
+                Delay = options.RetryDelay,
+                MaxDelay = options.MaxRetryDelay,
+                NetworkTimeout = options.NetworkTimeout,
+            },
+        };
+        var service = endpoint.ConnectionString is { } connectionString
+            ? new BlobServiceClient(connectionString, clientOptions)
+            // DefaultAzureCredential: a managed identity in Azure (AZURE_CLIENT_ID picks a user-assigned one), a developer's sign-in elsewhere.
+            : new BlobServiceClient(endpoint.ServiceUri, new DefaultAzureCredential(), clientOptions);
+        return service.GetBlobContainerClient(endpoint.ContainerName ?? options.ContainerName);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Blob container {Container} of storage account {Account} has disappeared; the retained checkpoints in it are gone, and the next checkpoint creates it again")]
+    private partial void LogContainerMissing(string container, string account);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created blob container {Container} in storage account {Account} for checkpoints")]
+    private partial void LogContainerCreated(string container, string account);
+}
+
+/// <summary>Turns the service's refusals into errors that say what to do.</summary>
+internal static class AzureBlobErrors
+{
+    public static InvalidOperationException AccessDenied(RequestFailedException ex, string what) => new(
+        $"Azure Blob Storage refused to {what} ({ex.Status} {ex.ErrorCode}). Give the silo's identity the 'Storage Blob Data Contributor' role on the " +
+        $"account or container (with a managed identity, check AZURE_CLIENT_ID), or fix the key or SAS in {AzureBlobStorageOptions.SectionName}:ConnectionString.",
+        ex);
+}

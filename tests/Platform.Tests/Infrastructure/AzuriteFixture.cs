@@ -1,0 +1,195 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+using Platform.Tests.Hosting;
+
+namespace Platform.Tests.Infrastructure;
+
+/// <summary>
+/// A real Azurite blob service (<c>azurite-blob</c>, installed under <c>tools/azurite</c> by
+/// <c>scripts/install-test-dependencies</c>) on 127.0.0.1 and a free port, with its own data folder. It can be killed
+/// and started again on the same port and data, as an outage of the storage service.
+/// </summary>
+public sealed class AzuriteProcess : IAsyncDisposable
+{
+    // Azurite's well-known development account (public, documented; not a secret).
+    private const string Account = "devstoreaccount1";
+    private const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+
+    private readonly StringBuilder _output = new();
+    private readonly Lock _lock = new();
+    private Process? _process;
+
+    private AzuriteProcess(int port, string location)
+    {
+        Port = port;
+        Location = location;
+    }
+
+    /// <summary>The blob service's port on 127.0.0.1.</summary>
+    public int Port { get; }
+
+    /// <summary>The folder Azurite keeps its data in; it survives a kill.</summary>
+    public string Location { get; }
+
+    /// <summary>A connection string to the development account.</summary>
+    public string ConnectionString =>
+        $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={AccountKey};BlobEndpoint=http://127.0.0.1:{Port}/{Account};";
+
+    /// <summary>Whether the process is running.</summary>
+    public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>The installed <c>azurite-blob</c> script.</summary>
+    public static string Script
+    {
+        get
+        {
+            var script = Path.Combine(BuiltPrograms.Root, "tools", "azurite", "node_modules", "azurite", "dist", "src", "blob", "main.js");
+            return File.Exists(script)
+                ? script
+                : throw new FileNotFoundException($"Azurite is not installed ({script} is missing); run scripts/install-test-dependencies (needs node and npm).", script);
+        }
+    }
+
+    /// <summary>Starts Azurite on a free port with a new data folder, and returns once it answers.</summary>
+    public static async Task<AzuriteProcess> StartAsync()
+    {
+        var azurite = new AzuriteProcess(Ports.Free(1)[0], TestData.NewDirectory("azurite"));
+        await azurite.StartAgainAsync();
+        return azurite;
+    }
+
+    /// <summary>Starts the process (again) on the same port and data folder, and returns once it accepts connections.</summary>
+    public async Task StartAgainAsync()
+    {
+        if (IsRunning)
+        {
+            throw new InvalidOperationException("Azurite is already running.");
+        }
+
+        var start = new ProcessStartInfo("node")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Location,
+        };
+        foreach (var arg in new[]
+        {
+            Script, "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--location", Location, "--debug", Path.Combine(Location, "debug.log"),
+            // The SDK may speak a newer API version than this Azurite knows; the calls the storage makes are old ones.
+            "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent",
+        })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        var process = new Process { StartInfo = start };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+        await Poll.UntilAsync(
+            async () => process.HasExited
+                ? throw new InvalidOperationException($"Azurite exited with code {process.ExitCode} while starting: {Output}")
+                : await AcceptsAsync(),
+            StartTimeout,
+            () => $"Azurite answers on 127.0.0.1:{Port}; it wrote: {Output}");
+    }
+
+    /// <summary>
+    /// Returns once Azurite has saved its metadata and extent databases to disk after this call. Azurite keeps them in
+    /// memory and saves them every 5 s, so a kill loses what it acknowledged since; Azure Storage does not, so an outage
+    /// test kills it only after a save, to lose nothing acknowledged before the outage.
+    /// </summary>
+    public Task WaitUntilSavedAsync(TimeSpan timeout)
+    {
+        var since = DateTime.UtcNow;
+        var files = new[] { "__azurite_db_blob__.json", "__azurite_db_blob_extent__.json" }.Select(f => Path.Combine(Location, f)).ToList();
+        return Poll.UntilAsync(
+            () => files.All(f => File.Exists(f) && File.GetLastWriteTimeUtc(f) > since),
+            timeout,
+            () => $"Azurite saves {string.Join(" and ", files)} to disk");
+    }
+
+    /// <summary>Kills the process (SIGKILL): the service disappears mid-request, its data stays on disk.</summary>
+    public void Kill()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+    }
+
+    /// <summary>What the process wrote.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        _process?.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task<bool> AcceptsAsync()
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", Port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_lock)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+}
+
+/// <summary>One Azurite shared by the tests of a class; each test uses its own container.</summary>
+public sealed class AzuriteFixture : IAsyncLifetime
+{
+    /// <summary>The running Azurite.</summary>
+    public AzuriteProcess Azurite { get; private set; } = null!;
+
+    /// <summary>A container name no other test uses.</summary>
+    public static string NewContainerName() => $"test-{Guid.NewGuid():N}";
+
+    /// <inheritdoc />
+    public async Task InitializeAsync() => Azurite = await AzuriteProcess.StartAsync();
+
+    /// <inheritdoc />
+    public async Task DisposeAsync()
+    {
+        if (Azurite is not null)
+        {
+            await Azurite.DisposeAsync();
+        }
+    }
+}
