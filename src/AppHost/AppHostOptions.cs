@@ -21,7 +21,8 @@ internal sealed record AppHostOptions
           --parallelism N    parallelism of the word-count job (1-128, default 2)
           --input PATH       text file to count (default samples/wordcount/input.txt)
           --output DIR       directory for the job's part files (default .artifacts/wordcount-output)
-          --keep-running     keep the cluster up after the demo, until Ctrl+C
+          --keep-running     keep the cluster up after the demo, with an endless job (generated-word-count)
+                             checkpointing every second, until Ctrl+C
           -h, --help         show this help
         """;
 

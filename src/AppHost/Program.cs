@@ -46,10 +46,11 @@ try
     var runDirectory = Path.Combine(layout.Root, ".artifacts", "apphost", clusterId);
     services = await LocalServices.StartAsync(options, layout, runDirectory, console, signals.Token);
     cluster = await LocalCluster.StartAsync(clusterId, options, services, runDirectory, layout, console, signals.Token);
-    await using (var connection = await ClusterConnection.ConnectAsync(cluster, console, signals.Token))
-    {
-        demoSucceeded = await WordCountDemo.RunAsync(connection.Client, input, output, options.Parallelism, cluster.NameOf, console, signals.Token);
-    }
+    await using var connection = await ClusterConnection.ConnectAsync(cluster, console, signals.Token);
+    demoSucceeded = await WordCountDemo.RunAsync(connection.Client, input, output, options.Parallelism, cluster.NameOf, console, signals.Token);
+    var streamingJob = demoSucceeded && options.KeepRunning
+        ? await StreamingDemo.StartAsync(connection.Client, options.Parallelism, console, signals.Token)
+        : null;
 
     console.Line();
     console.Line($"Cluster '{cluster.ClusterId}' (service '{cluster.ServiceId}'){(options.Clustering == ClusteringChoice.Development ? ", silo-0 is the primary" : ", membership in Redis")}:");
@@ -74,6 +75,7 @@ try
     {
         console.Line();
         console.Info("the cluster keeps running; press Ctrl+C to stop it");
+        await StreamingDemo.WatchAsync(connection.Client, streamingJob!, console, signals.Token);
         await Task.Delay(Timeout.Infinite, signals.Token);
     }
 

@@ -73,6 +73,98 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task With_Redis_clustering_Azure_Blob_checkpoints_and_RocksDB_the_demo_runs_and_Ctrl_C_stops_every_process()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // SIGINT is a POSIX signal.
+        }
+
+        var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
+        await using var appHost = ChildProcess.Start(
+            BuiltPrograms.AppHost,
+            ["--silos", "2", "--output", outputDirectory, "--clustering", "redis", "--storage", "azure", "--backend", "rocksdb", "--keep-running"],
+            new Dictionary<string, string>());
+        try
+        {
+            await Poll.UntilAsync(
+                () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
+                Timeout,
+                () => "the AppHost says the cluster keeps running");
+            var text = appHost.Output;
+            Assert.Contains("Redis clustering at 127.0.0.1:", text);
+            Assert.Contains("Azure Blob checkpoints; RocksDB state", text);
+            Assert.Matches(@"job word-count-\w+ Finished", text);
+            Assert.Equal(10, TableRow().Matches(text).Count);
+
+            // Every process it started: the silos, redis-server and Azurite's node process.
+            var silos = StartedSilos(text);
+            var services = StartedServices().Matches(text).ToDictionary(m => m.Groups["name"].Value, m => int.Parse(m.Groups["pid"].Value, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(2, silos.Count);
+            Assert.Equal(["azurite", "redis"], services.Keys.Order(StringComparer.Ordinal));
+            Assert.All(silos.Concat(services.Values), pid => Assert.True(IsRunning(pid), $"process {pid} should be running"));
+
+            // The streaming job checkpoints into Azurite's blob container, not into the file-system checkpoint directory.
+            await Poll.UntilAsync(
+                () => CompletedCheckpoints().IsMatch(appHost.Output),
+                Timeout,
+                () => "the AppHost reports a completed checkpoint of its streaming job");
+            var blobEndpoint = BlobEndpoint().Match(text).Groups["endpoint"].Value;
+            var container = new Azure.Storage.Blobs.BlobContainerClient(
+                $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={Infrastructure.AzuriteProcess.AccountKey};BlobEndpoint={blobEndpoint};",
+                "checkpoints");
+            var blobs = new List<string>();
+            await foreach (var blob in container.GetBlobsAsync())
+            {
+                blobs.Add(blob.Name);
+            }
+
+            Assert.Contains(blobs, name => name.EndsWith("/_metadata", StringComparison.Ordinal) && name.Contains("/chk-", StringComparison.Ordinal));
+            var runDirectory = RunDirectory().Match(text).Groups["dir"].Value.Trim();
+            var checkpointDirectory = Path.Combine(runDirectory, "checkpoints");
+            Assert.False(Directory.Exists(checkpointDirectory) && Directory.EnumerateFileSystemEntries(checkpointDirectory).Any(), $"{checkpointDirectory} should stay empty");
+
+            appHost.Interrupt();
+
+            Assert.True(await appHost.WaitForExitAsync(Timeout), $"The AppHost was still running {Timeout} after SIGINT.");
+            Assert.Equal(0, appHost.ExitCode);
+            await Poll.UntilAsync(
+                () => silos.All(IsGone) && services.Values.All(pid => !IsRunning(pid)),
+                TimeSpan.FromSeconds(30),
+                () => $"silo processes {string.Join(", ", silos)} and services {string.Join(", ", services)} are gone");
+        }
+        finally
+        {
+            output.WriteLine(appHost.Output);
+        }
+    }
+
+    /// <summary>Whether a process with this id runs (and is not a zombie).</summary>
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            return !File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ", StringComparison.Ordinal);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    [GeneratedRegex(@"^\[apphost\] (?<name>redis|azurite) pid=(?<pid>\d+)", RegexOptions.Multiline)]
+    private static partial Regex StartedServices();
+
+    [GeneratedRegex(@"streaming job \S+ Running: checkpoints [1-9]\d* completed")]
+    private static partial Regex CompletedCheckpoints();
+
+    [GeneratedRegex(@"azurite pid=\d+ blob=(?<endpoint>\S+)")]
+    private static partial Regex BlobEndpoint();
+
+    [GeneratedRegex(@"^\s+run directory (?<dir>.+)$", RegexOptions.Multiline)]
+    private static partial Regex RunDirectory();
+
     /// <summary>The process ids the AppHost reported for the silos it started ("silo-0 pid=1234 ...").</summary>
     private static List<int> StartedSilos(string text) =>
         [.. StartedSilo().Matches(text).Select(m => int.Parse(m.Groups["pid"].Value, System.Globalization.CultureInfo.InvariantCulture)).Distinct()];

@@ -96,6 +96,15 @@ public sealed class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends SIGINT (what Ctrl+C in a terminal sends), on Unix.</summary>
+    public void Interrupt()
+    {
+        if (Kill(_process.Id, 2) != 0)
+        {
+            throw new InvalidOperationException($"kill({_process.Id}, SIGINT) failed: errno {Marshal.GetLastPInvokeError()}.");
+        }
+    }
+
     /// <inheritdoc />
     /// <summary>Kills the process with SIGKILL: a crash, with no chance to clean up or announce anything.</summary>
     public void Kill()
