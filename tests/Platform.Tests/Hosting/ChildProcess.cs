@@ -47,6 +47,16 @@ public sealed class ChildProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? BuiltPrograms.Root,
         };
+
+        // A test run started in the background by a non-interactive shell (as CI may) ignores SIGINT, and an ignored
+        // signal stays ignored across exec: .NET then never sees Ctrl+C. env restores the default before exec (same pid).
+        if (OperatingSystem.IsLinux() && File.Exists("/usr/bin/env"))
+        {
+            start.FileName = "/usr/bin/env";
+            start.ArgumentList.Add("--default-signal=INT");
+            start.ArgumentList.Add(BuiltPrograms.DotnetHost);
+        }
+
         start.ArgumentList.Add(assembly);
         foreach (var arg in args)
         {
