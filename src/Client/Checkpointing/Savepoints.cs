@@ -57,7 +57,7 @@ public sealed record SavepointRequest
     [Id(3)] public bool Stop { get; init; }
 
     /// <summary>
-    /// With <see cref="Stop"/>: let bounded work finish first (Flink's <c>stop --drain</c>). Bounded sources read to the
+    /// With <see cref="Stop"/>: let bounded work finish first. Bounded sources read to the
     /// end of their input before they take the savepoint, so the job finishes with all of its bounded input processed
     /// and the savepoint holds the final state; unbounded sources stop at the savepoint as without it. Use it to end a
     /// job for good rather than to pause it.

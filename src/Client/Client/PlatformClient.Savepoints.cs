@@ -33,7 +33,7 @@ public sealed partial class PlatformClient
     /// Stops a job with a savepoint (Flink's <c>stop</c>): sources stop right after the savepoint, the job processes
     /// everything before it and finishes; a job resumed from the savepoint continues with the next record, so nothing
     /// is lost or repeated between the two. With <see cref="SavepointRequest.Drain"/>, bounded sources first read to the
-    /// end of their input (Flink's <c>stop --drain</c>): the job finishes with all of it processed.
+    /// end of their input: the job finishes with all of it processed (unlike Flink's <c>stop --drain</c>, which emits MAX_WATERMARK; this platform has no event-time timers to flush).
     /// </summary>
     /// <exception cref="InvalidOperationException">The savepoint failed (its sources had stopped, so the job fails over to its latest checkpoint and keeps running), or the job did not finish cleanly.</exception>
     public async Task<SavepointInfo> StopWithSavepointAsync(string jobId, SavepointRequest? request = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)

@@ -77,7 +77,8 @@ public sealed partial class PlatformClient
     /// <exception cref="TimeoutException">Subtasks were still initializing after <paramref name="timeout"/>.</exception>
     public async Task<JobStatusInfo> WaitUntilRunningAsync(string jobId, IProgress<JobStatusInfo>? progress = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromMinutes(30));
+        timeout ??= TimeSpan.FromMinutes(30);
+        var deadline = DateTime.UtcNow + timeout.Value;
         while (true)
         {
             var status = await GetStatusAsync(jobId).WaitAsync(cancellationToken);

@@ -281,6 +281,11 @@ internal sealed partial class CheckpointCoordinatorGrain(
             throw new ArgumentException("Drain applies to a stop with savepoint only (SavepointRequest.Stop, or platform stop --drain); a savepoint of a running job cannot drain its sources.", nameof(request));
         }
 
+        if (request.DrainTimeout is not null && !request.Drain)
+        {
+            throw new ArgumentException("DrainTimeout applies to a draining stop only (SavepointRequest.Drain); leave it unset otherwise.", nameof(request));
+        }
+
         if (request.DrainTimeout is { } drainTimeout && drainTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentException($"DrainTimeout is {drainTimeout}; it must be positive.", nameof(request));

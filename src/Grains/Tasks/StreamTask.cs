@@ -154,6 +154,9 @@ internal sealed partial class StreamTask : ITaskRuntime
         State = TaskState.Running;
         try
         {
+            // Return from Start at once: restoring state and opening user functions run in the loop, never in the
+            // job manager's call (a slow Open would otherwise hold up the deployment of every other subtask).
+            await Task.Yield();
             await RestoreKeyedStateAsync();
 
             // Open from the tail so that every operator's downstream is ready before it emits.

@@ -311,5 +311,7 @@ public interface ITaskEventSink : IGrainWithStringKey
     Task TaskFailed(TaskId task, int attempt, FailureInfo failure);
 
     /// <summary>A subtask restored its state and opened its operators: it is processing now.</summary>
+    /// <remarks>One-way: a status update must never hold up a subtask's first record while the job manager is busy.</remarks>
+    [Orleans.Concurrency.OneWay]
     Task TaskInitialized(TaskId task, int attempt);
 }

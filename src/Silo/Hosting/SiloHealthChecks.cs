@@ -31,7 +31,11 @@ internal static class SiloHealthChecks
         services.AddHealthChecks()
             .AddCheck<SiloStartedCheck>("silo-started", tags: [StartupTag])
             .AddCheck<SiloActiveCheck>("silo-active", tags: [ReadyTag])
-            .AddCheck<MembershipCheck>("membership", tags: [ReadyTag])
+            // Degraded, not unhealthy, when the membership table cannot be read: readiness must stay local. On Azure
+            // Container Apps a replica that is not ready is cut off from its ingress, which carries silo-to-silo traffic,
+            // so a Redis brownout failing readiness everywhere would partition the whole cluster. Degraded answers 200
+            // and says what is wrong in the body.
+            .AddCheck<MembershipCheck>("membership", failureStatus: HealthStatus.Degraded, tags: [ReadyTag])
 
             // Liveness asks nothing of another process: a remote store that is down must not get a healthy silo restarted.
             .AddCheck("process", () => HealthCheckResult.Healthy("The process answers."), tags: [LiveTag]);
@@ -89,7 +93,8 @@ internal static class SiloHealthChecks
 
     /// <summary>
     /// Ready, as the cluster sees it: the membership table (the primary silo, or Redis) answers and lists this silo as
-    /// Active with its gateway, which is what clients and other silos go by.
+    /// Active with its gateway, which is what clients and other silos go by. Reports the registration's failure status
+    /// (Degraded) rather than Unhealthy: see <see cref="AddSiloHealthChecks"/>.
     /// </summary>
     private sealed class MembershipCheck(IMembershipTable table, ILocalSiloDetails silo) : IHealthCheck
     {
@@ -102,27 +107,27 @@ internal static class SiloHealthChecks
             }
             catch (TimeoutException)
             {
-                return HealthCheckResult.Unhealthy($"The membership table did not answer within {MembershipTimeout.TotalSeconds:0} s.");
+                return new HealthCheckResult(context.Registration.FailureStatus, $"The membership table did not answer within {MembershipTimeout.TotalSeconds:0} s.");
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 // The message is enough: a probe that fails every few seconds should not log a stack trace each time.
-                return HealthCheckResult.Unhealthy($"The membership table cannot be read: {ex.GetType().Name}: {ex.Message}");
+                return new HealthCheckResult(context.Registration.FailureStatus, $"The membership table cannot be read: {ex.GetType().Name}: {ex.Message}");
             }
 
             if (row.TryGet(silo.SiloAddress)?.Item1 is not { } entry)
             {
-                return HealthCheckResult.Unhealthy($"The membership table does not list this silo ({silo.SiloAddress}).");
+                return new HealthCheckResult(context.Registration.FailureStatus, $"The membership table does not list this silo ({silo.SiloAddress}).");
             }
 
             if (entry.Status != SiloStatus.Active)
             {
-                return HealthCheckResult.Unhealthy($"The membership table lists this silo as {entry.Status}.");
+                return new HealthCheckResult(context.Registration.FailureStatus, $"The membership table lists this silo as {entry.Status}.");
             }
 
             var gateway = silo.GatewayAddress?.Endpoint.Port ?? 0;
             return gateway != 0 && entry.ProxyPort != gateway
-                ? HealthCheckResult.Unhealthy($"The membership table lists gateway port {entry.ProxyPort} for this silo, not {gateway}.")
+                ? new HealthCheckResult(context.Registration.FailureStatus, $"The membership table lists gateway port {entry.ProxyPort} for this silo, not {gateway}.")
                 : HealthCheckResult.Healthy(gateway != 0 ? $"Active in the membership table, gateway port {gateway}." : "Active in the membership table (no gateway).");
         }
     }

@@ -4,6 +4,7 @@ using Platform.Connectors;
 using Platform.Functions;
 using Platform.Graph;
 using Platform.Samples;
+using Platform.State;
 
 namespace Platform.Tests.Infrastructure;
 
@@ -27,6 +28,54 @@ public static class FailureSwitch
     public static void Arm(string jobId) => Armed[jobId] = 1;
 
     public static bool TryFire(string jobId) => Armed.TryRemove(jobId, out _);
+}
+
+/// <summary>Gates tests use to hold a function's <c>Open</c> (test clusters run in this process), so that a subtask stays initializing.</summary>
+public static class OpenGate
+{
+    private static readonly ConcurrentDictionary<string, ManualResetEventSlim> Gates = new();
+
+    /// <summary>A new closed gate.</summary>
+    public static string Create()
+    {
+        var id = Guid.NewGuid().ToString("N");
+        Gates[id] = new ManualResetEventSlim(false);
+        return id;
+    }
+
+    /// <summary>Opens the gate: every function waiting on it goes on.</summary>
+    public static void Release(string id) => Gates[id].Set();
+
+    /// <summary>Waits until the gate opens (at most a minute, so that a broken test cannot hang a silo thread forever).</summary>
+    public static void Wait(string id)
+    {
+        if (!Gates[id].Wait(TimeSpan.FromMinutes(1)))
+        {
+            throw new TimeoutException($"Open gate {id} was never released.");
+        }
+    }
+}
+
+/// <summary>Sums per key like <see cref="SumPerKey"/>, but its <c>Open</c> waits for an <see cref="OpenGate"/>.</summary>
+[GenerateSerializer]
+public sealed class GatedSumPerKey : KeyedProcessFunction<long, long, KeyValuePair<long, long>>
+{
+    [Id(0)] public string Gate { get; set; } = "";
+
+    [NonSerialized] private IValueState<long>? _sum;
+
+    public override void Open(IRuntimeContext context)
+    {
+        OpenGate.Wait(Gate);
+        _sum = context.GetState(new ValueStateDescriptor<long>("sum"));
+    }
+
+    public override void ProcessElement(long value, IKeyedContext<long> context, ICollector<KeyValuePair<long, long>> output)
+    {
+        var sum = _sum!.Value + value;
+        _sum.Update(sum);
+        output.Collect(new KeyValuePair<long, long>(context.CurrentKey, sum));
+    }
 }
 
 /// <summary>Passes records through, and throws once when its job's <see cref="FailureSwitch"/> is armed.</summary>

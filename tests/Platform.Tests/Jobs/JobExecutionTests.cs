@@ -49,6 +49,45 @@ public sealed class JobExecutionTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_subtask_is_initializing_until_its_operators_are_open_and_running_after()
+    {
+        var gate = OpenGate.Create();
+        var job = new StreamJobBuilder("gated-open") { DefaultParallelism = 2 };
+        job.AddSource(new SequenceSource { Count = 10_000 }, "numbers")
+            .KeyBy(new ModuloKey { Modulo = 10 })
+            .Process(new GatedSumPerKey { Gate = gate }, "gated sum").Uid("gated-sum")
+            .SinkTo(new DiscardingSink<KeyValuePair<long, long>>(), "discard");
+        var jobId = await fixture.Platform.SubmitAsync(job);
+        try
+        {
+            // The keyed subtasks are held in Open: the job runs, but they are still initializing.
+            var deadline = DateTime.UtcNow + Timeout;
+            JobStatusInfo status;
+            while (true)
+            {
+                status = await fixture.Platform.GetStatusAsync(jobId);
+                if (status.State == JobState.Running && status.Tasks.Where(t => t.TaskName.Contains("gated sum", StringComparison.Ordinal)).All(t => t.State == TaskState.Initializing))
+                {
+                    break;
+                }
+
+                Assert.True(DateTime.UtcNow < deadline, $"the gated subtasks never showed as initializing: {string.Join(", ", status.Tasks.Select(t => $"{t.TaskName}[{t.SubtaskIndex}] {t.State}"))}");
+                await Task.Delay(50);
+            }
+
+            Assert.Equal(2, status.Tasks.Count(t => t.TaskName.Contains("gated sum", StringComparison.Ordinal)));
+        }
+        finally
+        {
+            OpenGate.Release(gate);
+        }
+
+        var running = await fixture.Platform.WaitUntilRunningAsync(jobId, timeout: Timeout);
+        Assert.All(running.Tasks, t => Assert.NotEqual(TaskState.Initializing, t.State));
+        Assert.Equal(JobState.Finished, (await fixture.Platform.WaitForCompletionAsync(jobId, Timeout)).State);
+    }
+
+    [Fact]
     public async Task An_operator_that_throws_fails_the_job_with_its_name_and_message()
     {
         var job = new StreamJobBuilder("failing") { DefaultParallelism = 2 };
