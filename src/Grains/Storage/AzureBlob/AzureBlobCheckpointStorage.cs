@@ -205,17 +205,11 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         var blob = Container.GetBlobClient(name);
         try
         {
-            try
-            {
-                await blob.UploadAsync(content, overwrite: true, cancellationToken);
-            }
-            catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.ContainerNotFound)
-            {
-                // Bytes in memory can be sent again, into a new container.
-                provider.ContainerMissing();
-                await provider.EnsureCreatedAsync(cancellationToken);
-                await blob.UploadAsync(content, overwrite: true, cancellationToken);
-            }
+            await blob.UploadAsync(content, overwrite: true, cancellationToken);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.ContainerNotFound)
+        {
+            throw provider.ContainerDeleted(ex);
         }
         catch (RequestFailedException ex) when (ex.Status == 403)
         {
@@ -235,9 +229,7 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         }
         catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.ContainerNotFound)
         {
-            // This write fails (a stream cannot be sent twice); the next one creates the container first.
-            provider.ContainerMissing();
-            throw;
+            throw provider.ContainerDeleted(ex);
         }
         catch (RequestFailedException ex) when (ex.Status == 403)
         {
