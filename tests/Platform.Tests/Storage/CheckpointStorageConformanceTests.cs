@@ -88,6 +88,29 @@ public abstract class CheckpointStorageConformanceTests
     }
 
     [Fact]
+    public async Task A_committed_checkpoint_is_never_overwritten_by_another_commit_of_its_id()
+    {
+        var handle = await Storage.WriteStateAsync(_jobId, 1, "s.state", new byte[] { 1, 2, 3 });
+        var committed = Metadata(_jobId, 1, handle);
+        await Storage.WriteMetadataAsync(committed);
+
+        // The same commit again (a retry whose first attempt succeeded unacknowledged) is that commit, not an error.
+        await Storage.WriteMetadataAsync(committed);
+
+        // Other metadata under the same id: the id was reused, so the coordinator's state was lost.
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => Storage.WriteMetadataAsync(Metadata(_jobId, 1)));
+        Assert.Contains($"Checkpoint 1 of job '{_jobId}' is already committed", error.Message);
+        Assert.Contains("chk-1", error.Message);
+        Assert.Contains("_metadata", error.Message);
+        Assert.Contains("never overwritten", error.Message);
+
+        Assert.Equal([1L], await Storage.ListCheckpointsAsync(_jobId));
+        var read = (await Storage.ReadMetadataAsync(_jobId, 1)).Subtasks[1].Operators.Single().KeyedState!.Handle!;
+        Assert.Equal(handle.Checksum, read.Checksum);
+        Assert.Equal([1, 2, 3], await Storage.ReadStateAsync(_jobId, read));
+    }
+
+    [Fact]
     public async Task Truncated_metadata_is_reported_with_its_file()
     {
         await Storage.WriteMetadataAsync(Metadata(_jobId, 1));
@@ -193,6 +216,21 @@ public sealed class FileSystemCheckpointStorageTests : CheckpointStorageConforma
         Assert.Equal(
             ["1-0-count.state", "_metadata"],
             Directory.EnumerateFiles(Path.Combine(_root, jobId, "chk-7")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_refused_commit_leaves_the_committed_metadata_and_no_temporary_file()
+    {
+        var jobId = "refused-job";
+        CheckpointMetadata Commit(DateTimeOffset at) => new() { JobId = jobId, CheckpointId = 3, TriggeredAt = at, CompletedAt = at, MaxParallelism = 128, Subtasks = [] };
+        await Storage.WriteMetadataAsync(Commit(DateTimeOffset.UnixEpoch));
+        var path = Path.Combine(_root, jobId, "chk-3", "_metadata");
+        var committed = await File.ReadAllBytesAsync(path);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Storage.WriteMetadataAsync(Commit(DateTimeOffset.UnixEpoch.AddDays(1))));
+
+        Assert.Equal(committed, await File.ReadAllBytesAsync(path));
+        Assert.Equal(["_metadata"], Directory.EnumerateFiles(Path.Combine(_root, jobId, "chk-3")).Select(Path.GetFileName));
     }
 
     [Fact]
