@@ -129,6 +129,36 @@ public sealed class AzureBlobCheckpointTests
     }
 
     [Fact]
+    public async Task A_job_whose_container_is_deleted_fails_over_saying_its_checkpoints_are_lost_and_the_container_is_not_created_again()
+    {
+        await using var azurite = await AzuriteProcess.StartAsync();
+        var container = AzuriteFixture.NewContainerName();
+        await using var cluster = await StartClusterAsync(azurite, container);
+        var platform = new PlatformClient(cluster.Client);
+        var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(200), Timeout = TimeSpan.FromSeconds(10), TolerableFailedCheckpoints = 0 };
+        var restart = RestartStrategy.FixedDelayRestart(1, TimeSpan.FromMilliseconds(100));
+        var jobId = await platform.SubmitAsync(CheckpointTestJobs.WordCount(1_000_000, 30, 2, 1_000, settings, restart));
+        await Poll.UntilAsync(async () => (await platform.GetCheckpointStatisticsAsync(jobId)).Completed >= 2, Timeout, () => "two checkpoints complete on blob storage");
+        var blobs = new BlobContainerClient(azurite.ConnectionString, container);
+
+        await blobs.DeleteAsync();
+
+        // The first failed checkpoint fails the job over; the attempt after it finds no checkpoint, and fails the same way.
+        var status = await platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.Equal(JobState.Failed, status.State);
+        Assert.Equal(1, status.Restarts);
+        foreach (var failure in new[] { Assert.Single(status.RestartCauses), status.Failure! })
+        {
+            Assert.Contains("Exceeded the tolerable number of failed checkpoints (0)", failure.Message);
+            Assert.Contains($"Blob container '{container}'", failure.Message);
+            Assert.Contains("was deleted while in use", failure.Message);
+            Assert.Contains("are lost", failure.Message);
+        }
+
+        Assert.False((await blobs.ExistsAsync()).Value);
+    }
+
+    [Fact]
     public async Task A_new_job_resumes_from_a_retained_blob_checkpoint_named_by_its_url()
     {
         const long records = 40_000;

@@ -88,6 +88,29 @@ public abstract class CheckpointStorageConformanceTests
     }
 
     [Fact]
+    public async Task A_committed_checkpoint_is_never_overwritten_by_another_commit_of_its_id()
+    {
+        var handle = await Storage.WriteStateAsync(_jobId, 1, "s.state", new byte[] { 1, 2, 3 });
+        var committed = Metadata(_jobId, 1, handle);
+        await Storage.WriteMetadataAsync(committed);
+
+        // The same commit again (a retry whose first attempt succeeded unacknowledged) is that commit, not an error.
+        await Storage.WriteMetadataAsync(committed);
+
+        // Other metadata under the same id: the id was reused, so the coordinator's state was lost.
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => Storage.WriteMetadataAsync(Metadata(_jobId, 1)));
+        Assert.Contains($"Checkpoint 1 of job '{_jobId}' is already committed", error.Message);
+        Assert.Contains("chk-1", error.Message);
+        Assert.Contains("_metadata", error.Message);
+        Assert.Contains("never overwritten", error.Message);
+
+        Assert.Equal([1L], await Storage.ListCheckpointsAsync(_jobId));
+        var read = (await Storage.ReadMetadataAsync(_jobId, 1)).Subtasks[1].Operators.Single().KeyedState!.Handle!;
+        Assert.Equal(handle.Checksum, read.Checksum);
+        Assert.Equal([1, 2, 3], await Storage.ReadStateAsync(_jobId, read));
+    }
+
+    [Fact]
     public async Task Truncated_metadata_is_reported_with_its_file()
     {
         await Storage.WriteMetadataAsync(Metadata(_jobId, 1));
@@ -193,6 +216,21 @@ public sealed class FileSystemCheckpointStorageTests : CheckpointStorageConforma
         Assert.Equal(
             ["1-0-count.state", "_metadata"],
             Directory.EnumerateFiles(Path.Combine(_root, jobId, "chk-7")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_refused_commit_leaves_the_committed_metadata_and_no_temporary_file()
+    {
+        var jobId = "refused-job";
+        CheckpointMetadata Commit(DateTimeOffset at) => new() { JobId = jobId, CheckpointId = 3, TriggeredAt = at, CompletedAt = at, MaxParallelism = 128, Subtasks = [] };
+        await Storage.WriteMetadataAsync(Commit(DateTimeOffset.UnixEpoch));
+        var path = Path.Combine(_root, jobId, "chk-3", "_metadata");
+        var committed = await File.ReadAllBytesAsync(path);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => Storage.WriteMetadataAsync(Commit(DateTimeOffset.UnixEpoch.AddDays(1))));
+
+        Assert.Equal(committed, await File.ReadAllBytesAsync(path));
+        Assert.Equal(["_metadata"], Directory.EnumerateFiles(Path.Combine(_root, jobId, "chk-3")).Select(Path.GetFileName));
     }
 
     [Fact]
@@ -324,19 +362,70 @@ public sealed class AzureBlobCheckpointStorageTests(AzuriteFixture fixture) : Ch
     }
 
     [Fact]
-    public async Task A_container_that_disappears_is_created_again_by_the_next_write()
+    public async Task A_container_deleted_while_in_use_is_not_created_again_and_every_write_says_the_checkpoints_are_lost()
     {
-        await Storage.WriteStateAsync("job", 1, "s.state", new byte[] { 1 });
+        var handle = await Storage.WriteStateAsync("job", 1, "s.state", new byte[] { 1 });
+        await Storage.WriteMetadataAsync(new CheckpointMetadata { JobId = "job", CheckpointId = 1, TriggeredAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow, MaxParallelism = 128, Subtasks = [] });
         await Container.DeleteAsync();
 
-        // A streamed file cannot be resent, so that write fails; files held in memory and later writes go through.
-        await Assert.ThrowsAsync<Azure.RequestFailedException>(() => Storage.WriteStateAsync("job", 2, "big.state", new MemoryStream([2])));
-        var handle = await Storage.WriteStateAsync("job", 2, "s.state", new byte[] { 2 });
-        var streamed = await Storage.WriteStateAsync("job", 2, "big.state", new MemoryStream([3]));
+        // A new container would take checkpoints whose shared files went with the old one: none of them could be restored.
+        var metadata = new CheckpointMetadata { JobId = "job", CheckpointId = 2, TriggeredAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow, MaxParallelism = 128, Subtasks = [] };
+        var errors = new[]
+        {
+            await Assert.ThrowsAsync<InvalidOperationException>(() => Storage.WriteStateAsync("job", 2, "s.state", new byte[] { 2 })),
+            await Assert.ThrowsAsync<InvalidOperationException>(() => Storage.WriteStateAsync("job", 2, "big.state", new MemoryStream([3]))),
+            await Assert.ThrowsAsync<InvalidOperationException>(() => Storage.WriteSharedStateAsync("job", "a-000002.sst", new MemoryStream([4]))),
+            await Assert.ThrowsAsync<InvalidOperationException>(() => Storage.WriteMetadataAsync(metadata)),
+        };
+        foreach (var error in errors)
+        {
+            Assert.Contains($"Blob container '{_containerName}'", error.Message);
+            Assert.Contains("was deleted while in use", error.Message);
+            Assert.Contains("the checkpoints it held", error.Message);
+            Assert.Contains("are lost", error.Message);
+            Assert.Contains("Recreate the container and restart the job from a savepoint", error.Message);
+        }
 
-        Assert.Equal([2], await Storage.ReadStateAsync("job", handle));
-        Assert.Equal([3], await Storage.ReadStateAsync("job", streamed));
-        Assert.Equal(["cluster-a/job/chk-2/big.state", "cluster-a/job/chk-2/s.state"], BlobNames());
+        Assert.False((await Container.ExistsAsync()).Value);
+        Assert.Empty(await Storage.ListCheckpointsAsync("job"));
+        await Assert.ThrowsAsync<CorruptCheckpointException>(() => Storage.ReadStateAsync("job", handle));
+
+        // Recreated by the operator, it takes writes again.
+        await Container.CreateAsync();
+        var written = await Storage.WriteStateAsync("job", 2, "s.state", new byte[] { 5 });
+        Assert.Equal([5], await Storage.ReadStateAsync("job", written));
+    }
+
+    [Fact]
+    public async Task A_first_write_cancelled_while_the_container_is_being_created_fails_alone()
+    {
+        using var cancel = new CancellationTokenSource();
+        // Both wait on the one creation, which is in flight (a round trip to Azurite) when the first caller gives up.
+        var cancelled = Storage.WriteStateAsync("job", 1, "a.state", new byte[] { 1 }, cancel.Token);
+        var other = Storage.WriteStateAsync("job", 1, "b.state", new byte[] { 2 });
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => cancelled);
+        Assert.Equal([2], await Storage.ReadStateAsync("job", await other));
+        Assert.True((await Container.ExistsAsync()).Value);
+    }
+
+    [Fact]
+    public async Task A_failed_creation_of_the_container_is_tried_again_by_the_next_write()
+    {
+        await using var azurite = await AzuriteProcess.StartAsync();
+        var storage = new AzureBlobCheckpointStorage(new AzureBlobContainerProvider(Options(azurite.ConnectionString), NullLogger<AzureBlobContainerProvider>.Instance));
+        azurite.Kill();
+
+        // The service is unreachable: creation fails once the client's retries run out.
+        var down = await Assert.ThrowsAsync<AggregateException>(() => storage.WriteStateAsync("job", 1, "s.state", new byte[] { 1 }));
+        Assert.Contains("Connection refused", down.Message);
+
+        await azurite.StartAgainAsync();
+        var handle = await storage.WriteStateAsync("job", 1, "s.state", new byte[] { 1 });
+
+        Assert.Equal([1], await storage.ReadStateAsync("job", handle));
+        Assert.True((await new BlobContainerClient(azurite.ConnectionString, _containerName).ExistsAsync()).Value);
     }
 
     [Fact]

@@ -121,8 +121,21 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         DeleteAsync([.. paths.Select(p => Resolve(jobId, p))], cancellationToken);
 
     /// <inheritdoc />
-    public async Task WriteMetadataAsync(CheckpointMetadata metadata, CancellationToken cancellationToken = default) =>
-        await UploadAsync(MetadataBlob(metadata.JobId, metadata.CheckpointId), BinaryData.FromBytes(MetadataFormat.Serialize(metadata)), cancellationToken);
+    /// <remarks>The commit is conditional (If-None-Match: *): a committed <c>_metadata</c> is never replaced.</remarks>
+    public async Task WriteMetadataAsync(CheckpointMetadata metadata, CancellationToken cancellationToken = default)
+    {
+        var content = MetadataFormat.Serialize(metadata);
+        var conditions = new BlobRequestConditions { IfNoneMatch = ETag.All };
+        if (await UploadAsync(MetadataBlob(metadata.JobId, metadata.CheckpointId), BinaryData.FromBytes(content), conditions, cancellationToken) is { } existing)
+        {
+            // The same bytes are this very commit, acknowledged late (the client retried after the first attempt succeeded).
+            var committed = await DownloadAsync(existing, cancellationToken);
+            if (!committed.AsSpan().SequenceEqual(content))
+            {
+                throw CheckpointCommitErrors.AlreadyCommitted(metadata.JobId, metadata.CheckpointId, PathOf(existing));
+            }
+        }
+    }
 
     /// <inheritdoc />
     public async Task<CheckpointMetadata> ReadMetadataAsync(string jobId, long checkpointId, CancellationToken cancellationToken = default)
@@ -199,23 +212,26 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         }
     }
 
-    private async Task UploadAsync(string name, BinaryData content, CancellationToken cancellationToken)
+    private async Task UploadAsync(string name, BinaryData content, CancellationToken cancellationToken) =>
+        await UploadAsync(name, content, conditions: null, cancellationToken);
+
+    // Returns the blob when the conditions refused the upload because it already exists, null when it was written.
+    private async Task<BlobClient?> UploadAsync(string name, BinaryData content, BlobRequestConditions? conditions, CancellationToken cancellationToken)
     {
         await provider.EnsureCreatedAsync(cancellationToken);
         var blob = Container.GetBlobClient(name);
         try
         {
-            try
-            {
-                await blob.UploadAsync(content, overwrite: true, cancellationToken);
-            }
-            catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.ContainerNotFound)
-            {
-                // Bytes in memory can be sent again, into a new container.
-                provider.ContainerMissing();
-                await provider.EnsureCreatedAsync(cancellationToken);
-                await blob.UploadAsync(content, overwrite: true, cancellationToken);
-            }
+            await blob.UploadAsync(content, new BlobUploadOptions { Conditions = conditions }, cancellationToken);
+            return null;
+        }
+        catch (RequestFailedException ex) when (conditions is not null && (ex.ErrorCode == BlobErrorCode.BlobAlreadyExists || ex.Status == 412))
+        {
+            return blob;
+        }
+        catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.ContainerNotFound)
+        {
+            throw provider.ContainerDeleted(ex);
         }
         catch (RequestFailedException ex) when (ex.Status == 403)
         {
@@ -235,9 +251,7 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         }
         catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.ContainerNotFound)
         {
-            // This write fails (a stream cannot be sent twice); the next one creates the container first.
-            provider.ContainerMissing();
-            throw;
+            throw provider.ContainerDeleted(ex);
         }
         catch (RequestFailedException ex) when (ex.Status == 403)
         {

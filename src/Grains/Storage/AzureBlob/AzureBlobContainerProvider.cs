@@ -7,13 +7,15 @@ namespace Platform.Storage.AzureBlob;
 
 /// <summary>
 /// The silo's one client of the checkpoint container, built on first use from <see cref="AzureBlobStorageOptions"/>
-/// (so that a silo that never uses Azure Blob storage needs no account), which creates the container when it is missing.
+/// (so that a silo that never uses Azure Blob storage needs no account), which creates the container when it is missing on first use
+/// but never again once it has been seen to exist.
 /// </summary>
 internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions options, ILogger<AzureBlobContainerProvider> logger)
 {
     private readonly Lock _lock = new();
     private BlobContainerClient? _container;
     private Task? _created;
+    private volatile bool _exists;
 
     /// <summary>The settings the client was built from.</summary>
     public AzureBlobStorageOptions Options => options;
@@ -34,41 +36,54 @@ internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions
         }
     }
 
-    /// <summary>Creates the container when it is missing; done once per silo, tried again after a failure.</summary>
+    /// <summary>
+    /// Creates the container when it is missing, the first time this silo uses it; once it has been seen to exist this
+    /// completes at once. Every caller waits on one creation (its own token only cancels its wait); a failed creation
+    /// is tried again by the next caller.
+    /// </summary>
     public Task EnsureCreatedAsync(CancellationToken cancellationToken)
     {
+        Task created;
         lock (_lock)
         {
-            if (_created is null || _created.IsFaulted || _created.IsCanceled)
+            if (_exists)
             {
-                _created = CreateAsync(Container, cancellationToken);
+                return Task.CompletedTask;
             }
 
-            return _created;
+            if (_created is null || _created.IsFaulted || _created.IsCanceled)
+            {
+                // Not the caller's token: one caller giving up must not fail the others waiting on the same creation.
+                _created = CreateAsync(Container);
+            }
+
+            created = _created;
         }
+
+        return created.WaitAsync(cancellationToken);
     }
 
     /// <summary>
-    /// Called when the service says the container does not exist (deleted, or lost by an emulator): the next write
-    /// creates it again, so that checkpoints resume instead of failing until the silo restarts.
+    /// The error for a write that found the container missing after it had been seen to exist. It is not created again:
+    /// it took every retained checkpoint and shared file with it, and running subtasks and the coordinator still
+    /// reference those, so checkpoints written into a new container would commit but could never be restored.
     /// </summary>
-    public void ContainerMissing()
+    public InvalidOperationException ContainerDeleted(Exception inner)
     {
-        lock (_lock)
-        {
-            if (_created is { IsCompletedSuccessfully: true })
-            {
-                LogContainerMissing(Container.Name, Container.AccountName);
-                _created = null;
-            }
-        }
+        var container = Container;
+        LogContainerDeleted(container.Name, container.AccountName);
+        return new InvalidOperationException(
+            $"Blob container '{container.Name}' of storage account '{container.AccountName}' was deleted while in use: the checkpoints it held, " +
+            "and the shared files incremental checkpoints build on, are lost, so it is not created again (checkpoints written into a new container " +
+            "could not be restored). Recreate the container and restart the job from a savepoint, or from scratch if it has none.",
+            inner);
     }
 
-    private async Task CreateAsync(BlobContainerClient container, CancellationToken cancellationToken)
+    private async Task CreateAsync(BlobContainerClient container)
     {
         try
         {
-            if (await container.CreateIfNotExistsAsync(cancellationToken: cancellationToken) is not null)
+            if (await container.CreateIfNotExistsAsync(cancellationToken: CancellationToken.None) is not null)
             {
                 LogContainerCreated(container.Name, container.AccountName);
             }
@@ -79,7 +94,7 @@ internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions
             bool exists;
             try
             {
-                exists = await container.ExistsAsync(cancellationToken);
+                exists = await container.ExistsAsync(CancellationToken.None);
             }
             catch (RequestFailedException)
             {
@@ -91,6 +106,8 @@ internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions
                 throw AzureBlobErrors.AccessDenied(ex, $"create or find container '{container.Name}' in account '{container.AccountName}'");
             }
         }
+
+        _exists = true;
     }
 
     private BlobContainerClient Build()
@@ -114,8 +131,8 @@ internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions
         return service.GetBlobContainerClient(endpoint.ContainerName ?? options.ContainerName);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Blob container {Container} of storage account {Account} has disappeared; the retained checkpoints in it are gone, and the next checkpoint creates it again")]
-    private partial void LogContainerMissing(string container, string account);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Blob container {Container} of storage account {Account} was deleted while in use; the checkpoints in it are lost and checkpoints fail until it is recreated and the job restarted")]
+    private partial void LogContainerDeleted(string container, string account);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Created blob container {Container} in storage account {Account} for checkpoints")]
     private partial void LogContainerCreated(string container, string account);

@@ -97,8 +97,17 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
         return content;
     }
 
-    public Task WriteMetadataAsync(CheckpointMetadata metadata, CancellationToken cancellationToken = default) =>
-        WriteAtomicallyAsync(MetadataPath(metadata.JobId, metadata.CheckpointId), MetadataFormat.Serialize(metadata), cancellationToken);
+    public async Task WriteMetadataAsync(CheckpointMetadata metadata, CancellationToken cancellationToken = default)
+    {
+        var path = MetadataPath(metadata.JobId, metadata.CheckpointId);
+        var content = MetadataFormat.Serialize(metadata);
+        // A committed checkpoint is never replaced; the same bytes again are the same commit (a retried write).
+        if (!await WriteAtomicallyAsync(path, content, overwrite: false, cancellationToken)
+            && !(await File.ReadAllBytesAsync(path, cancellationToken)).AsSpan().SequenceEqual(content))
+        {
+            throw CheckpointCommitErrors.AlreadyCommitted(metadata.JobId, metadata.CheckpointId, path);
+        }
+    }
 
     public async Task<CheckpointMetadata> ReadMetadataAsync(string jobId, long checkpointId, CancellationToken cancellationToken = default)
     {
@@ -241,7 +250,12 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
     }
 
     /// <summary>Writes a file under a temporary name, flushes it to disk, then renames it: a reader never sees half of it.</summary>
-    internal static async Task WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken)
+    internal static async Task WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
+        await WriteAtomicallyAsync(path, content, overwrite: true, cancellationToken);
+
+    // Without overwrite, returns false and leaves the file alone when it exists. (On Unix .NET checks, then renames: a
+    // writer of the same file in that instant could still be replaced; only a reused checkpoint id gets this far.)
+    private static async Task<bool> WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> content, bool overwrite, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
@@ -254,7 +268,17 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
                 stream.Flush(flushToDisk: true);
             }
 
-            File.Move(temporary, path, overwrite: true);
+            try
+            {
+                File.Move(temporary, path, overwrite);
+            }
+            catch (IOException) when (!overwrite && File.Exists(path))
+            {
+                DeleteFile(temporary);
+                return false;
+            }
+
+            return true;
         }
         catch
         {

@@ -73,8 +73,18 @@ internal sealed class InMemoryCheckpointStorage(int maxStateSize = InMemoryCheck
 
     public Task WriteMetadataAsync(CheckpointMetadata metadata, CancellationToken cancellationToken = default)
     {
-        _metadata[(metadata.JobId, metadata.CheckpointId)] = MetadataFormat.Serialize(metadata);
-        _objects[(metadata.JobId, metadata.CheckpointId)] = metadata;
+        var key = (metadata.JobId, metadata.CheckpointId);
+        var content = MetadataFormat.Serialize(metadata);
+        // A committed checkpoint is never replaced; the same bytes again are the same commit.
+        var committed = _metadata.GetOrAdd(key, content);
+        if (!ReferenceEquals(committed, content))
+        {
+            return committed.AsSpan().SequenceEqual(content)
+                ? Task.CompletedTask
+                : throw CheckpointCommitErrors.AlreadyCommitted(metadata.JobId, metadata.CheckpointId, $"{metadata.JobId}/{MetadataFormat.CheckpointDirectoryName(metadata.CheckpointId)}/{MetadataFormat.FileName} (in memory)");
+        }
+
+        _objects[key] = metadata;
         return Task.CompletedTask;
     }
 
