@@ -148,7 +148,7 @@ public sealed class AzureBlobCheckpointTests
         var wrong = CheckpointTestJobs.WordCount(records, words, 2, 5_000, settings);
         wrong.RestoreFrom = new RestoreSettings { Path = $"{containerUrl}-other/{jobId}/chk-{retained}" };
         var refused = await Assert.ThrowsAsync<JobValidationException>(() => platform.SubmitAsync(wrong));
-        Assert.Contains("is not a retained checkpoint in the silos' blob container", refused.Message);
+        Assert.Contains($"is not in the silos' blob container {containerUrl}", refused.Message);
 
         var job = CheckpointTestJobs.WordCount(records, words, 2, 5_000, settings);
         job.RestoreFrom = new RestoreSettings { Path = $"{containerUrl}/{jobId}/chk-{retained}" };
