@@ -231,7 +231,8 @@ internal sealed class SavepointLocations(IOptions<StreamingPlatformOptions> opti
         if (!options.Value.AzureBlob.IsConfigured)
         {
             throw new ArgumentException(
-                $"'{what}' is a blob URL (or {StreamingPlatformOptions.SectionName}:{nameof(StreamingPlatformOptions.SavepointStorage)} is AzureBlob), but the silos have no Azure Blob account configured " +
+                $"{(string.IsNullOrWhiteSpace(what) ? $"{StreamingPlatformOptions.SectionName}:{nameof(StreamingPlatformOptions.SavepointStorage)} is AzureBlob" : $"'{what}' is a blob URL")}, " +
+                "but the silos have no Azure Blob account configured " +
                 $"({AzureBlobStorageOptions.SectionName}); use a savepoint directory, or configure the silos' blob container.");
         }
     }

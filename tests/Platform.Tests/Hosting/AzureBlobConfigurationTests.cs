@@ -35,9 +35,15 @@ public sealed class AzureBlobConfigurationTests
             ["Platform:AzureBlob:MaxRetries"] = "5",
             ["Platform:AzureBlob:RetryDelay"] = "00:00:02",
             ["Platform:AzureBlob:NetworkTimeout"] = "00:00:30",
+            ["Platform:SavepointStorage"] = "AzureBlob",
+            ["Platform:AzureBlob:SavepointPrefix"] = "prod/savepoints",
+            ["Platform:AzureBlob:RestoreContainers:0"] = "archive",
         });
 
         Assert.Equal(CheckpointStorageKind.AzureBlob, options.DefaultCheckpointStorage);
+        Assert.Equal(CheckpointStorageKind.AzureBlob, options.SavepointStorage);
+        Assert.Equal("prod/savepoints", options.AzureBlob.SavepointPrefix);
+        Assert.Equal(["archive"], options.AzureBlob.RestoreContainers);
         var endpoint = options.AzureBlob.ResolveEndpoint();
         Assert.Equal(new Uri("https://acct.blob.core.windows.net"), endpoint.ServiceUri);
         Assert.Null(endpoint.ConnectionString);
@@ -106,6 +112,10 @@ public sealed class AzureBlobConfigurationTests
     [InlineData("Platform:AzureBlob:MaxRetries", "-1", "Platform:AzureBlob:MaxRetries is -1")]
     [InlineData("Platform:AzureBlob:NetworkTimeout", "00:00:00", "Platform:AzureBlob:NetworkTimeout is 00:00:00")]
     [InlineData("Platform:AzureBlob:Prefix", "a/../b", "Platform:AzureBlob:Prefix is 'a/../b'")]
+    [InlineData("Platform:SavepointStorage", "AzureBlob", "Platform:SavepointStorage is AzureBlob, but no account is configured")]
+    [InlineData("Platform:SavepointStorage", "InMemory", "Platform:SavepointStorage is InMemory; use FileSystem or AzureBlob")]
+    [InlineData("Platform:AzureBlob:SavepointPrefix", "../sp", "Platform:AzureBlob:SavepointPrefix is '../sp'")]
+    [InlineData("Platform:AzureBlob:RestoreContainers:0", "Other_Container", "Platform:AzureBlob:RestoreContainers:0 is 'Other_Container'")]
     public void A_bad_setting_is_a_startup_error_naming_it(string key, string value, string expected)
     {
         var error = Assert.Throws<OptionsValidationException>(() => Resolve(new() { [key] = value }));
