@@ -616,7 +616,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         {
             await savepoint.Location.DeleteAsync(storageFactory);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or Azure.RequestFailedException)
+        catch (Exception ex)
         {
             // A subtask may still be writing into it; it has no _metadata, so it can never be restored.
             LogCleanupFailed(ex, JobId, -1);
