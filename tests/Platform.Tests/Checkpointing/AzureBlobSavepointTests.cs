@@ -35,8 +35,7 @@ public sealed class AzureBlobSavepointTests(AzuriteFixture fixture) : IClassFixt
         var blobs = Container(container);
 
         var jobId = await RunUntilCheckpointedAsync(platform, WordCount(2));
-        var savepoint = await platform.TriggerSavepointAsync(jobId, timeout: Timeout);
-        await platform.CancelAsync(jobId);
+        var savepoint = await platform.CancelWithSavepointAsync(jobId, timeout: Timeout);
         Assert.Equal(JobState.Canceled, (await platform.WaitForCompletionAsync(jobId, Timeout)).State);
 
         // The silos' default: a folder of its own under {container URL}/savepoints, committed by its _metadata.
