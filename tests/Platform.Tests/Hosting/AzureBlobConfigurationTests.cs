@@ -1,9 +1,11 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Platform.Checkpointing;
 using Platform.Hosting;
+using Platform.Storage.AzureBlob;
 using Platform.Tests.Infrastructure;
 
 namespace Platform.Tests.Hosting;
@@ -100,6 +102,23 @@ public sealed class AzureBlobConfigurationTests
         });
 
         Assert.Equal("right.blob.core.windows.net", options.AzureBlob.ResolveEndpoint().ServiceUri!.Host);
+    }
+
+    [Fact]
+    public void Savepoint_urls_never_carry_the_sas_token_of_a_connection_string()
+    {
+        var options = new AzureBlobStorageOptions
+        {
+            ConnectionString = "BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=sv=2024-08-04&ss=b&srt=co&sp=rwdl&se=2030-01-01T00:00:00Z&sig=abc",
+            ContainerName = "jobs",
+        };
+        var provider = new AzureBlobContainerProvider(options, NullLogger<AzureBlobContainerProvider>.Instance);
+
+        // The SDK keeps the token in the client's URI; the URLs savepoints are named by must not.
+        Assert.Contains("sig=abc", provider.Container.Uri.Query);
+        Assert.Equal("https://acct.blob.core.windows.net/jobs", provider.ContainerUrl);
+        var located = provider.Locate("https://acct.blob.core.windows.net/jobs/savepoints/savepoint-a-1", forRestore: true);
+        Assert.Equal("savepoints/savepoint-a-1", located?.Path);
     }
 
     [Theory]

@@ -51,7 +51,9 @@ internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions
         return null;
     }
 
-    private static string Url(BlobContainerClient container) => container.Uri.ToString().TrimEnd('/');
+    // Without the query: a client built from a SAS connection string carries its token in the URI, which must never
+    // become part of a savepoint's URL (it would be printed and stored) nor break the prefix comparison.
+    private static string Url(BlobContainerClient container) => container.Uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
 
     /// <summary>The container client.</summary>
     /// <exception cref="InvalidOperationException">No account is configured.</exception>
