@@ -78,9 +78,10 @@ public sealed record SnapshotLocation(
 }
 
 /// <summary>
-/// Resolves and checks savepoint paths against the silo's roots: savepoints are written under
-/// <see cref="StreamingPlatformOptions.SavepointDirectory"/>, and a job resumes from a savepoint there or a retained
-/// checkpoint under a checkpoint directory. Errors say what is wrong and what to do.
+/// Resolves and checks savepoint paths against the silo's roots: savepoints are written and disposed under
+/// <see cref="StreamingPlatformOptions.SavepointDirectory"/> or, as blob URLs, under <c>{container URL}/{SavepointPrefix}</c>;
+/// a job resumes from a savepoint there or a retained checkpoint under a checkpoint directory, or from any snapshot in
+/// the silos' blob container and the containers they may restore from. Errors say what is wrong and what to do.
 /// </summary>
 internal sealed class SavepointLocations(IOptions<StreamingPlatformOptions> options, AzureBlobContainerProvider azureBlob, CheckpointStorageFactory storageFactory)
 {
@@ -161,7 +162,7 @@ internal sealed class SavepointLocations(IOptions<StreamingPlatformOptions> opti
     private SnapshotLocation ForBlobRestore(string url)
     {
         RequireBlobAccount(url);
-        var located = url.IndexOfAny(['?', '#']) < 0 ? azureBlob.Locate(url + "/", forRestore: true) : null;
+        var located = url.IndexOfAny(['?', '#']) < 0 ? azureBlob.Locate(url + "/") : null;
         var segments = located?.Path.Split('/') ?? [];
         if (located is not { } found || segments.Length == 0 || !PlainFolders("/" + found.Path))
         {

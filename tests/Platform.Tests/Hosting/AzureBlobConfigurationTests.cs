@@ -117,7 +117,7 @@ public sealed class AzureBlobConfigurationTests
         // The SDK keeps the token in the client's URI; the URLs savepoints are named by must not.
         Assert.Contains("sig=abc", provider.Container.Uri.Query);
         Assert.Equal("https://acct.blob.core.windows.net/jobs", provider.ContainerUrl);
-        var located = provider.Locate("https://acct.blob.core.windows.net/jobs/savepoints/savepoint-a-1", forRestore: true);
+        var located = provider.Locate("https://acct.blob.core.windows.net/jobs/savepoints/savepoint-a-1");
         Assert.Equal("savepoints/savepoint-a-1", located?.Path);
     }
 

@@ -30,15 +30,13 @@ internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions
 
     /// <summary>
     /// The container a URL points into, and the blob path after it (without slashes at either end): the configured
-    /// container, or one of <see cref="AzureBlobStorageOptions.RestoreContainers"/> when <paramref name="forRestore"/>.
+    /// container, or one of <see cref="AzureBlobStorageOptions.RestoreContainers"/>, which the silos only read.
     /// <c>null</c> when the URL is in none of them.
     /// </summary>
-    public (BlobContainerClient Container, string Path)? Locate(string url, bool forRestore)
+    public (BlobContainerClient Container, string Path)? Locate(string url)
     {
         var own = Container;
-        var candidates = forRestore
-            ? options.RestoreContainers.Select(name => own.GetParentBlobServiceClient().GetBlobContainerClient(name)).Prepend(own)
-            : [own];
+        var candidates = options.RestoreContainers.Select(name => own.GetParentBlobServiceClient().GetBlobContainerClient(name)).Prepend(own);
         foreach (var container in candidates)
         {
             var root = Url(container) + "/";
