@@ -15,7 +15,7 @@ public enum SavepointFormat
 [GenerateSerializer, Immutable, Alias("platform.SavepointInfo")]
 public sealed record SavepointInfo
 {
-    /// <summary>The savepoint's directory, as the silos see it; pass it to <see cref="RestoreSettings.Path"/> to resume.</summary>
+    /// <summary>The savepoint's directory as the silos see it, or its URL in blob storage; pass it to <see cref="RestoreSettings.Path"/> to resume.</summary>
     [Id(0)] public required string Path { get; init; }
 
     /// <summary>The job it was taken from.</summary>
@@ -36,8 +36,10 @@ public sealed record SavepointInfo
 public sealed record SavepointRequest
 {
     /// <summary>
-    /// The directory under which the savepoint's own directory is created; <c>null</c> uses the silo's savepoint root
-    /// (<c>Platform:SavepointDirectory</c>). It must lie under that root.
+    /// The directory under which the savepoint's own directory is created, which must lie under the silos'
+    /// <c>Platform:SavepointDirectory</c>; or a URL in the silos' blob container under
+    /// <c>{container URL}/{Platform:AzureBlob:SavepointPrefix}</c> (default <c>savepoints</c>) for a savepoint in Azure Blob
+    /// storage. <c>null</c> uses the root of the silos' <c>Platform:SavepointStorage</c> (the savepoint directory by default).
     /// </summary>
     [Id(0)] public string? TargetDirectory { get; init; }
 
@@ -76,8 +78,9 @@ public sealed record SavepointRequest
 public sealed record RestoreSettings
 {
     /// <summary>
-    /// A savepoint directory, or a retained checkpoint's <c>chk-{n}</c> directory, as the silos see it; for a checkpoint in
-    /// the silos' Azure Blob container, its URL (<c>{container URL}/{prefix}/{jobId}/chk-{n}</c>).
+    /// A savepoint directory, or a retained checkpoint's <c>chk-{n}</c> directory, as the silos see it; for a savepoint or
+    /// checkpoint in Azure Blob storage, its URL (<c>{container URL}/{prefix}/{jobId}/chk-{n}</c> for a checkpoint), in the
+    /// silos' container or one of their <c>Platform:AzureBlob:RestoreContainers</c>, under any prefix (a moved copy restores).
     /// </summary>
     [Id(0)] public required string Path { get; init; }
 
@@ -92,7 +95,7 @@ public sealed record RestoreSettings
 [Alias("platform.ISavepointAdminGrain")]
 public interface ISavepointAdminGrain : IGrainWithIntegerKey
 {
-    /// <summary>Deletes a savepoint (its directory, <c>_metadata</c> first).</summary>
+    /// <summary>Deletes a savepoint (its directory or blob folder, <c>_metadata</c> first).</summary>
     /// <exception cref="ArgumentException">The path is outside the savepoint root or is not a savepoint.</exception>
     Task Dispose(string path);
 }

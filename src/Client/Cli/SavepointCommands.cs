@@ -8,7 +8,7 @@ namespace Platform.Cli;
 /// <summary><c>savepoint</c> (take one; <c>savepoint dispose</c> deletes one) and <c>stop</c> (stop with a savepoint).</summary>
 internal static class SavepointCommands
 {
-    /// <summary><c>savepoint &lt;jobId&gt; [--target DIR] [--format portable|native] [--request-id ID]</c>, and <c>savepoint dispose &lt;path&gt;</c>.</summary>
+    /// <summary><c>savepoint &lt;jobId&gt; [--target DIR|URL] [--format portable|native] [--request-id ID]</c>, and <c>savepoint dispose &lt;path&gt;</c>.</summary>
     public static Command Savepoint()
     {
         var jobId = CommandLine.JobIdArgument();
@@ -28,7 +28,7 @@ internal static class SavepointCommands
         return command;
     }
 
-    /// <summary><c>stop &lt;jobId&gt; [--drain] [--target DIR] [--format portable|native] [--request-id ID]</c>.</summary>
+    /// <summary><c>stop &lt;jobId&gt; [--drain] [--target DIR|URL] [--format portable|native] [--request-id ID]</c>.</summary>
     public static Command Stop()
     {
         var jobId = CommandLine.JobIdArgument();
@@ -57,7 +57,7 @@ internal static class SavepointCommands
 
     private static Command Dispose()
     {
-        var path = new Argument<string>("path") { Description = "The savepoint's directory, as savepoint or stop printed it." };
+        var path = new Argument<string>("path") { Description = "The savepoint's directory or blob URL, as savepoint or stop printed it." };
         var command = new Command("dispose", "Delete a savepoint.") { path };
         command.SetAction((parseResult, cancellationToken) => Invocation.RunAsync(parseResult, cancellationToken, async invocation =>
         {
@@ -88,7 +88,7 @@ internal static class SavepointCommands
 
     private static (Option<string?> Target, Option<SavepointFormat> Format, Option<string?> RequestId) RequestOptions() =>
     (
-        new Option<string?>("--target", "-t") { Description = "The directory to write the savepoint under (default: the silos' savepoint root).", HelpName = "DIR" },
+        new Option<string?>("--target", "-t") { Description = "The directory, or blob URL in the silos' container, to write the savepoint under (default: the silos' savepoint root).", HelpName = "DIR|URL" },
         new Option<SavepointFormat>("--format", "-f") { Description = "portable (any backend and parallelism; the default) or native (the backend's own files).", DefaultValueFactory = _ => SavepointFormat.Portable },
         new Option<string?>("--request-id") { Description = "An id that makes a retried request return the same savepoint instead of taking another.", HelpName = "ID" }
     );

@@ -10,7 +10,7 @@ public sealed partial class PlatformClient
     /// start from, at another parallelism or on another state backend (portable format).
     /// </summary>
     /// <exception cref="InvalidOperationException">The job is not running with checkpointing settings, or the savepoint failed (the message says why).</exception>
-    /// <exception cref="ArgumentException">The target is outside the silos' savepoint root.</exception>
+    /// <exception cref="ArgumentException">The target is outside the silos' savepoint root (a directory, or for a URL <c>{container URL}/{SavepointPrefix}</c>).</exception>
     public async Task<SavepointInfo> TriggerSavepointAsync(string jobId, SavepointRequest? request = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var coordinator = _grains.GetGrain<ICheckpointCoordinatorGrain>(jobId);
@@ -61,7 +61,7 @@ public sealed partial class PlatformClient
         return savepoint;
     }
 
-    /// <summary>Deletes a savepoint under the silos' savepoint root.</summary>
+    /// <summary>Deletes a savepoint under the silos' savepoint root (a directory, or a URL under the blob savepoint root).</summary>
     /// <exception cref="ArgumentException">The path is outside the savepoint root or is not a savepoint.</exception>
     public Task DisposeSavepointAsync(string path) => _grains.GetGrain<ISavepointAdminGrain>(0).Dispose(path);
 }

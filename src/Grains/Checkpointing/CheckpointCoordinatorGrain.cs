@@ -5,7 +5,6 @@ using Platform.Diagnostics;
 using Platform.Hosting;
 using Platform.Runtime;
 using Platform.Storage;
-using Platform.Storage.FileSystem;
 using Platform.Tasks;
 
 namespace Platform.Checkpointing;
@@ -513,7 +512,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     {
         try
         {
-            await FileSystemCheckpointStorage.WriteAtomicallyAsync(savepoint.Location.MetadataPath, MetadataFormat.Serialize(metadata), CancellationToken.None);
+            await savepoint.Location.WriteMetadataAsync(storageFactory, metadata);
         }
         catch (Exception ex)
         {
@@ -553,7 +552,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         {
             if (pending.Savepoint is { } savepoint)
             {
-                DeleteSavepointDirectory(savepoint);
+                await DeleteSavepointDirectoryAsync(savepoint);
             }
             else
             {
@@ -593,7 +592,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
             Wake(pending.Id);
             if (pending.Savepoint is { } savepoint)
             {
-                DeleteSavepointDirectory(savepoint);
+                await DeleteSavepointDirectoryAsync(savepoint);
             }
             else if (_storage is not null)
             {
@@ -616,16 +615,13 @@ internal sealed partial class CheckpointCoordinatorGrain(
         await state.WriteStateAsync();
     }
 
-    private void DeleteSavepointDirectory(SavepointTarget savepoint)
+    private async Task DeleteSavepointDirectoryAsync(SavepointTarget savepoint)
     {
         try
         {
-            Directory.Delete(savepoint.Location.Directory, recursive: true);
+            await savepoint.Location.DeleteAsync(storageFactory);
         }
-        catch (DirectoryNotFoundException)
-        {
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Exception ex)
         {
             // A subtask may still be writing into it; it has no _metadata, so it can never be restored.
             LogCleanupFailed(ex, JobId, -1);

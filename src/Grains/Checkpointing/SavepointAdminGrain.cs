@@ -3,13 +3,9 @@ using Platform.Storage;
 
 namespace Platform.Checkpointing;
 
-/// <summary>Deletes savepoints under the silos' savepoint root (Flink's <c>savepoint --dispose</c>).</summary>
+/// <summary>Deletes savepoints under the silos' savepoint root, a directory or the blob savepoint root (Flink's <c>savepoint --dispose</c>).</summary>
 [StatelessWorker]
 internal sealed class SavepointAdminGrain(SavepointLocations locations) : Grain, ISavepointAdminGrain
 {
-    public Task Dispose(string path)
-    {
-        locations.Dispose(path);
-        return Task.CompletedTask;
-    }
+    public Task Dispose(string path) => locations.DisposeAsync(path);
 }

@@ -43,6 +43,14 @@ public sealed class StreamingPlatformOptions
     public Checkpointing.CheckpointStorageKind DefaultCheckpointStorage { get; set; } = Checkpointing.CheckpointStorageKind.FileSystem;
 
     /// <summary>
+    /// Where savepoints go when a request names no target (Flink's <c>state.savepoints.dir</c>): <c>FileSystem</c> (default,
+    /// under <see cref="SavepointDirectory"/>) or <c>AzureBlob</c> (under <c>{container URL}/{AzureBlob.SavepointPrefix}</c> of
+    /// the account in <see cref="AzureBlob"/>). Independent of <see cref="DefaultCheckpointStorage"/>; a request may still
+    /// name a directory or a blob URL as its target.
+    /// </summary>
+    public Checkpointing.CheckpointStorageKind SavepointStorage { get; set; } = Checkpointing.CheckpointStorageKind.FileSystem;
+
+    /// <summary>
     /// The state backend of jobs that do not choose one (default heap). In configuration, either this key or the
     /// Orleans-style provider key <c>Platform:StateBackend:ProviderType</c> (<c>Heap</c> or <c>RocksDb</c>), which wins.
     /// </summary>
@@ -132,7 +140,17 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
             failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.DefaultCheckpointStorage)} is {options.DefaultCheckpointStorage}; use FileSystem, InMemory or AzureBlob.");
         }
 
-        failures.AddRange(options.AzureBlob.Validate(required: options.DefaultCheckpointStorage == Checkpointing.CheckpointStorageKind.AzureBlob));
+        if (options.SavepointStorage is not (Checkpointing.CheckpointStorageKind.FileSystem or Checkpointing.CheckpointStorageKind.AzureBlob))
+        {
+            failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.SavepointStorage)} is {options.SavepointStorage}; use FileSystem or AzureBlob (a savepoint must outlive the job, so InMemory cannot hold one).");
+        }
+
+        var requiredBy = options.DefaultCheckpointStorage == Checkpointing.CheckpointStorageKind.AzureBlob
+            ? $"{StreamingPlatformOptions.SectionName}:{nameof(options.DefaultCheckpointStorage)}"
+            : options.SavepointStorage == Checkpointing.CheckpointStorageKind.AzureBlob
+                ? $"{StreamingPlatformOptions.SectionName}:{nameof(options.SavepointStorage)}"
+                : null;
+        failures.AddRange(options.AzureBlob.Validate(requiredBy));
 
         if (options.InMemoryMaxStateSize < 1)
         {

@@ -37,4 +37,11 @@ internal sealed class CheckpointStorageFactory(IOptions<StreamingPlatformOptions
         CheckpointStorageKind.AzureBlob => new AzureBlobCheckpointStorage(azureBlob),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown checkpoint storage."),
     };
+
+    /// <summary>Blob storage rooted at a URL in the silos' container or one they may restore from (a savepoint's parent folder).</summary>
+    /// <exception cref="ArgumentException">The URL is in no such container.</exception>
+    public AzureBlobCheckpointStorage AzureBlobAt(string rootUrl) =>
+        azureBlob.Locate(rootUrl.TrimEnd('/') + "/") is { } located
+            ? new AzureBlobCheckpointStorage(azureBlob, located.Container, located.Path)
+            : throw new ArgumentException($"'{rootUrl}' is not in the silos' blob container {azureBlob.ContainerUrl} nor in one of {AzureBlobStorageOptions.SectionName}:{nameof(AzureBlobStorageOptions.RestoreContainers)}.");
 }

@@ -6,7 +6,6 @@ using Platform.Diagnostics;
 using Platform.Runtime;
 using Platform.State;
 using Platform.Storage;
-using Platform.Storage.FileSystem;
 using Platform.Tasks.Network;
 using Platform.Tasks.Operators;
 
@@ -54,8 +53,19 @@ internal sealed partial class StreamTask : ITaskRuntime
     // The asynchronous parts of checkpoints in progress (writing state, acknowledging).
     private readonly List<Task> _asyncParts = [];
 
-    public StreamTask(TaskDeployment deployment, OperatorChain chain, IGrainFactory grains, ICheckpointStorage? storage, ICheckpointStorage? restoreStorage, ILogger logger)
+    // The storage a savepoint's files are written to: its own directory or blob folder, not the job's checkpoint storage.
+    private readonly Func<SnapshotLocation, ICheckpointStorage> _savepointStorage;
+
+    public StreamTask(
+        TaskDeployment deployment,
+        OperatorChain chain,
+        IGrainFactory grains,
+        ICheckpointStorage? storage,
+        ICheckpointStorage? restoreStorage,
+        Func<SnapshotLocation, ICheckpointStorage> savepointStorage,
+        ILogger logger)
     {
+        _savepointStorage = savepointStorage;
         _restoreStorage = restoreStorage;
         _deployment = deployment;
         _chain = chain;
@@ -474,7 +484,7 @@ internal sealed partial class StreamTask : ITaskRuntime
             long size = 0, written = 0;
             if (keyed is not null)
             {
-                var storage = (savepoint is null ? null : new FileSystemCheckpointStorage(savepoint.Location.Root)) ?? _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
+                var storage = (savepoint is null ? null : _savepointStorage(savepoint.Location)) ?? _storage ?? throw new InvalidOperationException("The subtask has keyed state but no checkpoint storage.");
                 var directory = savepoint?.Location.JobId ?? Id.JobId;
                 var uid = _chain.KeyedOperatorUid!;
                 var state = await keyed.WriteToAsync(new SnapshotTarget(storage, directory, checkpointId, $"{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}"), _cancellation.Token);

@@ -40,7 +40,7 @@ internal sealed partial class StreamTaskGrain(
 
         var chain = OperatorChain.Build(deployment, ServiceProvider);
         var storage = deployment.Checkpointing is { } checkpointing ? storageFactory.Create(checkpointing.Storage, checkpointing.Directory) : null;
-        _task = new StreamTask(deployment, chain, GrainFactory, storage, deployment.RestoreLocation?.Storage(storageFactory), logger);
+        _task = new StreamTask(deployment, chain, GrainFactory, storage, deployment.RestoreLocation?.Storage(storageFactory), location => location.Storage(storageFactory), logger);
         _run = null;
         if (chain.Source is not null && deployment.Checkpointing is not null)
         {

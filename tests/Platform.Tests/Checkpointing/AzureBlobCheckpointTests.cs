@@ -105,7 +105,7 @@ public sealed class AzureBlobCheckpointTests
         // Incremental RocksDB checkpoints keep their SST files in the job's shared/ folder.
         Assert.Contains(await BlobNamesAsync(azurite, container), name => name.StartsWith($"{jobId}/shared/", StringComparison.Ordinal));
 
-        // Savepoints still go to the savepoint directory on the file system.
+        // Savepoints go to the savepoint directory on the file system unless the silos or the request say otherwise (AzureBlobSavepointTests).
         var savepoint = await platform.TriggerSavepointAsync(jobId, timeout: Timeout);
         Assert.True(File.Exists(Path.Combine(savepoint.Path, "_metadata")), $"no savepoint metadata in {savepoint.Path}");
 
@@ -178,7 +178,7 @@ public sealed class AzureBlobCheckpointTests
         var wrong = CheckpointTestJobs.WordCount(records, words, 2, 5_000, settings);
         wrong.RestoreFrom = new RestoreSettings { Path = $"{containerUrl}-other/{jobId}/chk-{retained}" };
         var refused = await Assert.ThrowsAsync<JobValidationException>(() => platform.SubmitAsync(wrong));
-        Assert.Contains("is not a retained checkpoint in the silos' blob container", refused.Message);
+        Assert.Contains($"is not in the silos' blob container {containerUrl}", refused.Message);
 
         var job = CheckpointTestJobs.WordCount(records, words, 2, 5_000, settings);
         job.RestoreFrom = new RestoreSettings { Path = $"{containerUrl}/{jobId}/chk-{retained}" };

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Platform.Samples;
 using Platform.Tests.Hosting;
 using Platform.Tests.Infrastructure;
@@ -20,6 +21,8 @@ public sealed class CliTests(ITestOutputHelper output)
         var (siloPort, gatewayPort, httpPort) = (ports[0], ports[1], ports[2]);
         var clusterId = $"cli-{Guid.NewGuid():N}";
         var savepointRoot = TestData.NewDirectory("cli-savepoints");
+        await using var azurite = await AzuriteProcess.StartAsync();
+        var container = AzuriteFixture.NewContainerName();
         await using var silo = ChildProcess.Start(BuiltPrograms.Silo, [], new Dictionary<string, string>
         {
             ["Orleans__ClusterId"] = clusterId,
@@ -29,6 +32,8 @@ public sealed class CliTests(ITestOutputHelper output)
             ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
             ["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
             ["Platform__SavepointDirectory"] = savepointRoot,
+            ["Platform__AzureBlob__ConnectionString"] = azurite.ConnectionString,
+            ["Platform__AzureBlob__ContainerName"] = container,
         });
 
         // The gateway and ids come from the environment here; the other test passes --gateway.
@@ -117,6 +122,16 @@ public sealed class CliTests(ITestOutputHelper output)
             var taken = SavepointPath(Ok(await Cli("savepoint", jobId, "--json")));
             Assert.True(File.Exists(Path.Combine(taken, "_metadata")), taken);
             Assert.StartsWith(savepointRoot, taken, StringComparison.Ordinal);
+
+            // A blob target URL: the savepoint goes into the silos' container, and its URL is printed.
+            var blobs = new Azure.Storage.Blobs.BlobContainerClient(azurite.ConnectionString, container);
+            var blobTarget = $"{blobs.Uri.ToString().TrimEnd('/')}/savepoints/cli";
+            var inBlob = Regex.Match(Ok(await Cli("savepoint", jobId, "--target", blobTarget)).StandardOutput, @"http\S+/savepoint-[0-9A-Za-z]+-[0-9a-f]{8}\b").Value;
+            Assert.StartsWith(blobTarget + "/savepoint-", inBlob, StringComparison.Ordinal);
+            Assert.True(await blobs.GetBlobClient($"{inBlob[(blobs.Uri.ToString().TrimEnd('/').Length + 1)..]}/_metadata").ExistsAsync(), inBlob);
+            Ok(await Cli("savepoint", "dispose", inBlob));
+            AssertFailure(await Cli("savepoint", "dispose", inBlob), 3, "is not a savepoint");
+
             var stopped = SavepointPath(Ok(await Cli("stop", jobId, "--json")));
             Assert.Contains("Finished", Ok(await Cli("status", jobId)).StandardOutput);
             var resumed = Ok(await Cli("run", "generated-word-count", "--arg", "rate=200", "--from-savepoint", stopped, "--json"));

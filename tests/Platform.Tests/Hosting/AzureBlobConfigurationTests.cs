@@ -1,9 +1,11 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Platform.Checkpointing;
 using Platform.Hosting;
+using Platform.Storage.AzureBlob;
 using Platform.Tests.Infrastructure;
 
 namespace Platform.Tests.Hosting;
@@ -35,9 +37,15 @@ public sealed class AzureBlobConfigurationTests
             ["Platform:AzureBlob:MaxRetries"] = "5",
             ["Platform:AzureBlob:RetryDelay"] = "00:00:02",
             ["Platform:AzureBlob:NetworkTimeout"] = "00:00:30",
+            ["Platform:SavepointStorage"] = "AzureBlob",
+            ["Platform:AzureBlob:SavepointPrefix"] = "prod/savepoints",
+            ["Platform:AzureBlob:RestoreContainers:0"] = "archive",
         });
 
         Assert.Equal(CheckpointStorageKind.AzureBlob, options.DefaultCheckpointStorage);
+        Assert.Equal(CheckpointStorageKind.AzureBlob, options.SavepointStorage);
+        Assert.Equal("prod/savepoints", options.AzureBlob.SavepointPrefix);
+        Assert.Equal(["archive"], options.AzureBlob.RestoreContainers);
         var endpoint = options.AzureBlob.ResolveEndpoint();
         Assert.Equal(new Uri("https://acct.blob.core.windows.net"), endpoint.ServiceUri);
         Assert.Null(endpoint.ConnectionString);
@@ -96,6 +104,23 @@ public sealed class AzureBlobConfigurationTests
         Assert.Equal("right.blob.core.windows.net", options.AzureBlob.ResolveEndpoint().ServiceUri!.Host);
     }
 
+    [Fact]
+    public void Savepoint_urls_never_carry_the_sas_token_of_a_connection_string()
+    {
+        var options = new AzureBlobStorageOptions
+        {
+            ConnectionString = "BlobEndpoint=https://acct.blob.core.windows.net/;SharedAccessSignature=sv=2024-08-04&ss=b&srt=co&sp=rwdl&se=2030-01-01T00:00:00Z&sig=abc",
+            ContainerName = "jobs",
+        };
+        var provider = new AzureBlobContainerProvider(options, NullLogger<AzureBlobContainerProvider>.Instance);
+
+        // The SDK keeps the token in the client's URI; the URLs savepoints are named by must not.
+        Assert.Contains("sig=abc", provider.Container.Uri.Query);
+        Assert.Equal("https://acct.blob.core.windows.net/jobs", provider.ContainerUrl);
+        var located = provider.Locate("https://acct.blob.core.windows.net/jobs/savepoints/savepoint-a-1");
+        Assert.Equal("savepoints/savepoint-a-1", located?.Path);
+    }
+
     [Theory]
     [InlineData("Platform:DefaultCheckpointStorage", "AzureBlob", "Platform:AzureBlob:ServiceUri")]
     [InlineData("Platform:AzureBlob:ServiceUri", "ftp://acct.blob.core.windows.net", "Platform:AzureBlob:ServiceUri is 'ftp://acct.blob.core.windows.net', which is not an http(s) URI")]
@@ -106,6 +131,10 @@ public sealed class AzureBlobConfigurationTests
     [InlineData("Platform:AzureBlob:MaxRetries", "-1", "Platform:AzureBlob:MaxRetries is -1")]
     [InlineData("Platform:AzureBlob:NetworkTimeout", "00:00:00", "Platform:AzureBlob:NetworkTimeout is 00:00:00")]
     [InlineData("Platform:AzureBlob:Prefix", "a/../b", "Platform:AzureBlob:Prefix is 'a/../b'")]
+    [InlineData("Platform:SavepointStorage", "AzureBlob", "Platform:SavepointStorage is AzureBlob, but no account is configured")]
+    [InlineData("Platform:SavepointStorage", "InMemory", "Platform:SavepointStorage is InMemory; use FileSystem or AzureBlob")]
+    [InlineData("Platform:AzureBlob:SavepointPrefix", "../sp", "Platform:AzureBlob:SavepointPrefix is '../sp'")]
+    [InlineData("Platform:AzureBlob:RestoreContainers:0", "Other_Container", "Platform:AzureBlob:RestoreContainers:0 is 'Other_Container'")]
     public void A_bad_setting_is_a_startup_error_naming_it(string key, string value, string expected)
     {
         var error = Assert.Throws<OptionsValidationException>(() => Resolve(new() { [key] = value }));

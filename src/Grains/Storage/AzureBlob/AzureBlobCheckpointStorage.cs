@@ -11,8 +11,11 @@ namespace Platform.Storage.AzureBlob;
 /// Checkpoints in an Azure Blob Storage container, in the filesystem storage's layout under an optional prefix:
 /// <c>{prefix}/{jobId}/chk-{n}/...</c>, <c>{prefix}/{jobId}/shared/...</c>. A block blob becomes visible only when its
 /// upload commits, so no reader sees half a file; <c>_metadata</c> is uploaded last and is the commit record.
+/// Savepoints use the same class rooted elsewhere: <paramref name="container"/> and <paramref name="prefix"/> default to
+/// the configured ones, and a savepoint's folder takes the place of a job's (<c>{prefix}/{savepoint}/chk-{n}/...</c>, its
+/// <c>_metadata</c> at <c>{prefix}/{savepoint}/_metadata</c>).
 /// </summary>
-internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider provider) : ICheckpointStorage
+internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider provider, BlobContainerClient? container = null, string? prefix = null) : ICheckpointStorage
 {
     private const int CopyBufferSize = 1024 * 1024;
 
@@ -24,7 +27,9 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         MaximumConcurrency = 4,
     };
 
-    private BlobContainerClient Container => provider.Container;
+    private BlobContainerClient Container => container ?? provider.Container;
+
+    private string Prefix => prefix?.Trim('/') ?? provider.Prefix;
 
     /// <inheritdoc />
     public string Description
@@ -33,8 +38,8 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         {
             try
             {
-                var container = Container;
-                return $"Azure Blob container '{container.Name}' of account '{container.AccountName}'{(provider.Prefix.Length > 0 ? $" under '{provider.Prefix}/'" : "")}";
+                var blobs = Container;
+                return $"Azure Blob container '{blobs.Name}' of account '{blobs.AccountName}'{(Prefix.Length > 0 ? $" under '{Prefix}/'" : "")}";
             }
             catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException)
             {
@@ -199,6 +204,46 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         await DeleteAsync(files, cancellationToken);
     }
 
+    /// <summary>Commits a savepoint (or any snapshot folder) by uploading <c>{prefix}/{directory}/_metadata</c>, last.</summary>
+    public async Task WriteMetadataAtAsync(string directory, CheckpointMetadata metadata, CancellationToken cancellationToken = default) =>
+        await UploadAsync(FolderBlob(directory, MetadataFormat.FileName), BinaryData.FromBytes(MetadataFormat.Serialize(metadata)), cancellationToken);
+
+    /// <summary>Whether <c>{prefix}/{directory}/_metadata</c> exists: whether the folder holds a committed snapshot.</summary>
+    public async Task<bool> MetadataExistsAtAsync(string directory, CancellationToken cancellationToken = default)
+    {
+        var blob = Container.GetBlobClient(FolderBlob(directory, MetadataFormat.FileName));
+        try
+        {
+            return await blob.ExistsAsync(cancellationToken);
+        }
+        catch (RequestFailedException ex) when (ex.Status == 403)
+        {
+            throw AzureBlobErrors.AccessDenied(ex, $"read '{PathOf(blob)}'");
+        }
+    }
+
+    /// <summary>Reads and verifies <c>{prefix}/{directory}/_metadata</c>.</summary>
+    /// <exception cref="CorruptCheckpointException">It is missing, truncated or altered; the message names the blob.</exception>
+    public async Task<CheckpointMetadata> ReadMetadataAtAsync(string directory, CancellationToken cancellationToken = default)
+    {
+        var blob = Container.GetBlobClient(FolderBlob(directory, MetadataFormat.FileName));
+        return MetadataFormat.Deserialize(await DownloadAsync(blob, cancellationToken), PathOf(blob));
+    }
+
+    /// <summary>Deletes the folder <c>{prefix}/{directory}/</c>, its <c>_metadata</c> first; missing blobs are not an error.</summary>
+    public async Task DeleteFolderAsync(string directory, CancellationToken cancellationToken = default)
+    {
+        // The commit record first, so that a deletion cut short leaves nothing that looks like a savepoint.
+        await DeleteAsync([FolderBlob(directory, MetadataFormat.FileName)], cancellationToken);
+        var files = new List<string>();
+        await foreach (var name in ListAsync(FolderBlob(directory, ""), cancellationToken))
+        {
+            files.Add(name);
+        }
+
+        await DeleteAsync(files, cancellationToken);
+    }
+
     private static void Verify(string path, StateHandle handle, long length, ulong checksum)
     {
         if (length != handle.Size)
@@ -334,12 +379,12 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
             return;
         }
 
-        var container = Container;
+        var blobs = Container;
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = provider.Options.DeleteConcurrency, CancellationToken = cancellationToken };
         try
         {
             await Parallel.ForEachAsync(names, parallel, async (name, token) =>
-                await container.DeleteBlobIfExistsAsync(name, DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: token));
+                await blobs.DeleteBlobIfExistsAsync(name, DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: token));
         }
         catch (RequestFailedException ex) when (ex.Status == 404 && ex.ErrorCode == BlobErrorCode.ContainerNotFound)
         {
@@ -347,12 +392,25 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         }
         catch (RequestFailedException ex) when (ex.Status == 403)
         {
-            throw AzureBlobErrors.AccessDenied(ex, $"delete blobs in container '{container.Name}'");
+            throw AzureBlobErrors.AccessDenied(ex, $"delete blobs in container '{blobs.Name}'");
         }
     }
 
     private string BlobName(string jobId, string relative) =>
-        provider.Prefix.Length == 0 ? $"{SafeName(jobId)}/{relative}" : $"{provider.Prefix}/{SafeName(jobId)}/{relative}";
+        Prefix.Length == 0 ? $"{SafeName(jobId)}/{relative}" : $"{Prefix}/{SafeName(jobId)}/{relative}";
+
+    // A blob in a folder of one or more segments under the prefix (a savepoint's, or a checkpoint's {jobId}/chk-{n}).
+    private string FolderBlob(string directory, string relative)
+    {
+        var segments = directory.Trim('/').Split('/');
+        if (segments.Any(s => s is "" or "." or "..") || directory.IndexOfAny(['\\', '?', '#']) >= 0)
+        {
+            throw new ArgumentException($"'{directory}' is not a folder of plain names separated by '/'.", nameof(directory));
+        }
+
+        var folder = string.Join('/', segments);
+        return Prefix.Length == 0 ? $"{folder}/{relative}" : $"{Prefix}/{folder}/{relative}";
+    }
 
     private string MetadataBlob(string jobId, long checkpointId) =>
         BlobName(jobId, $"{MetadataFormat.CheckpointDirectoryName(checkpointId)}/{MetadataFormat.FileName}");

@@ -1,6 +1,7 @@
 using Azure;
 using Azure.Identity;
 using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Specialized;
 using Microsoft.Extensions.Logging;
 
 namespace Platform.Storage.AzureBlob;
@@ -22,6 +23,37 @@ internal sealed partial class AzureBlobContainerProvider(AzureBlobStorageOptions
 
     /// <summary>The folder inside the container that holds every job's checkpoints, without slashes at either end ("" for none).</summary>
     public string Prefix => options.Prefix?.Trim('/') ?? "";
+
+    /// <summary>The folder inside the container under which savepoints are written, without slashes at either end.</summary>
+    public string SavepointPrefix => options.SavepointPrefix.Trim('/');
+
+    /// <summary>The URL of the configured container, without a trailing slash.</summary>
+    public string ContainerUrl => Url(Container);
+
+    /// <summary>
+    /// The container a URL points into, and the blob path after it (without slashes at either end): the configured
+    /// container, or one of <see cref="AzureBlobStorageOptions.RestoreContainers"/>, which the silos only read.
+    /// <c>null</c> when the URL is in none of them.
+    /// </summary>
+    public (BlobContainerClient Container, string Path)? Locate(string url)
+    {
+        var own = Container;
+        var candidates = options.RestoreContainers.Select(name => own.GetParentBlobServiceClient().GetBlobContainerClient(name)).Prepend(own);
+        foreach (var container in candidates)
+        {
+            var root = Url(container) + "/";
+            if (url.StartsWith(root, StringComparison.Ordinal))
+            {
+                return (container, url[root.Length..].Trim('/'));
+            }
+        }
+
+        return null;
+    }
+
+    // Without the query: a client built from a SAS connection string carries its token in the URI, which must never
+    // become part of a savepoint's URL (it would be printed and stored) nor break the prefix comparison.
+    private static string Url(BlobContainerClient container) => container.Uri.GetLeftPart(UriPartial.Path).TrimEnd('/');
 
     /// <summary>The container client.</summary>
     /// <exception cref="InvalidOperationException">No account is configured.</exception>

@@ -42,6 +42,19 @@ public sealed class AzureBlobStorageOptions
     /// <summary>An optional folder inside the container, so that several clusters can share one container.</summary>
     public string? Prefix { get; set; }
 
+    /// <summary>
+    /// The folder inside the container under which blob savepoints are written and disposed (default <c>savepoints</c>):
+    /// the blob counterpart of <c>Platform:SavepointDirectory</c>. A savepoint target URL must lie under
+    /// <c>{container URL}/{SavepointPrefix}</c>.
+    /// </summary>
+    public string SavepointPrefix { get; set; } = "savepoints";
+
+    /// <summary>
+    /// Further containers of the same account that jobs may resume from (a savepoint or retained checkpoint copied
+    /// there); the silos only read them. Empty by default: only the configured container is read.
+    /// </summary>
+    public List<string> RestoreContainers { get; set; } = [];
+
     /// <summary>How the SDK spaces its retries of a failed request: <c>Exponential</c> (default) or <c>Fixed</c>.</summary>
     public RetryMode RetryMode { get; set; } = RetryMode.Exponential;
 
@@ -126,12 +139,15 @@ public sealed class AzureBlobStorageOptions
         return uri;
     }
 
-    /// <summary>Every problem with these settings, each naming its key; <paramref name="required"/> when the silo's default storage is Azure Blob.</summary>
-    internal IEnumerable<string> Validate(bool required)
+    /// <summary>
+    /// Every problem with these settings, each naming its key; <paramref name="requiredBy"/> names the setting that makes
+    /// an account necessary (the silo's default checkpoint or savepoint storage is Azure Blob), or is <c>null</c>.
+    /// </summary>
+    internal IEnumerable<string> Validate(string? requiredBy)
     {
-        if (required && !IsConfigured)
+        if (requiredBy is not null && !IsConfigured)
         {
-            yield return $"{Hosting.StreamingPlatformOptions.SectionName}:DefaultCheckpointStorage is AzureBlob, but no account is configured: set {SectionName}:{nameof(ServiceUri)} " +
+            yield return $"{requiredBy} is AzureBlob, but no account is configured: set {SectionName}:{nameof(ServiceUri)} " +
                 $"(for example https://myaccount.blob.core.windows.net, signed in with the managed identity), {SectionName}:{nameof(ConnectionString)}, or {NamedConnectionKey}.";
         }
 
@@ -170,6 +186,19 @@ public sealed class AzureBlobStorageOptions
             yield return $"{SectionName}:{nameof(Prefix)} is '{prefix}'; use folder names separated by '/', without '.', '..' or '\\'.";
         }
 
+        if (string.IsNullOrWhiteSpace(SavepointPrefix) || FolderProblem(SavepointPrefix.Trim('/')))
+        {
+            yield return $"{SectionName}:{nameof(SavepointPrefix)} is '{SavepointPrefix}'; use one or more folder names separated by '/', without '.', '..', '\\', '?' or '#'.";
+        }
+
+        for (var i = 0; i < RestoreContainers.Count; i++)
+        {
+            if (ContainerNameProblem(RestoreContainers[i]) is { } restoreProblem)
+            {
+                yield return $"{SectionName}:{nameof(RestoreContainers)}:{i} is '{RestoreContainers[i]}'; {restoreProblem}";
+            }
+        }
+
         if (!Enum.IsDefined(RetryMode))
         {
             yield return $"{SectionName}:{nameof(RetryMode)} is '{RetryMode}'; use Exponential or Fixed.";
@@ -195,6 +224,9 @@ public sealed class AzureBlobStorageOptions
             yield return $"{SectionName}:{nameof(DeleteConcurrency)} is {DeleteConcurrency}; it must be between 1 and 256.";
         }
     }
+
+    private static bool FolderProblem(string path) =>
+        path.IndexOfAny(['\\', '?', '#']) >= 0 || path.Split('/').Any(p => p is "" or "." or "..");
 
     // https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-containers--blobs--and-metadata
     private static string? ContainerNameProblem(string? name)
