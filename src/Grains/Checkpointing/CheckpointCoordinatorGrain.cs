@@ -96,10 +96,12 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     public async Task Start(CoordinatorStart start)
     {
+        // The storage first: a coordinator whose own state was lost has none yet, and the sweep below must still see
+        // the committed checkpoints (orphans to delete, ids never to hand out again).
+        EnsureStorage(start.Settings);
         await AbortAllAsync($"the job restarted with attempt {start.Attempt}");
         _start = start;
         _finished.Clear();
-        EnsureStorage(start.Settings);
         _triggering = true;
         _consecutiveFailures = 0;
         _lastTrigger = DateTimeOffset.UtcNow;
@@ -605,6 +607,14 @@ internal sealed partial class CheckpointCoordinatorGrain(
         {
             // No orphans: remove whatever belongs to no committed checkpoint (aborted, or written by a lost silo).
             var committed = await _storage.ListCheckpointsAsync(JobId);
+            if (committed.Count > 0 && committed[^1] >= state.State.NextCheckpointId)
+            {
+                // The coordinator's own state is behind its storage (lost, or kept in a store without persistence): never
+                // hand out an id that is already committed, or the new checkpoint would collide with a restorable one.
+                LogNextIdRaised(JobId, state.State.NextCheckpointId, committed[^1] + 1);
+                state.State.NextCheckpointId = committed[^1] + 1;
+            }
+
             await _storage.DeleteAllExceptAsync(JobId, committed.ToHashSet());
             _retained.UnionWith(committed);
             await LoadSharedStateAsync(committed);
@@ -818,6 +828,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: deleting the files of failed checkpoint {CheckpointId} failed")]
     private partial void LogCleanupFailed(Exception exception, string jobId, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: the checkpoint coordinator's next id {NextId} is not above the committed checkpoints in storage; continuing at {RaisedTo}")]
+    private partial void LogNextIdRaised(string jobId, long nextId, long raisedTo);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: a notification from the checkpoint coordinator was not delivered")]
     private partial void LogNotifyFailed(Exception exception, string jobId);

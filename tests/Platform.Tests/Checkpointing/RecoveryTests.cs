@@ -192,8 +192,10 @@ public sealed class RecoveryTests(ClusterFixture fixture)
 /// <summary>Stops a whole cluster and starts a new one on the same storage: the job resumes from its retained checkpoint.</summary>
 public sealed class ClusterRestartTests
 {
-    [Fact]
-    public async Task A_job_resumes_from_its_retained_checkpoint_when_a_new_cluster_starts_on_the_same_storage()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_job_resumes_from_its_retained_checkpoint_when_a_new_cluster_starts_on_the_same_storage(bool coordinatorStateLost)
     {
         const long records = 40_000;
         const int words = 30;
@@ -211,8 +213,36 @@ public sealed class ClusterRestartTests
             await first.StopAllSilosAsync();
         }
 
+        var committedBefore = Directory.GetDirectories(Path.Combine(root, "checkpoints", jobId), "chk-*")
+            .Where(d => File.Exists(Path.Combine(d, "_metadata")))
+            .Select(d => long.Parse(Path.GetFileName(d)["chk-".Length..], System.Globalization.CultureInfo.InvariantCulture))
+            .ToList();
+        Assert.NotEmpty(committedBefore);
+        if (coordinatorStateLost)
+        {
+            // As if the coordinator's state lived in a store without persistence: its next checkpoint id starts again at 1.
+            var coordinatorState = Directory.EnumerateFiles(Path.Combine(root, "state"), "*.state", SearchOption.AllDirectories)
+                .Where(f => f.Contains("coordinator", StringComparison.OrdinalIgnoreCase) && f.Contains(jobId, StringComparison.Ordinal))
+                .ToList();
+            Assert.Single(coordinatorState);
+            File.Delete(coordinatorState[0]);
+        }
+
+        var restartedAt = DateTimeOffset.UtcNow;
         await using var second = await StartAsync(root);
         var resumed = new PlatformClient(second.Client);
+
+        // The first checkpoints of the new cluster (seen before the bounded history moves past them) take new ids.
+        var firstIds = new List<long>();
+        await Poll.UntilAsync(
+            async () =>
+            {
+                var early = await resumed.GetCheckpointStatisticsAsync(jobId);
+                firstIds.AddRange(early.History.Where(h => h.Status == CheckpointStatus.Completed && h.TriggeredAt >= restartedAt).Select(h => h.Id));
+                return firstIds.Count > 0 || (await resumed.GetStatusAsync(jobId)).State.IsTerminal();
+            },
+            TimeSpan.FromMinutes(2),
+            () => "the resumed job completes a checkpoint");
         var status = await resumed.WaitForCompletionAsync(jobId, TimeSpan.FromMinutes(3));
 
         Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
@@ -225,6 +255,12 @@ public sealed class ClusterRestartTests
         var after = WordCountJob.FinalCounts(await resumed.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink));
         Assert.Equal(expected.Count, after.Count);
         Assert.Equal(expected.OrderBy(p => p.Key), after.OrderBy(p => p.Key));
+
+        // It restored a checkpoint of the first cluster, and never reused one of its ids for a new checkpoint.
+        Assert.Contains(stats.LatestRestoredId!.Value, committedBefore);
+        Assert.NotEmpty(firstIds);
+        Assert.All(firstIds.Concat(stats.History.Where(h => h.Status == CheckpointStatus.Completed && h.TriggeredAt >= restartedAt).Select(h => h.Id)), id => Assert.True(id > committedBefore.Max(), $"checkpoint {id} reuses an id of the first cluster ({string.Join(", ", committedBefore)})"));
+        Assert.DoesNotContain(stats.History, h => h.FailureReason?.Contains("already committed", StringComparison.Ordinal) == true);
     }
 
     private static async Task<TestCluster> StartAsync(string root)
