@@ -107,9 +107,13 @@ var platformSettings = [
   { name: 'Platform__DefaultCheckpointStorage', value: 'AzureBlob' }
   { name: 'Platform__AzureBlob__ServiceUri', value: 'https://${checkpointAccountName}.blob.${environment().suffixes.storage}' }
   { name: 'Platform__AzureBlob__ContainerName', value: checkpointContainerName }
+  // Savepoints in the same container, under savepoints/ (Platform:AzureBlob:SavepointPrefix): they outlive the job and
+  // any silo, and can be copied to another prefix or an allow-listed container and restored from there.
+  { name: 'Platform__SavepointStorage', value: 'AzureBlob' }
   { name: 'Platform__DefaultStateBackend', value: defaultStateBackend }
-  // Control state (job managers, checkpoint coordinators, stream subscriptions) and savepoints: on the shared mount,
-  // which every silo must see; without it, in the container (a single silo only, lost with the container).
+  // Control state (job managers, checkpoint coordinators, stream subscriptions): on the shared mount, which every silo
+  // must see; without it, in the container (a single silo only, lost with the container). The savepoint directory
+  // there is used only by requests that name a directory rather than a blob URL.
   { name: 'Platform__StateDirectory', value: withSharedState ? '${stateMountPath}/state' : 'data/state' }
   { name: 'Platform__SavepointDirectory', value: withSharedState ? '${stateMountPath}/savepoints' : 'data/savepoints' }
 ]

@@ -181,6 +181,7 @@ internal sealed class LocalCluster : IAsyncDisposable
         {
             // As Aspire's WithReference(blobs) on a resource named "checkpoints": a connection string of that name.
             environment["Platform__DefaultCheckpointStorage"] = "AzureBlob";
+            environment["Platform__SavepointStorage"] = "AzureBlob";
             environment["ConnectionStrings__checkpoints"] = _services.AzuriteConnectionString!;
         }
 

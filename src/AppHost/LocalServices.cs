@@ -108,11 +108,10 @@ internal sealed class LocalServices : IAsyncDisposable
         var data = Directory.CreateDirectory(Path.Combine(runDirectory, "redis")).FullName;
 
         // Membership only: no persistence needed, and none of the disk writes that would come with it.
-        var process = Add(ManagedProcess.Start(
+        var process = Add(StartWatched(
             "redis",
             server,
             ["--bind", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), "--save", "", "--appendonly", "no", "--dir", data],
-            new Dictionary<string, string>(),
             data,
             console));
         RedisConnectionString = $"127.0.0.1:{port}";
@@ -132,7 +131,7 @@ internal sealed class LocalServices : IAsyncDisposable
         var node = FindOnPath("node") ?? throw new AppHostException("--storage azure needs Node.js (node on PATH) to run Azurite; install the Debian package nodejs.");
         var port = FreePorts.Allocate(1)[0];
         var data = Directory.CreateDirectory(Path.Combine(runDirectory, "azurite")).FullName;
-        var process = Add(ManagedProcess.Start(
+        var process = Add(StartWatched(
             "azurite",
             node,
             [
@@ -140,7 +139,6 @@ internal sealed class LocalServices : IAsyncDisposable
                 // The Azure SDK may speak a newer API version than this Azurite knows.
                 "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent",
             ],
-            new Dictionary<string, string>(),
             data,
             console));
         AzuriteConnectionString =
@@ -149,6 +147,37 @@ internal sealed class LocalServices : IAsyncDisposable
         console.Info($"azurite pid={process.Id} blob={AzuriteBlobEndpoint}");
         await WaitUntilAsync(process, () => AcceptsAsync(port, cancellationToken), $"Azurite accepts connections on 127.0.0.1:{port}", cancellationToken);
         console.Info("azurite is up");
+    }
+
+    /// <summary>
+    /// Starts a service under a small shell that stops it when the AppHost's process is gone. Silos watch their parent
+    /// themselves (<c>Silo__ParentProcessId</c>); redis-server and Node cannot, and an AppHost killed with SIGKILL (or
+    /// by the OOM killer) runs no cleanup, so without the watch they would outlive it. SIGTERM to the shell (how the
+    /// AppHost stops a service) is passed on to the service.
+    /// </summary>
+    private static ManagedProcess StartWatched(string name, string program, IEnumerable<string> arguments, string workingDirectory, ConsoleOutput console)
+    {
+        if (OperatingSystem.IsWindows() || !File.Exists("/bin/sh"))
+        {
+            return ManagedProcess.Start(name, program, arguments, new Dictionary<string, string>(), workingDirectory, console);
+        }
+
+        const string Watch = """
+            parent=$1; shift
+            "$@" &
+            child=$!
+            trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit $?' TERM INT HUP
+            while kill -0 "$parent" 2>/dev/null && kill -0 "$child" 2>/dev/null; do sleep 1; done
+            kill -TERM "$child" 2>/dev/null
+            wait "$child"
+            """;
+        return ManagedProcess.Start(
+            name,
+            "/bin/sh",
+            ["-c", Watch, "watch", Environment.ProcessId.ToString(CultureInfo.InvariantCulture), program, .. arguments],
+            new Dictionary<string, string>(),
+            workingDirectory,
+            console);
     }
 
     private ManagedProcess Add(ManagedProcess process)

@@ -98,14 +98,19 @@ catch (Exception ex)
 }
 finally
 {
-    // The silos first, then the services they use.
-    if (cluster is not null)
+    // The silos first, then the services they use, even when stopping the silos failed.
+    try
     {
-        await cluster.DisposeAsync();
+        if (cluster is not null)
+        {
+            await cluster.DisposeAsync();
+        }
     }
-
-    if (services is not null)
+    finally
     {
-        await services.DisposeAsync();
+        if (services is not null)
+        {
+            await services.DisposeAsync();
+        }
     }
 }

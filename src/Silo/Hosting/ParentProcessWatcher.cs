@@ -10,6 +10,7 @@ internal sealed partial class ParentProcessWatcher(int parentProcessId, IHostApp
     : BackgroundService
 {
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
+    private static readonly TimeSpan OrphanGrace = TimeSpan.FromSeconds(10);
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -23,6 +24,16 @@ internal sealed partial class ParentProcessWatcher(int parentProcessId, IHostApp
             {
                 LogParentExited(logger, parentProcessId);
                 lifetime.StopApplication();
+
+                // Nobody is left to kill an orphan whose graceful stop hangs (its cluster's membership store may have gone
+                // with the parent): leave after a bounded grace instead of running on alone.
+                _ = Task.Delay(OrphanGrace, CancellationToken.None).ContinueWith(
+                    _ =>
+                    {
+                        LogForcedExit(logger, OrphanGrace);
+                        Environment.Exit(1);
+                    },
+                    TaskScheduler.Default);
                 return;
             }
         }
@@ -49,4 +60,7 @@ internal sealed partial class ParentProcessWatcher(int parentProcessId, IHostApp
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The process that started this silo ({ParentProcessId}) exited; stopping the silo")]
     private static partial void LogParentExited(ILogger logger, int parentProcessId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The silo did not stop within {Grace} after its parent exited; exiting now")]
+    private static partial void LogForcedExit(ILogger logger, TimeSpan grace);
 }

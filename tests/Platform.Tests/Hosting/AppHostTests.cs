@@ -140,6 +140,87 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task A_killed_AppHost_leaves_no_silo_redis_server_or_Azurite_behind()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // Reads /proc.
+        }
+
+        var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
+        await using var appHost = ChildProcess.Start(
+            BuiltPrograms.AppHost,
+            ["--silos", "2", "--output", outputDirectory, "--clustering", "redis", "--storage", "azure", "--keep-running"],
+            new Dictionary<string, string>());
+        try
+        {
+            await Poll.UntilAsync(
+                () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
+                Timeout,
+                () => "the AppHost says the cluster keeps running");
+            var text = appHost.Output;
+            var silos = StartedSilos(text);
+            var redisPort = RedisAddress().Match(text).Groups["port"].Value;
+            var azuritePort = BlobEndpointPort().Match(text).Groups["port"].Value;
+            Assert.Equal(2, silos.Count);
+            Assert.NotEmpty(ProcessesWith("--port", redisPort));
+            Assert.NotEmpty(ProcessesWith("--blobPort", azuritePort));
+
+            // SIGKILL: the AppHost runs no cleanup at all; silos watch their parent, the services their watching shell.
+            appHost.Kill();
+
+            await Poll.UntilAsync(
+                () => silos.All(IsGone) && ProcessesWith("--port", redisPort).Count == 0 && ProcessesWith("--blobPort", azuritePort).Count == 0,
+                TimeSpan.FromSeconds(30),
+                () => $"silos {string.Join(", ", silos)}, redis-server on {redisPort} ({string.Join(", ", ProcessesWith("--port", redisPort))}) and Azurite on {azuritePort} ({string.Join(", ", ProcessesWith("--blobPort", azuritePort))}) are gone");
+        }
+        finally
+        {
+            output.WriteLine(appHost.Output);
+        }
+    }
+
+    /// <summary>
+    /// The ids of live processes whose command line holds <paramref name="option"/> followed by <paramref name="value"/>,
+    /// or an argument ending in 127.0.0.1:<paramref name="value"/>.
+    /// </summary>
+    private static List<int> ProcessesWith(string option, string value)
+    {
+        var found = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var arguments = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
+                // redis-server rewrites its title to "redis-server 127.0.0.1:PORT"; the others keep their arguments.
+                if ((arguments.Zip(arguments.Skip(1)).Any(p => p.First == option && p.Second == value)
+                        || arguments.Any(a => a.EndsWith($"127.0.0.1:{value}", StringComparison.Ordinal)))
+                    && IsRunning(pid))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Gone while we looked.
+            }
+        }
+
+        return found;
+    }
+
+    [GeneratedRegex(@"^\[apphost\] redis pid=\d+ address=127\.0\.0\.1:(?<port>\d+)", RegexOptions.Multiline)]
+    private static partial Regex RedisAddress();
+
+    [GeneratedRegex(@"azurite pid=\d+ blob=http://127\.0\.0\.1:(?<port>\d+)/")]
+    private static partial Regex BlobEndpointPort();
+
     /// <summary>Whether a process with this id runs (and is not a zombie).</summary>
     private static bool IsRunning(int pid)
     {
