@@ -67,6 +67,12 @@ internal sealed partial class JobManagerGrain(
     private const int MaxRestartCauses = 10;
     private readonly Dictionary<TaskId, SubtaskRecord> _subtasks = [];
     private TaskCompletionSource _terminal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>
+    /// Set while the end of the job is being carried out (checkpoints deleted or kept, subtasks released): waiters for
+    /// the terminal state are answered only afterwards, so that what they see next (storage included) is the end state.
+    /// </summary>
+    private bool _ending;
     private ExecutionPlan? _plan;
     private int? _deployedAttempt;
     private IGrainTimer? _restartTimer;
@@ -243,7 +249,7 @@ internal sealed partial class JobManagerGrain(
 
     public async Task<JobStatusInfo> WaitForTerminalState(TimeSpan maxWait)
     {
-        if (!S.State.IsTerminal() && maxWait > TimeSpan.Zero)
+        if ((!S.State.IsTerminal() || _ending) && maxWait > TimeSpan.Zero)
         {
             await Task.WhenAny(_terminal.Task, Task.Delay(maxWait));
         }
@@ -526,21 +532,31 @@ internal sealed partial class JobManagerGrain(
         _restartTimer?.Dispose();
         _restartTimer = null;
         S.EndedAt = DateTimeOffset.UtcNow;
-        await SetStateAsync(final);
-        LogEnded(JobId, final);
-        if (HasCheckpointing)
+        _ending = true;
+        try
         {
-            await BestEffortAsync(() => Coordinator.Shutdown(final));
-        }
+            // The state first: were this silo to die now, a new activation must not restart the job.
+            await SetStateAsync(final);
+            LogEnded(JobId, final);
+            if (HasCheckpointing)
+            {
+                await BestEffortAsync(() => Coordinator.Shutdown(final));
+            }
 
-        await ForEachSubtaskAsync((grain, _) => grain.Release(S.Attempt), ignoreErrors: true);
+            await ForEachSubtaskAsync((grain, _) => grain.Release(S.Attempt), ignoreErrors: true);
+        }
+        finally
+        {
+            _ending = false;
+            _terminal.TrySetResult();
+        }
     }
 
     private async Task SetStateAsync(JobState value)
     {
         S.State = value;
         await state.WriteStateAsync();
-        if (value.IsTerminal())
+        if (value.IsTerminal() && !_ending)
         {
             _terminal.TrySetResult();
         }
