@@ -10,7 +10,8 @@ namespace Platform.Tests.Infra;
 
 /// <summary>
 /// The Azure deployment in infra/: every Bicep file compiles with the real Bicep compiler without an error, a warning or
-/// a linter finding, the parameters file compiles against its template, and the silo apps set the settings the silo reads.
+/// a linter finding, the parameters file compiles against its template, the silo apps set the settings the silo reads, and
+/// privateNetworking closes Redis and storage to public access with the silos deployed after the private endpoints.
 /// Nothing is deployed; see infra/README.md for what is and is not checked here.
 /// </summary>
 public sealed class BicepTemplateTests
