@@ -1,7 +1,9 @@
 // The streaming platform on Azure Container Apps: N silos, each a container app with exactly one replica, in an
 // internal environment on a virtual network; Redis for cluster membership, blob storage for checkpoints (managed
 // identity, no keys), an Azure Files share for the silos' shared control state, Log Analytics for logs, and a
-// container registry for the silo image. See infra/README.md.
+// container registry for the silo image. With privateNetworking (the default) Redis and both storage accounts have
+// their public endpoints disabled and are reached through private endpoints in the virtual network. See
+// infra/README.md.
 
 targetScope = 'resourceGroup'
 
@@ -71,6 +73,12 @@ param vnetAddressPrefix string = '10.42.0.0/16'
 @description('Subnet of the Container Apps environment (at least /27).')
 param environmentSubnetPrefix string = '10.42.0.0/23'
 
+@description('Subnet of the private endpoints of Redis and the storage accounts (created also when privateNetworking is false).')
+param privateEndpointSubnetPrefix string = '10.42.2.0/27'
+
+@description('Whether Redis and the storage accounts are reachable only through private endpoints in the virtual network (public network access disabled). false: they keep their public endpoints (key or Entra ID authentication still required), for a simpler deployment.')
+param privateNetworking bool = true
+
 @description('Days Log Analytics keeps logs.')
 @minValue(30)
 @maxValue(730)
@@ -84,6 +92,8 @@ param tags object = {}
 var siloPortBase = 11111
 var gatewayPortBase = 30000
 var httpPortBase = 8080
+
+var publicNetworkAccess = privateNetworking ? 'Disabled' : 'Enabled'
 
 var prefix = toLower(baseName)
 var compactPrefix = replace(prefix, '-', '')
@@ -103,6 +113,7 @@ module network 'modules/network.bicep' = {
     name: '${prefix}-vnet'
     addressPrefix: vnetAddressPrefix
     environmentSubnetPrefix: environmentSubnetPrefix
+    privateEndpointSubnetPrefix: privateEndpointSubnetPrefix
     tags: tags
   }
 }
@@ -115,6 +126,7 @@ module storage 'modules/storage.bicep' = {
     checkpointContainerName: checkpointContainerName
     siloPrincipalId: identity.properties.principalId
     stateAccountName: sharedState ? '${take(compactPrefix, 12)}st${suffix}' : ''
+    publicNetworkAccess: publicNetworkAccess
     tags: tags
   }
 }
@@ -126,6 +138,52 @@ module redis 'modules/redis.bicep' = {
     name: '${prefix}-redis-${suffix}'
     skuName: redisSku
     capacity: redisCapacity
+    publicNetworkAccess: publicNetworkAccess
+    tags: tags
+  }
+}
+
+// Private endpoints (privateNetworking): one per service, each with its private DNS zone linked to the network, so the
+// usual host names (<cache>.redis.cache.windows.net, <account>.blob.<suffix>, <account>.file.<suffix>) resolve to
+// private IPs inside it. The silos and the environment's Azure Files mount keep using those host names.
+module redisPrivateEndpoint 'modules/private-endpoint.bicep' = if (privateNetworking) {
+  name: '${prefix}-redis-pe'
+  params: {
+    location: location
+    name: '${prefix}-redis-pe'
+    subnetId: network.outputs.privateEndpointSubnetId
+    targetId: redis.outputs.id
+    groupId: 'redisCache'
+    zoneName: 'privatelink.redis.cache.windows.net'
+    vnetId: network.outputs.vnetId
+    tags: tags
+  }
+}
+
+module checkpointPrivateEndpoint 'modules/private-endpoint.bicep' = if (privateNetworking) {
+  name: '${prefix}-chk-blob-pe'
+  params: {
+    location: location
+    name: '${prefix}-chk-blob-pe'
+    subnetId: network.outputs.privateEndpointSubnetId
+    targetId: storage.outputs.checkpointAccountId
+    groupId: 'blob'
+    zoneName: 'privatelink.blob.${az.environment().suffixes.storage}'
+    vnetId: network.outputs.vnetId
+    tags: tags
+  }
+}
+
+module statePrivateEndpoint 'modules/private-endpoint.bicep' = if (privateNetworking && sharedState) {
+  name: '${prefix}-st-file-pe'
+  params: {
+    location: location
+    name: '${prefix}-st-file-pe'
+    subnetId: network.outputs.privateEndpointSubnetId
+    targetId: storage.outputs.stateAccountId
+    groupId: 'file'
+    zoneName: 'privatelink.file.${az.environment().suffixes.storage}'
+    vnetId: network.outputs.vnetId
     tags: tags
   }
 }
@@ -159,11 +217,19 @@ var useOwnRegistry = empty(siloImage)
 var image = useOwnRegistry ? '${registry.outputs.loginServer}/platform-silo:${siloImageTag}' : siloImage
 
 // Each silo waits for the registry and storage modules (it uses their outputs), so the identity's AcrPull and blob
-// role assignments exist before a silo pulls its image or writes a checkpoint. One silo at a time: an update restarts
-// a silo (its new revision takes over its endpoint), and jobs recover from a checkpoint after each, not all at once.
+// role assignments exist before a silo pulls its image or writes a checkpoint, and (dependsOn, no output is used) for
+// the private endpoints, their DNS records and zone links, so that its first connection to Redis, blob storage and the
+// share resolves to a private IP: with public access disabled, the public IP would refuse it. One silo at a time: an
+// update restarts a silo (its new revision takes over its endpoint), and jobs recover from a checkpoint after each,
+// not all at once.
 @batchSize(1)
 module silos 'modules/silo.bicep' = [for i in range(0, siloCount): if (deploySilos) {
   name: '${prefix}-silo-${i}'
+  dependsOn: [
+    redisPrivateEndpoint
+    checkpointPrivateEndpoint
+    statePrivateEndpoint
+  ]
   params: {
     location: location
     name: '${prefix}-silo-${i}'

@@ -13,6 +13,7 @@ param sharedState = true
 param stateMountPath = '/mnt/platform'
 param siloCpu = '1.0'
 param siloMemory = '2Gi'
+param privateNetworking = true // Redis and storage only through private endpoints; false: their public endpoints (infra/README.md)
 param redisSku = 'Standard'
 param redisCapacity = 1
 param tags = {

@@ -1,4 +1,6 @@
 // Azure Cache for Redis: the Orleans membership table (Orleans:Clustering:ProviderType = Redis). TLS only (port 6380).
+// With publicNetworkAccess 'Disabled' the cache is reached only through a private endpoint (main.bicep adds it); its
+// host name stays <name>.redis.cache.windows.net, which resolves to the endpoint's IP inside the virtual network.
 
 @description('Azure region.')
 param location string
@@ -19,6 +21,13 @@ param skuName string
 @maxValue(6)
 param capacity int
 
+@description('Whether the cache accepts connections on its public endpoint; Disabled: only through private endpoints.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
 param tags object = {}
 
 resource redis 'Microsoft.Cache/redis@2024-11-01' = {
@@ -33,13 +42,16 @@ resource redis 'Microsoft.Cache/redis@2024-11-01' = {
     }
     enableNonSslPort: false
     minimumTlsVersion: '1.2'
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     redisVersion: '6'
   }
 }
 
 @description('Name of the cache.')
 output name string = redis.name
+
+@description('Resource id of the cache (target of its private endpoint).')
+output id string = redis.id
 
 @description('Host name of the cache.')
 output hostName string = redis.properties.hostName

@@ -1,6 +1,9 @@
 // Checkpoint storage: a storage account whose blob container holds the platform's checkpoints, reached with the silos'
 // managed identity (shared keys are disabled on it). Optionally a second account with the Azure Files share the
 // silos mount for their shared control state (SMB mounts need the account key, so it lives apart from checkpoints).
+// With publicNetworkAccess 'Disabled' neither account answers on its public endpoints: the data reaches them only
+// through private endpoints (main.bicep adds them). Creating containers and shares is a management operation (Azure
+// Resource Manager), which works either way.
 
 @description('Azure region.')
 param location string
@@ -27,6 +30,13 @@ param stateShareName string = 'platform-state'
 @minValue(1)
 param stateShareQuotaGiB int = 100
 
+@description('Whether the accounts accept data requests on their public endpoints; Disabled: only through private endpoints.')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
 param tags object = {}
 
 // Storage Blob Data Contributor: read, write and delete blobs.
@@ -47,6 +57,7 @@ resource checkpointAccount 'Microsoft.Storage/storageAccounts@2025-01-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
+    publicNetworkAccess: publicNetworkAccess
   }
 }
 
@@ -85,6 +96,7 @@ resource stateAccount 'Microsoft.Storage/storageAccounts@2025-01-01' = if (!empt
     allowBlobPublicAccess: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
+    publicNetworkAccess: publicNetworkAccess
   }
 }
 
@@ -106,6 +118,9 @@ resource stateShare 'Microsoft.Storage/storageAccounts/fileServices/shares@2025-
 @description('Name of the checkpoint storage account.')
 output checkpointAccountName string = checkpointAccount.name
 
+@description('Resource id of the checkpoint storage account (target of its blob private endpoint).')
+output checkpointAccountId string = checkpointAccount.id
+
 @description('Blob endpoint of the checkpoint storage account (https://<account>.blob.<suffix>/).')
 output checkpointBlobEndpoint string = checkpointAccount.properties.primaryEndpoints.blob
 
@@ -117,6 +132,9 @@ output checkpointAccessId string = checkpointAccess.id
 
 @description('Name of the shared state storage account; empty when there is none.')
 output stateAccountName string = empty(stateAccountName) ? '' : stateAccount.name
+
+@description('Resource id of the shared state storage account (target of its file private endpoint); empty when there is none.')
+output stateAccountId string = empty(stateAccountName) ? '' : stateAccount.id
 
 @description('Name of the shared state share; empty when there is none.')
 output stateShareName string = empty(stateAccountName) ? '' : stateShare.name
