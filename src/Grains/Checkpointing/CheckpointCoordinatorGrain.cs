@@ -120,9 +120,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
     }
 
     // The stop's sources stopped (or are draining towards its barrier), but acknowledgements that reached the lost
-    // activation are gone and subtasks never send them again: it cannot complete. Adopting it would leave the job
-    // waiting for them until the deadline and then finishing without a savepoint, so it fails now, which fails the job
-    // over to its latest retained checkpoint.
+    // activation are gone and subtasks never send them again, so it cannot complete: adopting it would only delay the
+    // failover to its deadline (up to DrainTimeout). It fails now, which fails the job over to its latest retained
+    // checkpoint (and deletes its partial savepoint).
     private async Task FailLostStopAsync(PendingStop lost)
     {
         var pending = new PendingCheckpoint(lost.CheckpointId, lost.TriggeredAt, manual: true, state.State.Start?.Subtasks ?? [])
@@ -135,8 +135,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         LogLostStop(JobId, lost.CheckpointId);
         await FailAsync(
             pending,
-            $"the checkpoint coordinator was lost while stop with savepoint {lost.CheckpointId} was in progress, and the acknowledgements it had " +
-            "received with it; its sources had stopped, so the job restarts from its latest checkpoint");
+            $"the checkpoint coordinator was lost while stop with savepoint {lost.CheckpointId} was in progress, and the acknowledgements it had received with it");
     }
 
     public async Task Start(CoordinatorStart start)
@@ -605,9 +604,15 @@ internal sealed partial class CheckpointCoordinatorGrain(
         _lastEnd = DateTimeOffset.UtcNow;
         state.State.Failed++;
         PlatformMetrics.CheckpointsFailed.Add(1);
+        if (pending.Savepoint is { Stop: true })
+        {
+            // What StopWithSavepointAsync reports: the job does not simply stay stopped.
+            reason += "; its sources had stopped, so the job restarts from its latest checkpoint";
+        }
+
         Record(pending.Stats(CheckpointStatus.Failed) with { FailureReason = reason });
         ForgetStop(pending.Id);
-        var stopMessage = $"stop with savepoint {pending.Id} failed because {reason}; its sources had stopped, so the job restarts from its latest checkpoint";
+        var stopMessage = $"stop with savepoint {pending.Id} failed because {reason}";
         if (pending.Savepoint is { Stop: true })
         {
             // Persisted with the outcome: the job manager asks before it lets the attempt finish (see FailedStop).

@@ -72,6 +72,7 @@ public sealed class SiloFailureTests
         // The client learns why (the failed outcome recorded for the savepoint), not that it is "no longer known".
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => stop);
         Assert.Contains($"the checkpoint coordinator was lost while stop with savepoint {draining!.Id} was in progress", error.Message);
+        Assert.Contains("the job restarts from its latest checkpoint", error.Message);
         Assert.False(Directory.Exists(draining.SavepointPath), $"the partial savepoint '{draining.SavepointPath}' was left behind");
 
         // Restarted from a retained checkpoint taken before the stop, it ends with its state exactly-once.
