@@ -35,7 +35,29 @@ public sealed class CoordinatorState
 
     /// <summary>The outcomes of recent savepoints by id, kept longer than the checkpoint history for retried requests.</summary>
     [Id(15)] public Dictionary<long, CheckpointStats> Savepoints { get; set; } = [];
+
+    /// <summary>
+    /// The stop with savepoint in progress, persisted before its trigger goes out: an activation that finds it without
+    /// holding it in memory knows the acknowledgements it needs went to a lost activation, and fails it.
+    /// </summary>
+    [Id(16)] public PendingStop? PendingStop { get; set; }
+
+    /// <summary>The attempt whose stop with savepoint failed, and why: such an attempt must not end FINISHED.</summary>
+    [Id(17)] public FailedStop? FailedStop { get; set; }
 }
+
+/// <summary>A stop with savepoint that failed: its attempt, and the job's failure message.</summary>
+[GenerateSerializer, Immutable, Alias("platform.FailedStop")]
+public sealed record FailedStop([property: Id(0)] int Attempt, [property: Id(1)] string Reason);
+
+/// <summary>A stop with savepoint in progress, as the coordinator persists it.</summary>
+[GenerateSerializer, Immutable, Alias("platform.PendingStop")]
+public sealed record PendingStop(
+    [property: Id(0)] long CheckpointId,
+    [property: Id(1)] int Attempt,
+    [property: Id(2)] DateTimeOffset TriggeredAt,
+    [property: Id(3)] DateTimeOffset Deadline,
+    [property: Id(4)] SavepointTarget Target);
 
 /// <summary>
 /// One per job (Flink's CheckpointCoordinator). Triggers checkpoints by publishing on the job's control stream,
@@ -75,7 +97,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     private CheckpointingSettings Settings => _start?.Settings ?? new CheckpointingSettings();
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         // A coordinator re-activated after its silo died picks up where it was: same attempt, same settings.
         if (state.State.Start is { } start && state.State.Triggering)
@@ -91,7 +113,29 @@ internal sealed partial class CheckpointCoordinatorGrain(
             ArmTimer(start.Settings);
         }
 
-        return Task.CompletedTask;
+        if (state.State.PendingStop is { } lost)
+        {
+            await FailLostStopAsync(lost);
+        }
+    }
+
+    // The stop's sources stopped (or are draining towards its barrier), but acknowledgements that reached the lost
+    // activation are gone and subtasks never send them again, so it cannot complete: adopting it would only delay the
+    // failover to its deadline (up to DrainTimeout). It fails now, which fails the job over to its latest retained
+    // checkpoint (and deletes its partial savepoint).
+    private async Task FailLostStopAsync(PendingStop lost)
+    {
+        var pending = new PendingCheckpoint(lost.CheckpointId, lost.TriggeredAt, manual: true, state.State.Start?.Subtasks ?? [])
+        {
+            Savepoint = lost.Target,
+            Timeout = lost.Deadline - lost.TriggeredAt,
+            Attempt = lost.Attempt,
+        };
+        _pending[pending.Id] = pending;
+        LogLostStop(JobId, lost.CheckpointId);
+        await FailAsync(
+            pending,
+            $"the checkpoint coordinator was lost while stop with savepoint {lost.CheckpointId} was in progress, and the acknowledgements it had received with it");
     }
 
     public async Task Start(CoordinatorStart start)
@@ -113,6 +157,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
 
         state.State.Finished.Clear();
+        state.State.FailedStop = null;
         await state.WriteStateAsync();
         ArmTimer(start.Settings);
         LogStarted(JobId, start.Attempt, start.Settings.Interval, _storage!.Description);
@@ -235,6 +280,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
             _sharedState.RetainOnly(new HashSet<long>());
         }
     }
+
+    public Task<string?> FailedStop(int attempt) =>
+        Task.FromResult(state.State.FailedStop is { } failed && failed.Attempt == attempt ? failed.Reason : null);
 
     public async Task<long> TriggerCheckpoint()
     {
@@ -405,9 +453,16 @@ internal sealed partial class CheckpointCoordinatorGrain(
             }
         }
 
+        var triggeredAt = DateTimeOffset.UtcNow;
+        var expiresAfter = timeout ?? Settings.Timeout;
+        if (savepoint is { Stop: true })
+        {
+            state.State.PendingStop = new PendingStop(id, start.Attempt, triggeredAt, triggeredAt + expiresAfter, savepoint);
+        }
+
         // Persist the id first: a coordinator activated elsewhere must never reuse it.
         await state.WriteStateAsync();
-        var pending = new PendingCheckpoint(id, DateTimeOffset.UtcNow, manual, start.Subtasks) { Savepoint = savepoint, Timeout = timeout ?? Settings.Timeout };
+        var pending = new PendingCheckpoint(id, triggeredAt, manual, start.Subtasks) { Savepoint = savepoint, Timeout = expiresAfter, Attempt = start.Attempt };
         foreach (var (task, snapshot) in _finished)
         {
             pending.Acknowledge(task, snapshot, SubtaskCheckpointMetrics.Finished);
@@ -523,6 +578,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
 
         _pending.Remove(pending.Id);
+        ForgetStop(pending.Id);
         _lastEnd = DateTimeOffset.UtcNow;
         Record(pending.Stats(CheckpointStatus.Completed) with { StateSize = metadata.StateSize() });
         LogSavepointCompleted(JobId, pending.Id, savepoint.Location.Directory, metadata.StateSize());
@@ -548,7 +604,21 @@ internal sealed partial class CheckpointCoordinatorGrain(
         _lastEnd = DateTimeOffset.UtcNow;
         state.State.Failed++;
         PlatformMetrics.CheckpointsFailed.Add(1);
+        if (pending.Savepoint is { Stop: true })
+        {
+            // What StopWithSavepointAsync reports: the job does not simply stay stopped.
+            reason += "; its sources had stopped, so the job restarts from its latest checkpoint";
+        }
+
         Record(pending.Stats(CheckpointStatus.Failed) with { FailureReason = reason });
+        ForgetStop(pending.Id);
+        var stopMessage = $"stop with savepoint {pending.Id} failed because {reason}";
+        if (pending.Savepoint is { Stop: true })
+        {
+            // Persisted with the outcome: the job manager asks before it lets the attempt finish (see FailedStop).
+            state.State.FailedStop = new FailedStop(pending.Attempt, stopMessage);
+        }
+
         LogFailed(JobId, pending.Id, reason);
         try
         {
@@ -569,10 +639,10 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
         await state.WriteStateAsync();
         Wake(pending.Id);
-        if (_start is { } stopping && pending.Savepoint is { Stop: true })
+        if (pending.Savepoint is { Stop: true })
         {
-            _ = NotifyAsync(GrainFactory.GetGrain<ICheckpointFailureListener>(JobId).CheckpointFailureThresholdExceeded(
-                stopping.Attempt, $"stop with savepoint {pending.Id} failed because {reason}; its sources had stopped, so the job restarts from its latest checkpoint"));
+            // The stop's own attempt: a coordinator re-activated after its attempt stopped triggering may hold no start.
+            _ = NotifyAsync(GrainFactory.GetGrain<ICheckpointFailureListener>(JobId).CheckpointFailureThresholdExceeded(pending.Attempt, stopMessage));
         }
         else if (_start is { } start && _triggering && pending.Savepoint is null && _consecutiveFailures > Settings.TolerableFailedCheckpoints)
         {
@@ -589,6 +659,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         {
             // An abort for a restart or a stop is not a checkpoint failure of the job's own making.
             _pending.Remove(pending.Id);
+            ForgetStop(pending.Id);
             state.State.Failed++;
             Record(pending.Stats(CheckpointStatus.Failed) with { FailureReason = $"aborted: {reason}" });
             Wake(pending.Id);
@@ -725,6 +796,14 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
     }
 
+    private void ForgetStop(long checkpointId)
+    {
+        if (state.State.PendingStop?.CheckpointId == checkpointId)
+        {
+            state.State.PendingStop = null;
+        }
+    }
+
     private void Wake(long checkpointId)
     {
         if (_waiters.Remove(checkpointId, out var waiter))
@@ -760,6 +839,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
         /// <summary>When it expires: the job's checkpoint timeout, or a draining stop's own.</summary>
         public required TimeSpan Timeout { get; init; }
+
+        /// <summary>The attempt it was triggered in.</summary>
+        public required int Attempt { get; init; }
 
         public List<SubtaskSnapshot> Snapshots { get; } = [];
 
@@ -831,6 +913,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: the checkpoint coordinator's next id {NextId} is not above the committed checkpoints in storage; continuing at {RaisedTo}")]
     private partial void LogNextIdRaised(string jobId, long nextId, long raisedTo);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: the checkpoint coordinator was re-activated while stop with savepoint {CheckpointId} was in progress; failing it")]
+    private partial void LogLostStop(string jobId, long checkpointId);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: a notification from the checkpoint coordinator was not delivered")]
     private partial void LogNotifyFailed(Exception exception, string jobId);

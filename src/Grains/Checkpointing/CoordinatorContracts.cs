@@ -44,6 +44,12 @@ public interface ICheckpointCoordinatorControl : IGrainWithStringKey
     /// <summary>Counts a restore from <paramref name="checkpointId"/>.</summary>
     Task RecordRestore(long checkpointId);
 
+    /// <summary>
+    /// Why <paramref name="attempt"/> must not finish: its stop with savepoint failed (or was lost with the coordinator),
+    /// so finishing would delete the checkpoints it must restart from. Null when nothing stands in the way.
+    /// </summary>
+    Task<string?> FailedStop(int attempt);
+
     /// <summary>The job reached a terminal state: stop, and delete or keep checkpoints as the settings say.</summary>
     Task Shutdown(Runtime.JobState finalState);
 }

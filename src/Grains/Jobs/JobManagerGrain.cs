@@ -284,6 +284,14 @@ internal sealed partial class JobManagerGrain(
 
         if (_subtasks.Values.All(r => r.State == TaskState.Finished))
         {
+            if (HasCheckpointing && await StopFailedAsync(attempt) is { } stopFailed)
+            {
+                // The coordinator's failure notification may still be on its way; finishing first would delete the
+                // checkpoints the job must resume from, leaving the user with neither a savepoint nor a checkpoint.
+                await HandleFailureAsync(attempt, new FailureInfo { Message = stopFailed, ExceptionType = "CheckpointFailureThresholdExceeded" });
+                return;
+            }
+
             await EndAsync(JobState.Finished);
         }
     }
@@ -495,6 +503,21 @@ internal sealed partial class JobManagerGrain(
 
         // Stop what is left of the failed attempt; its messages are refused by the next attempt's subtasks anyway.
         await ForEachSubtaskAsync((grain, _) => grain.Cancel(failed), ignoreErrors: true);
+    }
+
+    // Unknown counts as failed: a coordinator that cannot be asked is most likely the one lost with a stop in progress,
+    // and a restart from the latest checkpoint keeps the state exactly-once, where finishing would delete that checkpoint.
+    private async Task<string?> StopFailedAsync(int attempt)
+    {
+        try
+        {
+            return await Coordinator.FailedStop(attempt);
+        }
+        catch (Exception ex)
+        {
+            LogCoordinatorCallFailed(ex, JobId);
+            return $"the checkpoint coordinator could not confirm that no stop with savepoint failed ({ex.Message}), so the job restarts from its latest checkpoint rather than finish";
+        }
     }
 
     private async Task BestEffortAsync(Func<Task> call)

@@ -39,6 +39,52 @@ public sealed class SiloFailureTests
     [InlineData(303, 5)]
     public Task Two_input_keyed_state_is_exactly_once_when_silos_die_long(int seed, int kills) => EnrichmentSurvivesSiloKills(seed, kills, events: 60_000);
 
+    [Fact]
+    public async Task A_draining_stop_whose_coordinator_is_lost_fails_with_its_reason_and_the_job_resumes_from_its_latest_checkpoint()
+    {
+        const long records = 24_000;
+        const int words = 60;
+        await using var cluster = await KillableCluster.StartAsync();
+        var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(150), Storage = CheckpointStorageKind.FileSystem, RetainedCheckpoints = 2 };
+        // Slow enough that the drain (reading the rest of the bounded input) outlasts the kill by many seconds.
+        var jobId = await SubmitWithJobManagerOnASecondaryAsync(
+            cluster, () => CheckpointTestJobs.WordCount(records, words, parallelism: 3, ratePerSubtask: 500, settings, RestartStrategy.FixedDelayRestart(10, TimeSpan.FromMilliseconds(200))));
+        await Poll.UntilAsync(
+            async () => (await cluster.Platform.GetCheckpointStatisticsAsync(jobId)).Completed > 0, Timeout, () => "a checkpoint completes before the stop");
+
+        var stop = cluster.Platform.StopWithSavepointAsync(jobId, new SavepointRequest { Drain = true }, Timeout);
+        CheckpointStats? draining = null;
+        await Poll.UntilAsync(
+            async () =>
+            {
+                Assert.False(stop.IsCompleted, "the draining stop ended before the coordinator's silo was killed");
+                draining = (await cluster.Platform.GetCheckpointStatisticsAsync(jobId)).History
+                    .FirstOrDefault(h => h is { Status: CheckpointStatus.InProgress, SavepointPath: not null });
+                return draining is not null;
+            },
+            Timeout,
+            () => "the stop with savepoint is in progress");
+
+        // The job manager and the coordinator (placed beside it) are on the killed silo; the sources keep draining elsewhere.
+        var jobManagerSilo = (await cluster.Platform.GetStatusAsync(jobId)).JobManagerSilo;
+        Assert.Equal(jobManagerSilo, await cluster.KillSecondaryAndReplaceAsync(new Random(5), jobManagerSilo));
+
+        // The client learns why (the failed outcome recorded for the savepoint), not that it is "no longer known".
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => stop);
+        Assert.Contains($"the checkpoint coordinator was lost while stop with savepoint {draining!.Id} was in progress", error.Message);
+        Assert.Contains("the job restarts from its latest checkpoint", error.Message);
+        Assert.False(Directory.Exists(draining.SavepointPath), $"the partial savepoint '{draining.SavepointPath}' was left behind");
+
+        // Restarted from a retained checkpoint taken before the stop, it ends with its state exactly-once.
+        var status = await cluster.Platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        Assert.True(status.Restarts >= 1, "the job never restarted");
+        Assert.NotNull(status.RestoredFromCheckpoint);
+        Assert.True(status.RestoredFromCheckpoint < draining.Id, $"restored from {status.RestoredFromCheckpoint}, not a checkpoint before stop {draining.Id}");
+        var running = await cluster.Platform.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink);
+        Assert.Equal(CheckpointTestJobs.ExpectedCounts(records, words).OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
+    }
+
     private static async Task WordCountSurvivesSiloKills(int seed, int kills, long records, Platform.State.StateBackendKind backend = Platform.State.StateBackendKind.Heap)
     {
         const int words = 60;
