@@ -254,19 +254,35 @@ public sealed class BicepTemplateTests
     }
 
     /// <summary>The string constants of the silo host's SiloConfiguration, read from the built Platform.Silo.dll.</summary>
+    /// <remarks>
+    /// Read as metadata, never loaded: a loaded Platform.Silo (even in a collectible context, until it is collected) is
+    /// among the process's assemblies, and Orleans, building a test cluster's silo later in this process, would follow its
+    /// application parts to packages the tests do not ship.
+    /// </remarks>
     private static Dictionary<string, string> SiloConfigurationConstants()
     {
-        var context = new AssemblyLoadContext("silo-configuration", isCollectible: true);
-        try
+        using var file = File.OpenRead(BuiltPrograms.Silo);
+        using var pe = new System.Reflection.PortableExecutable.PEReader(file);
+        var metadata = System.Reflection.Metadata.PEReaderExtensions.GetMetadataReader(pe);
+        var type = metadata.TypeDefinitions.Select(metadata.GetTypeDefinition).Single(t =>
+            metadata.GetString(t.Namespace) == "Platform.Silo.Hosting" && metadata.GetString(t.Name) == "SiloConfiguration");
+        var constants = new Dictionary<string, string>();
+        foreach (var field in type.GetFields().Select(metadata.GetFieldDefinition))
         {
-            var type = context.LoadFromAssemblyPath(BuiltPrograms.Silo).GetType("Platform.Silo.Hosting.SiloConfiguration", throwOnError: true)!;
-            return type.GetFields(BindingFlags.Public | BindingFlags.Static)
-                .Where(f => f.IsLiteral && f.FieldType == typeof(string))
-                .ToDictionary(f => f.Name, f => (string)f.GetRawConstantValue()!);
+            const FieldAttributes PublicConstant = FieldAttributes.Public | FieldAttributes.Static | FieldAttributes.Literal;
+            if ((field.Attributes & PublicConstant) != PublicConstant || field.GetDefaultValue().IsNil)
+            {
+                continue;
+            }
+
+            var constant = metadata.GetConstant(field.GetDefaultValue());
+            if (constant.TypeCode == System.Reflection.Metadata.ConstantTypeCode.String)
+            {
+                var blob = metadata.GetBlobReader(constant.Value);
+                constants[metadata.GetString(field.Name)] = blob.ReadUTF16(blob.Length);
+            }
         }
-        finally
-        {
-            context.Unload();
-        }
+
+        return constants;
     }
 }
