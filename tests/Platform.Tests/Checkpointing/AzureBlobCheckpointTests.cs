@@ -251,32 +251,15 @@ public sealed class AzureBlobCheckpointTests
         return names;
     }
 
-    // Two silos whose default checkpoint storage is the Azurite container, set through configuration keys as a
-    // deployment sets them (Platform__DefaultCheckpointStorage, Platform__AzureBlob__*), with short SDK retries.
-    private static async Task<TestCluster> StartClusterAsync(AzuriteProcess azurite, string container)
+    // Two silos on the Azurite container (AzuriteProcess.StartClusterAsync) with short SDK retries, so that an outage
+    // fails checkpoints quickly.
+    private static Task<TestCluster> StartClusterAsync(AzuriteProcess azurite, string container) => azurite.StartClusterAsync(container, new Dictionary<string, string>
     {
-        var builder = new TestClusterBuilder(2);
-        builder.Options.ClusterId = $"blob-{Guid.NewGuid():N}";
-        builder.Options.ServiceId = "platform-blob-tests";
-        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
-        builder.UseSharedDirectories(TestData.NewDirectory("blob-cluster"));
-        builder.Properties["Platform:DefaultCheckpointStorage"] = "AzureBlob";
-        builder.Properties["Platform:AzureBlob:ConnectionString"] = azurite.ConnectionString;
-        builder.Properties["Platform:AzureBlob:ContainerName"] = container;
-        builder.Properties["Platform:AzureBlob:RetryMode"] = "Fixed";
-        builder.Properties["Platform:AzureBlob:MaxRetries"] = "1";
-        builder.Properties["Platform:AzureBlob:RetryDelay"] = "00:00:00.100";
-        builder.Properties["Platform:AzureBlob:NetworkTimeout"] = "00:00:03";
-        builder.AddSiloBuilderConfigurator<Configurator>();
-        var cluster = builder.Build();
-        await cluster.DeployAsync();
-        return cluster;
-    }
-
-    private sealed class Configurator : ISiloConfigurator
-    {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests();
-    }
+        ["Platform:AzureBlob:RetryMode"] = "Fixed",
+        ["Platform:AzureBlob:MaxRetries"] = "1",
+        ["Platform:AzureBlob:RetryDelay"] = "00:00:00.100",
+        ["Platform:AzureBlob:NetworkTimeout"] = "00:00:03",
+    });
 }
 
 /// <summary>Silos without an Azure Blob account refuse jobs that ask for blob checkpoints, at submission.</summary>

@@ -242,35 +242,20 @@ public sealed class AzureBlobSavepointTests(AzuriteFixture fixture) : IClassFixt
         return names;
     }
 
-    // Two silos whose checkpoints go to the test's container, configured by keys as a deployment sets them.
-    private async Task<TestCluster> StartClusterAsync(string container, string? savepointStorage, string? restoreContainers = null)
+    // Two silos whose checkpoints go to the test's container, with the savepoint settings under test.
+    private Task<TestCluster> StartClusterAsync(string container, string? savepointStorage, string? restoreContainers = null)
     {
-        var builder = new TestClusterBuilder(2);
-        builder.Options.ClusterId = $"blob-savepoints-{Guid.NewGuid():N}";
-        builder.Options.ServiceId = "platform-blob-savepoint-tests";
-        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
-        builder.UseSharedDirectories(TestData.NewDirectory("blob-savepoint-cluster"));
-        builder.Properties["Platform:DefaultCheckpointStorage"] = "AzureBlob";
-        builder.Properties["Platform:AzureBlob:ConnectionString"] = fixture.Azurite.ConnectionString;
-        builder.Properties["Platform:AzureBlob:ContainerName"] = container;
+        var settings = new Dictionary<string, string>();
         if (savepointStorage is not null)
         {
-            builder.Properties["Platform:SavepointStorage"] = savepointStorage;
+            settings["Platform:SavepointStorage"] = savepointStorage;
         }
 
         if (restoreContainers is not null)
         {
-            builder.Properties["Platform:AzureBlob:RestoreContainers:0"] = restoreContainers;
+            settings["Platform:AzureBlob:RestoreContainers:0"] = restoreContainers;
         }
 
-        builder.AddSiloBuilderConfigurator<Configurator>();
-        var cluster = builder.Build();
-        await cluster.DeployAsync();
-        return cluster;
-    }
-
-    private sealed class Configurator : ISiloConfigurator
-    {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests();
+        return fixture.Azurite.StartClusterAsync(container, settings);
     }
 }

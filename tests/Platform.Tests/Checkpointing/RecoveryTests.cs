@@ -269,14 +269,10 @@ public sealed class ClusterRestartTests
         builder.Options.ClusterId = $"restart-{Guid.NewGuid():N}";
         builder.Options.ServiceId = "platform-restart-tests";
         builder.UseSharedDirectories(root);
-        builder.AddSiloBuilderConfigurator<Configurator>();
+        builder.AddSiloBuilderConfigurator<PlatformTestSiloConfigurator>();
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;
     }
 
-    private sealed class Configurator : ISiloConfigurator
-    {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests();
-    }
 }

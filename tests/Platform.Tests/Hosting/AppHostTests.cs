@@ -53,10 +53,7 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
         await using var appHost = ChildProcess.Start(BuiltPrograms.AppHost, ["--silos", "2", "--output", outputDirectory, "--keep-running"], new Dictionary<string, string>());
         try
         {
-            await Poll.UntilAsync(
-                () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
-                Timeout,
-                () => "the AppHost says the cluster keeps running");
+            await UntilItKeepsRunningAsync(appHost);
             var silos = StartedSilos(appHost.Output);
             Assert.Equal(2, silos.Count);
             Assert.All(silos, pid => Assert.False(IsGone(pid), $"silo process {pid} should be running"));
@@ -88,10 +85,7 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
             new Dictionary<string, string>());
         try
         {
-            await Poll.UntilAsync(
-                () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
-                Timeout,
-                () => "the AppHost says the cluster keeps running");
+            await UntilItKeepsRunningAsync(appHost);
             var text = appHost.Output;
             Assert.Contains("Redis clustering at 127.0.0.1:", text);
             Assert.Contains("Azure Blob checkpoints; RocksDB state", text);
@@ -155,10 +149,7 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
             new Dictionary<string, string>());
         try
         {
-            await Poll.UntilAsync(
-                () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
-                Timeout,
-                () => "the AppHost says the cluster keeps running");
+            await UntilItKeepsRunningAsync(appHost);
             var text = appHost.Output;
             var silos = StartedSilos(text);
             var redisPort = RedisAddress().Match(text).Groups["port"].Value;
@@ -220,6 +211,12 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
 
     [GeneratedRegex(@"azurite pid=\d+ blob=http://127\.0\.0\.1:(?<port>\d+)/")]
     private static partial Regex BlobEndpointPort();
+
+    /// <summary>Waits until an AppHost started with --keep-running says its cluster keeps running (fails if it exits first).</summary>
+    private static Task UntilItKeepsRunningAsync(ChildProcess appHost) => Poll.UntilAsync(
+        () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
+        Timeout,
+        () => "the AppHost says the cluster keeps running");
 
     /// <summary>Whether a process with this id runs (and is not a zombie).</summary>
     private static bool IsRunning(int pid)

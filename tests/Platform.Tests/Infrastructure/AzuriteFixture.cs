@@ -54,6 +54,31 @@ public sealed class AzuriteProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts two in-process silos (TCP between them) whose checkpoints go to <paramref name="container"/> of this
+    /// Azurite, configured by keys as a deployment sets them, plus <paramref name="settings"/>.
+    /// </summary>
+    public async Task<Orleans.TestingHost.TestCluster> StartClusterAsync(string container, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var builder = new Orleans.TestingHost.TestClusterBuilder(2);
+        builder.Options.ClusterId = $"blob-{Guid.NewGuid():N}";
+        builder.Options.ServiceId = "platform-blob-tests";
+        builder.Options.ConnectionTransport = Orleans.TestingHost.ConnectionTransportType.TcpSocket;
+        builder.UseSharedDirectories(TestData.NewDirectory("blob-cluster"));
+        builder.Properties["Platform:DefaultCheckpointStorage"] = "AzureBlob";
+        builder.Properties["Platform:AzureBlob:ConnectionString"] = ConnectionString;
+        builder.Properties["Platform:AzureBlob:ContainerName"] = container;
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            builder.Properties[key] = value;
+        }
+
+        builder.AddSiloBuilderConfigurator<PlatformTestSiloConfigurator>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+
     /// <summary>Starts Azurite on a free port with a new data folder, and returns once it answers.</summary>
     public static async Task<AzuriteProcess> StartAsync()
     {

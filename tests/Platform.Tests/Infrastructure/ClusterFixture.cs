@@ -26,7 +26,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
         // Silos of one cluster share the platform's state and checkpoint directories, as silos on one machine would.
         builder.UseSharedDirectories(TestData.NewDirectory("cluster"));
-        builder.AddSiloBuilderConfigurator<SiloConfigurator>();
+        builder.AddSiloBuilderConfigurator<PlatformTestSiloConfigurator>();
         Cluster = builder.Build();
         await Cluster.DeployAsync();
         Platform = new PlatformClient(Cluster.Client);
@@ -41,10 +41,6 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
     }
 
-    private sealed class SiloConfigurator : ISiloConfigurator
-    {
-        public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests();
-    }
 }
 
 [CollectionDefinition(Name)]

@@ -33,3 +33,10 @@ public static class TestSilos
         })
         .AddJobs(SampleJobs.All);
 }
+
+/// <summary>Adds the platform the tests' way (<see cref="TestSilos.AddPlatformForTests"/>) to every silo of a test cluster.</summary>
+public sealed class PlatformTestSiloConfigurator : ISiloConfigurator
+{
+    /// <inheritdoc />
+    public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests();
+}

@@ -19,6 +19,17 @@ public abstract class CheckpointStorageConformanceTests
     /// <summary>Damages the stored metadata of a checkpoint.</summary>
     internal abstract void CorruptMetadata(string jobId, long checkpointId, Func<byte[], byte[]> corrupt);
 
+    /// <summary>The metadata of a checkpoint with no subtasks, committed now.</summary>
+    internal static CheckpointMetadata EmptyMetadata(string jobId, long id) => new()
+    {
+        JobId = jobId,
+        CheckpointId = id,
+        TriggeredAt = DateTimeOffset.UtcNow,
+        CompletedAt = DateTimeOffset.UtcNow,
+        MaxParallelism = 128,
+        Subtasks = [],
+    };
+
     private static CheckpointMetadata Metadata(string jobId, long id, params StateHandle[] handles) => new()
     {
         JobId = jobId,
@@ -202,15 +213,7 @@ public sealed class FileSystemCheckpointStorageTests : CheckpointStorageConforma
     {
         var jobId = "layout-job";
         var handle = await Storage.WriteStateAsync(jobId, 7, "1-0-count.state", new byte[] { 1 });
-        await Storage.WriteMetadataAsync(new CheckpointMetadata
-        {
-            JobId = jobId,
-            CheckpointId = 7,
-            TriggeredAt = DateTimeOffset.UtcNow,
-            CompletedAt = DateTimeOffset.UtcNow,
-            MaxParallelism = 128,
-            Subtasks = [],
-        });
+        await Storage.WriteMetadataAsync(EmptyMetadata(jobId, 7));
 
         Assert.Equal("chk-7/1-0-count.state", handle.Path);
         Assert.Equal(
@@ -302,15 +305,7 @@ public sealed class AzureBlobCheckpointStorageTests(AzuriteFixture fixture) : Ch
         var jobId = "layout-job";
         var handle = await Storage.WriteStateAsync(jobId, 7, "1-0-count.state", new byte[] { 1 });
         var shared = await Storage.WriteSharedStateAsync(jobId, "a-000001.sst", new MemoryStream([2]));
-        await Storage.WriteMetadataAsync(new CheckpointMetadata
-        {
-            JobId = jobId,
-            CheckpointId = 7,
-            TriggeredAt = DateTimeOffset.UtcNow,
-            CompletedAt = DateTimeOffset.UtcNow,
-            MaxParallelism = 128,
-            Subtasks = [],
-        });
+        await Storage.WriteMetadataAsync(EmptyMetadata(jobId, 7));
 
         Assert.Equal("chk-7/1-0-count.state", handle.Path);
         Assert.Equal("shared/a-000001.sst", shared.Path);
@@ -330,10 +325,10 @@ public sealed class AzureBlobCheckpointStorageTests(AzuriteFixture fixture) : Ch
             handles.Add(await Storage.WriteStateAsync(jobId, 1, $"{i}.state", new byte[] { (byte)i }));
         }
 
-        await Storage.WriteMetadataAsync(new CheckpointMetadata { JobId = jobId, CheckpointId = 1, TriggeredAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow, MaxParallelism = 128, Subtasks = [] });
+        await Storage.WriteMetadataAsync(EmptyMetadata(jobId, 1));
         // chk-10 shares the "chk-1" prefix: deleting chk-1 must not touch it.
         var neighbour = await Storage.WriteStateAsync(jobId, 10, "0.state", new byte[] { 9 });
-        await Storage.WriteMetadataAsync(new CheckpointMetadata { JobId = jobId, CheckpointId = 10, TriggeredAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow, MaxParallelism = 128, Subtasks = [] });
+        await Storage.WriteMetadataAsync(EmptyMetadata(jobId, 10));
 
         await Storage.DeleteCheckpointAsync(jobId, 1);
 
@@ -365,11 +360,11 @@ public sealed class AzureBlobCheckpointStorageTests(AzuriteFixture fixture) : Ch
     public async Task A_container_deleted_while_in_use_is_not_created_again_and_every_write_says_the_checkpoints_are_lost()
     {
         var handle = await Storage.WriteStateAsync("job", 1, "s.state", new byte[] { 1 });
-        await Storage.WriteMetadataAsync(new CheckpointMetadata { JobId = "job", CheckpointId = 1, TriggeredAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow, MaxParallelism = 128, Subtasks = [] });
+        await Storage.WriteMetadataAsync(EmptyMetadata("job", 1));
         await Container.DeleteAsync();
 
         // A new container would take checkpoints whose shared files went with the old one: none of them could be restored.
-        var metadata = new CheckpointMetadata { JobId = "job", CheckpointId = 2, TriggeredAt = DateTimeOffset.UtcNow, CompletedAt = DateTimeOffset.UtcNow, MaxParallelism = 128, Subtasks = [] };
+        var metadata = EmptyMetadata("job", 2);
         var errors = new[]
         {
             await Assert.ThrowsAsync<InvalidOperationException>(() => Storage.WriteStateAsync("job", 2, "s.state", new byte[] { 2 })),

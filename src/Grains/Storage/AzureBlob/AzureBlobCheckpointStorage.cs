@@ -71,20 +71,12 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
     public async Task ReadStateAsync(string jobId, StateHandle handle, Stream destination, CancellationToken cancellationToken = default)
     {
         var blob = Container.GetBlobClient(Resolve(jobId, handle.Path));
-        var hash = new XxHash64();
-        long length = 0;
+        (long Length, ulong Checksum) copied;
         try
         {
             var download = await blob.DownloadStreamingAsync(cancellationToken: cancellationToken);
             await using var source = download.Value.Content;
-            var buffer = new byte[CopyBufferSize];
-            int read;
-            while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
-            {
-                hash.Append(buffer.AsSpan(0, read));
-                length += read;
-                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-            }
+            copied = await StateFileCopy.CopyHashingAsync(source, destination, CopyBufferSize, cancellationToken);
         }
         catch (RequestFailedException ex) when (ex.Status == 404)
         {
@@ -95,7 +87,7 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
             throw AzureBlobErrors.AccessDenied(ex, $"read '{PathOf(blob)}'");
         }
 
-        Verify(PathOf(blob), handle, length, hash.GetCurrentHashAsUInt64());
+        StateFileCopy.Verify(PathOf(blob), handle, copied.Length, copied.Checksum);
     }
 
     /// <inheritdoc />
@@ -103,7 +95,7 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
     {
         var blob = Container.GetBlobClient(Resolve(jobId, handle.Path));
         var content = await DownloadAsync(blob, cancellationToken);
-        Verify(PathOf(blob), handle, content.Length, MetadataFormat.Checksum(content));
+        StateFileCopy.Verify(PathOf(blob), handle, content.Length, MetadataFormat.Checksum(content));
         return content;
     }
 
@@ -244,18 +236,6 @@ internal sealed class AzureBlobCheckpointStorage(AzureBlobContainerProvider prov
         await DeleteAsync(files, cancellationToken);
     }
 
-    private static void Verify(string path, StateHandle handle, long length, ulong checksum)
-    {
-        if (length != handle.Size)
-        {
-            throw new CorruptCheckpointException(path, $"it has {length} bytes but the checkpoint recorded {handle.Size}; it is truncated or was replaced.");
-        }
-
-        if (checksum != handle.Checksum)
-        {
-            throw new CorruptCheckpointException(path, $"its checksum is {checksum:x16} but the checkpoint recorded {handle.Checksum:x16}.");
-        }
-    }
 
     private async Task UploadAsync(string name, BinaryData content, CancellationToken cancellationToken) =>
         await UploadAsync(name, content, conditions: null, cancellationToken);

@@ -1,4 +1,3 @@
-using System.IO.Hashing;
 using Platform.Checkpointing;
 
 namespace Platform.Storage.FileSystem;
@@ -39,26 +38,18 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
     public async Task ReadStateAsync(string jobId, StateHandle handle, Stream destination, CancellationToken cancellationToken = default)
     {
         var path = Resolve(jobId, handle.Path);
-        var hash = new XxHash64();
-        long length = 0;
+        (long Length, ulong Checksum) copied;
         try
         {
             await using var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, CopyBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
-            var buffer = new byte[CopyBufferSize];
-            int read;
-            while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
-            {
-                hash.Append(buffer.AsSpan(0, read));
-                length += read;
-                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-            }
+            copied = await StateFileCopy.CopyHashingAsync(source, destination, CopyBufferSize, cancellationToken);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new CorruptCheckpointException(path, "the file is missing.");
         }
 
-        Verify(path, handle, length, hash.GetCurrentHashAsUInt64());
+        StateFileCopy.Verify(path, handle, copied.Length, copied.Checksum);
     }
 
     public Task<IReadOnlyList<string>> ListSharedStateAsync(string jobId, CancellationToken cancellationToken = default)
@@ -93,7 +84,7 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
             throw new CorruptCheckpointException(path, "the file is missing.");
         }
 
-        Verify(path, handle, content.Length, MetadataFormat.Checksum(content));
+        StateFileCopy.Verify(path, handle, content.Length, MetadataFormat.Checksum(content));
         return content;
     }
 
@@ -173,18 +164,6 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
         return Task.CompletedTask;
     }
 
-    private static void Verify(string path, StateHandle handle, long length, ulong checksum)
-    {
-        if (length != handle.Size)
-        {
-            throw new CorruptCheckpointException(path, $"it has {length} bytes but the checkpoint recorded {handle.Size}; it is truncated or was replaced.");
-        }
-
-        if (checksum != handle.Checksum)
-        {
-            throw new CorruptCheckpointException(path, $"its checksum is {checksum:x16} but the checkpoint recorded {handle.Checksum:x16}.");
-        }
-    }
 
     // Streams a file to a temporary name, hashing as it goes, then renames it: a reader never sees half a file.
     private async Task<StateHandle> WriteStreamAsync(string jobId, string relative, Stream content, CancellationToken cancellationToken)
@@ -192,21 +171,12 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
         var path = Path.Combine(JobDirectory(jobId), relative);
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
-        var hash = new XxHash64();
-        long length = 0;
+        (long Length, ulong Checksum) written;
         try
         {
             await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, CopyBufferSize, FileOptions.Asynchronous))
             {
-                var buffer = new byte[CopyBufferSize];
-                int read;
-                while ((read = await content.ReadAsync(buffer, cancellationToken)) > 0)
-                {
-                    hash.Append(buffer.AsSpan(0, read));
-                    length += read;
-                    await stream.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
-                }
-
+                written = await StateFileCopy.CopyHashingAsync(content, stream, CopyBufferSize, cancellationToken);
                 await stream.FlushAsync(cancellationToken);
                 stream.Flush(flushToDisk: true);
             }
@@ -219,7 +189,7 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
             throw;
         }
 
-        return new StateHandle { Path = relative.Replace(Path.DirectorySeparatorChar, '/'), Size = length, Checksum = hash.GetCurrentHashAsUInt64() };
+        return new StateHandle { Path = relative.Replace(Path.DirectorySeparatorChar, '/'), Size = written.Length, Checksum = written.Checksum };
     }
 
     private string JobDirectory(string jobId) => Path.Combine(_root, SafeName(jobId));
