@@ -82,6 +82,9 @@ public sealed record CheckpointStats
 
     /// <summary>For a savepoint, its directory; <c>null</c> for a checkpoint.</summary>
     [Id(10)] public string? SavepointPath { get; init; }
+
+    /// <summary>Why it failed, as one of Flink's checkpoint failure reasons; <c>null</c> unless it failed.</summary>
+    [Id(11)] public CheckpointFailureReason? FailureCause { get; init; }
 }
 
 /// <summary>A job's checkpointing history and counts.</summary>

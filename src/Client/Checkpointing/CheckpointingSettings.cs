@@ -83,4 +83,12 @@ public sealed record CheckpointingSettings
     /// in-memory storage, which only holds full checkpoints.
     /// </summary>
     [Id(10)] public bool? Incremental { get; init; }
+
+    /// <summary>
+    /// Whether a job whose completed checkpoints can no longer be restored (every retained one damaged or unreadable)
+    /// may start its next attempt with empty state and its sources at their beginning. Off by default: the job fails
+    /// instead, naming each checkpoint and why it could not be restored, since starting over replays the whole input
+    /// into sinks that already hold its output.
+    /// </summary>
+    [Id(11)] public bool AllowStartWithoutState { get; init; }
 }

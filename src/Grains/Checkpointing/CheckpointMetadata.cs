@@ -127,6 +127,14 @@ public sealed record SubtaskSnapshot
 
     /// <summary>One entry per operator of the task's chain that has state.</summary>
     [Id(2)] public required List<OperatorSnapshot> Operators { get; init; }
+
+    /// <summary>
+    /// The paths of the files under <c>shared/</c> it references: an incremental snapshot's shared files, and the
+    /// portable file of a finished subtask's final snapshot, which every later checkpoint includes.
+    /// </summary>
+    public IEnumerable<string> SharedPaths() =>
+        Operators.Select(o => o.KeyedState).OfType<KeyedStateSnapshot>()
+            .SelectMany(k => k.SharedFiles.Select(f => f.Handle.Path).Concat(k.Handle is { } h && h.Path.StartsWith(NativeStateFile.SharedDirectory + "/", StringComparison.Ordinal) ? [h.Path] : []));
 }
 
 /// <summary>
@@ -164,8 +172,7 @@ public sealed record CheckpointMetadata
     public long StateSize() => Subtasks.SelectMany(s => s.Operators).Sum(o => o.KeyedState?.Size ?? 0);
 
     /// <summary>The paths of the shared files the checkpoint references.</summary>
-    public IEnumerable<string> SharedPaths() =>
-        Subtasks.SelectMany(s => s.Operators).SelectMany(o => o.KeyedState?.SharedFiles ?? []).Select(f => f.Handle.Path);
+    public IEnumerable<string> SharedPaths() => Subtasks.SelectMany(s => s.SharedPaths());
 }
 
 /// <summary>A checkpoint or state file is damaged: the message names the file and what is wrong.</summary>

@@ -19,6 +19,13 @@ public sealed record CoordinatorStart
     [Id(3)] public required int MaxParallelism { get; init; }
 }
 
+/// <summary>
+/// Where the next attempt of a job restores from: <see cref="Checkpoint"/>, or nothing. <see cref="NoneRestorable"/>
+/// says why a job that has completed checkpoints cannot restore any of them, so that it fails instead of starting empty.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("platform.RestorePoint")]
+public sealed record RestorePoint([property: Id(0)] CheckpointMetadata? Checkpoint, [property: Id(1)] string? NoneRestorable = null);
+
 /// <summary>How the job manager drives its job's checkpoint coordinator.</summary>
 [Alias("platform.ICheckpointCoordinatorControl")]
 public interface ICheckpointCoordinatorControl : IGrainWithStringKey
@@ -35,8 +42,11 @@ public interface ICheckpointCoordinatorControl : IGrainWithStringKey
     /// </summary>
     Task OnTaskFinished(TaskId task, SubtaskSnapshot? finalSnapshot, long lastCheckpoint);
 
-    /// <summary>The newest retained checkpoint whose metadata is intact; damaged ones are reported and skipped.</summary>
-    Task<CheckpointMetadata?> LatestRestorable(CheckpointingSettings settings);
+    /// <summary>
+    /// The newest retained checkpoint whose metadata is intact; damaged ones are reported and skipped. When the job has
+    /// completed checkpoints but none can be restored, the answer says why instead of letting the job start empty.
+    /// </summary>
+    Task<RestorePoint> LatestRestorable(CheckpointingSettings settings);
 
     /// <summary>Marks a checkpoint as impossible to restore (a state file is damaged), so recovery falls back to an older one.</summary>
     Task MarkUnrestorable(long checkpointId, string reason);
@@ -45,10 +55,17 @@ public interface ICheckpointCoordinatorControl : IGrainWithStringKey
     Task RecordRestore(long checkpointId);
 
     /// <summary>
-    /// Why <paramref name="attempt"/> must not finish: its stop with savepoint failed (or was lost with the coordinator),
-    /// so finishing would delete the checkpoints it must restart from. Null when nothing stands in the way.
+    /// Whether <paramref name="attempt"/> may finish: not while its stop with savepoint is still in progress (finishing
+    /// would delete the partial savepoint and the checkpoints after the sources stopped), and not once it failed (or was
+    /// lost with the coordinator): then the job restarts from its latest checkpoint.
     /// </summary>
-    Task<string?> FailedStop(int attempt);
+    Task<StopOutcome> GetStopOutcome(int attempt);
+
+    /// <summary>
+    /// Makes sure checkpoints are triggered for <paramref name="attempt"/> (the job manager's heartbeat): activates a
+    /// coordinator lost with its silo, whose activation re-arms the persisted trigger schedule.
+    /// </summary>
+    Task EnsureScheduled(int attempt);
 
     /// <summary>The job reached a terminal state: stop, and delete or keep checkpoints as the settings say.</summary>
     Task Shutdown(Runtime.JobState finalState);

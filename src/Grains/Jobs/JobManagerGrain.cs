@@ -65,6 +65,12 @@ internal sealed partial class JobManagerGrain(
     : Grain, IJobManagerGrain, ITaskEventSink, ICheckpointFailureListener, IJobRecovery
 {
     private const int MaxRestartCauses = 10;
+
+    /// <summary>How often the job manager makes sure its coordinator is active and triggering (it may have been lost with its silo).</summary>
+    private static readonly TimeSpan CoordinatorHeartbeat = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often a job whose subtasks all finished asks whether its stop with savepoint is still in progress.</summary>
+    private static readonly TimeSpan StopPollPeriod = TimeSpan.FromMilliseconds(250);
     private readonly Dictionary<TaskId, SubtaskRecord> _subtasks = [];
     private TaskCompletionSource _terminal = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -76,6 +82,7 @@ internal sealed partial class JobManagerGrain(
     private ExecutionPlan? _plan;
     private int? _deployedAttempt;
     private IGrainTimer? _restartTimer;
+    private IGrainTimer? _finishTimer;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -85,6 +92,9 @@ internal sealed partial class JobManagerGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        // The trigger schedule lives in the coordinator's persisted state, but only an activation runs it: this heartbeat
+        // brings back a coordinator lost with its silo even when none of the job's subtasks ran there.
+        this.RegisterGrainTimer(HeartbeatAsync, new GrainTimerCreationOptions { DueTime = CoordinatorHeartbeat, Period = CoordinatorHeartbeat });
         if (S.Graph is not null)
         {
             _plan = ExecutionPlan.Build(S.Graph);
@@ -284,15 +294,49 @@ internal sealed partial class JobManagerGrain(
 
         if (_subtasks.Values.All(r => r.State == TaskState.Finished))
         {
-            if (HasCheckpointing && await StopFailedAsync(attempt) is { } stopFailed)
-            {
+            await FinishIfStopAllowsAsync(attempt);
+        }
+    }
+
+    // Every subtask finished. A stop with savepoint still in progress (an acknowledgement on its way, or lost and waiting
+    // for the stop's deadline) must not let the job finish: finishing deletes its partial savepoint and the checkpoints
+    // the job must resume from. So the job finishes once the stop completed, and fails over once it failed.
+    private async Task FinishIfStopAllowsAsync(int attempt)
+    {
+        if (attempt != S.Attempt || S.State != JobState.Running)
+        {
+            return;
+        }
+
+        var outcome = HasCheckpointing ? await StopOutcomeAsync(attempt) : StopOutcome.None;
+        switch (outcome.Status)
+        {
+            case StopStatus.Failed:
                 // The coordinator's failure notification may still be on its way; finishing first would delete the
                 // checkpoints the job must resume from, leaving the user with neither a savepoint nor a checkpoint.
-                await HandleFailureAsync(attempt, new FailureInfo { Message = stopFailed, ExceptionType = "CheckpointFailureThresholdExceeded" });
-                return;
-            }
+                await HandleFailureAsync(attempt, new FailureInfo { Message = outcome.Reason!, ExceptionType = "CheckpointFailureThresholdExceeded" });
+                break;
+            case StopStatus.Pending:
+                if (_finishTimer is null)
+                {
+                    LogWaitingForStop(JobId, attempt);
+                    _finishTimer = this.RegisterGrainTimer(
+                        _ => FinishIfStopAllowsAsync(attempt),
+                        new GrainTimerCreationOptions { DueTime = StopPollPeriod, Period = StopPollPeriod });
+                }
 
-            await EndAsync(JobState.Finished);
+                break;
+            default:
+                await EndAsync(JobState.Finished);
+                break;
+        }
+    }
+
+    private async Task HeartbeatAsync(CancellationToken cancellationToken)
+    {
+        if (HasCheckpointing && S.State == JobState.Running && _deployedAttempt == S.Attempt)
+        {
+            await BestEffortAsync(() => Coordinator.EnsureScheduled(S.Attempt));
         }
     }
 
@@ -329,17 +373,26 @@ internal sealed partial class JobManagerGrain(
     public Task CheckpointFailureThresholdExceeded(int attempt, string reason) =>
         HandleFailureAsync(attempt, new FailureInfo { Message = reason, ExceptionType = "CheckpointFailureThresholdExceeded" });
 
-    public Task OnSiloDown(string silo)
+    public async Task OnSiloDown(string silo)
     {
         if (S.Graph is null || S.State.IsTerminal() || _deployedAttempt != S.Attempt)
         {
-            return Task.CompletedTask;
+            return;
         }
 
         var lost = _subtasks.Where(s => s.Value.Silo == silo).Select(s => s.Key).ToList();
-        return lost.Count == 0
-            ? Task.CompletedTask
-            : HandleFailureAsync(S.Attempt, new FailureInfo
+        if (lost.Count == 0)
+        {
+            // The coordinator may have been there: activating it again re-arms its trigger schedule now, not at the next heartbeat.
+            if (HasCheckpointing && S.State == JobState.Running)
+            {
+                await BestEffortAsync(() => Coordinator.EnsureScheduled(S.Attempt));
+            }
+
+            return;
+        }
+
+        await HandleFailureAsync(S.Attempt, new FailureInfo
             {
                 Message = $"Silo {silo} left the cluster; {lost.Count} subtask(s) ran there ({string.Join(", ", lost.Take(5))}).",
                 ExceptionType = "SiloLost",
@@ -364,7 +417,20 @@ internal sealed partial class JobManagerGrain(
                 taskCheckpointing = new TaskCheckpointSettings(checkpointing.Mode, kind, directory, checkpointing.Incremental ?? settings.RocksDb.IncrementalCheckpoints);
                 if (attempt > 1)
                 {
-                    restore = await Coordinator.LatestRestorable(checkpointing);
+                    var point = await Coordinator.LatestRestorable(checkpointing);
+                    if (point.NoneRestorable is { } why)
+                    {
+                        // Never an empty start for a job with completed checkpoints: its sources would replay from the beginning.
+                        await FailAsync(new FailureInfo
+                        {
+                            Message = $"Attempt {attempt} cannot restore: {why}.",
+                            ExceptionType = "NoRestorableCheckpoint",
+                            NotRestartedBecause = "every restart would start from empty state",
+                        });
+                        return;
+                    }
+
+                    restore = point.Checkpoint;
                 }
             }
 
@@ -465,6 +531,7 @@ internal sealed partial class JobManagerGrain(
 
         _restartTimer?.Dispose();
         _restartTimer = null;
+        StopFinishTimer();
         // Flink's defaults: exponential delay with checkpoints; without them a restart would replay the sources from
         // the start with empty state, so the job does not restart unless it asks to.
         var strategy = S.Graph.RestartStrategy ?? (HasCheckpointing ? new RestartStrategy() : RestartStrategy.NoRestart);
@@ -507,16 +574,18 @@ internal sealed partial class JobManagerGrain(
 
     // Unknown counts as failed: a coordinator that cannot be asked is most likely the one lost with a stop in progress,
     // and a restart from the latest checkpoint keeps the state exactly-once, where finishing would delete that checkpoint.
-    private async Task<string?> StopFailedAsync(int attempt)
+    private async Task<StopOutcome> StopOutcomeAsync(int attempt)
     {
         try
         {
-            return await Coordinator.FailedStop(attempt);
+            return await Coordinator.GetStopOutcome(attempt);
         }
         catch (Exception ex)
         {
             LogCoordinatorCallFailed(ex, JobId);
-            return $"the checkpoint coordinator could not confirm that no stop with savepoint failed ({ex.Message}), so the job restarts from its latest checkpoint rather than finish";
+            return new StopOutcome(
+                StopStatus.Failed,
+                $"the checkpoint coordinator could not confirm that no stop with savepoint failed ({ex.Message}), so the job restarts from its latest checkpoint rather than finish");
         }
     }
 
@@ -554,6 +623,7 @@ internal sealed partial class JobManagerGrain(
     {
         _restartTimer?.Dispose();
         _restartTimer = null;
+        StopFinishTimer();
         S.EndedAt = DateTimeOffset.UtcNow;
         _ending = true;
         try
@@ -573,6 +643,12 @@ internal sealed partial class JobManagerGrain(
             _ending = false;
             _terminal.TrySetResult();
         }
+    }
+
+    private void StopFinishTimer()
+    {
+        _finishTimer?.Dispose();
+        _finishTimer = null;
     }
 
     private async Task SetStateAsync(JobState value)
@@ -694,6 +770,9 @@ internal sealed partial class JobManagerGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} failed: {Reason}")]
     private partial void LogFailed(string jobId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: every subtask of attempt {Attempt} finished; waiting for its stop with savepoint to complete before finishing")]
+    private partial void LogWaitingForStop(string jobId, int attempt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} is {State}")]
     private partial void LogEnded(string jobId, JobState state);

@@ -95,7 +95,8 @@ internal sealed record CheckpointSnapshotRequest(long CheckpointId, bool Increme
 /// <param name="JobId">The job.</param>
 /// <param name="CheckpointId">The checkpoint.</param>
 /// <param name="FilePrefix">A prefix that makes the subtask's file names unique in the checkpoint (task, subtask, operator uid).</param>
-internal sealed record SnapshotTarget(Storage.ICheckpointStorage Storage, string JobId, long CheckpointId, string FilePrefix);
+/// <remarks><paramref name="Shared"/> writes the file under the job's <c>shared/</c> directory instead of the checkpoint's own (a finished subtask's final snapshot, which later checkpoints include).</remarks>
+internal sealed record SnapshotTarget(Storage.ICheckpointStorage Storage, string JobId, long CheckpointId, string FilePrefix, bool Shared = false);
 
 /// <summary>A frozen version of a backend's keyed state.</summary>
 internal interface IKeyedStateSnapshot : IDisposable
@@ -144,7 +145,9 @@ internal interface IKeyedStateSnapshot : IDisposable
         try
         {
             await using var content = pipe.Reader.AsStream();
-            handle = await target.Storage.WriteStateAsync(target.JobId, target.CheckpointId, $"{target.FilePrefix}.state", content, cancellationToken);
+            handle = target.Shared
+                ? await target.Storage.WriteSharedStateAsync(target.JobId, $"{target.FilePrefix}.state", content, cancellationToken)
+                : await target.Storage.WriteStateAsync(target.JobId, target.CheckpointId, $"{target.FilePrefix}.state", content, cancellationToken);
         }
         catch
         {

@@ -46,6 +46,7 @@ internal sealed partial class StreamTask : ITaskRuntime
     private long _aligning = -1;
     private long _alignmentStarted;
     private long _lastCheckpoint = -1;
+    private long _lastNotified = -1;
 
     // Reads the savepoint or other job's checkpoint in the deployment's RestoreLocation.
     private readonly ICheckpointStorage? _restoreStorage;
@@ -130,6 +131,13 @@ internal sealed partial class StreamTask : ITaskRuntime
     /// <summary>A checkpoint completed: operators may commit what they pre-committed for it.</summary>
     public void OnCheckpointComplete(long checkpointId)
     {
+        // Notifications travel as separate calls and may overtake each other; n covers every checkpoint up to n.
+        if (checkpointId <= _lastNotified)
+        {
+            return;
+        }
+
+        _lastNotified = checkpointId;
         foreach (var op in _chain.Operators)
         {
             op.NotifyCheckpointComplete(checkpointId);
@@ -203,7 +211,7 @@ internal sealed partial class StreamTask : ITaskRuntime
             await Task.WhenAll(_asyncParts.Where(t => !t.IsCompleted));
             State = TaskState.Finished;
             LogFinished(Id, Attempt, _chain.Counters.RecordsIn, _chain.Counters.RecordsOut);
-            var final = _chain.KeyedState is null ? new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = SourceSnapshot() } : null;
+            var final = await FinalSnapshotAsync();
             await ReportAsync(() => _jobManager.TaskFinished(Id, Attempt, Metrics, final, _lastCheckpoint));
         }
         catch (Exception ex) when (Cancelled && _failure is null && ex is OperationCanceledException)
@@ -505,6 +513,40 @@ internal sealed partial class StreamTask : ITaskRuntime
             LogCheckpointFailed(ex, Id, checkpointId);
             await DeclineAsync(checkpointId, $"subtask {Id} could not write its state: {ex.Message}");
         }
+    }
+
+    /// <summary>
+    /// The subtask's state at its end, which every later checkpoint includes in its place (FLIP-147): a source's final
+    /// offsets, and keyed state as one portable file under the job's <c>shared/</c> directory, which the coordinator
+    /// keeps as long as a retained checkpoint references it. Null when it cannot be written: then no later checkpoint
+    /// can complete, and the coordinator stops triggering.
+    /// </summary>
+    private async Task<SubtaskSnapshot?> FinalSnapshotAsync()
+    {
+        var operators = SourceSnapshot();
+        if (_chain.KeyedState is { } backend)
+        {
+            if (_storage is not { } storage)
+            {
+                return null;
+            }
+
+            try
+            {
+                using var keyed = backend.Snapshot();
+                var uid = _chain.KeyedOperatorUid!;
+                var name = $"final-a{Attempt}-{Id.TaskIndex}-{Id.SubtaskIndex}-{uid}-{Guid.NewGuid():N}";
+                var state = await keyed.WriteToAsync(new SnapshotTarget(storage, Id.JobId, 0, name, Shared: storage.SupportsSharedState), _cancellation.Token);
+                operators.Add(new OperatorSnapshot { OperatorUid = uid, KeyedState = state });
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogCheckpointFailed(ex, Id, -1);
+                return null;
+            }
+        }
+
+        return new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = operators };
     }
 
     private void TrackAsyncPart(Task part)

@@ -1,0 +1,120 @@
+using Microsoft.Extensions.Logging;
+using Platform.Storage;
+using Platform.Tasks;
+
+namespace Platform.Checkpointing;
+
+/// <summary>Savepoints: requests, stops with savepoint and their outcome, a stop found after the coordinator was lost.</summary>
+internal sealed partial class CheckpointCoordinatorGrain
+{
+    /// <summary>How long a draining stop may take when its request does not say (reading the rest of a bounded input).</summary>
+    private static readonly TimeSpan DefaultDrainTimeout = TimeSpan.FromMinutes(30);
+
+    // The acknowledgements that reached the lost activation are gone and subtasks never send them again, so a stop that
+    // had not committed cannot complete: it fails now (the job fails over to its latest retained checkpoint). One whose
+    // metadata was committed before the activation was lost is complete, whatever the persisted state says.
+    private async Task RecoverLostStopAsync(PendingStop lost)
+    {
+        var pending = new PendingCheckpoint(lost.CheckpointId, lost.TriggeredAt, manual: true, S.Start?.Subtasks ?? [])
+        {
+            Type = new SnapshotType(lost.Target),
+            Timeout = lost.Deadline - lost.TriggeredAt,
+            Attempt = lost.Attempt,
+        };
+        if (await _cleaner.IsCommittedAsync(lost.Target))
+        {
+            var metadata = await lost.Target.Location.ReadMetadataAsync(storageFactory);
+            S.PendingStop = null;
+            _stats.ReportCompleted(pending, metadata.StateSize());
+            LogLostStopCommitted(JobId, lost.CheckpointId, lost.Target.Location.Directory);
+            await state.WriteStateAsync();
+            return;
+        }
+
+        _pending[pending.Id] = pending;
+        LogLostStop(JobId, lost.CheckpointId);
+        await AbortAsync(
+            pending,
+            CheckpointFailureReason.CoordinatorLost,
+            $"the checkpoint coordinator was lost while stop with savepoint {lost.CheckpointId} was in progress, and the acknowledgements it had received with it");
+    }
+
+    public Task<StopOutcome> GetStopOutcome(int attempt)
+    {
+        if (S.FailedStop is { } failed && failed.Attempt == attempt)
+        {
+            return Task.FromResult(new StopOutcome(StopStatus.Failed, failed.Reason));
+        }
+
+        var pending = _pending.Values.Any(p => p.Type.IsStop && p.Attempt == attempt) || S.PendingStop?.Attempt == attempt;
+        return Task.FromResult(pending ? StopOutcome.Pending : StopOutcome.None);
+    }
+
+    public async Task<long> TriggerSavepoint(SavepointRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.RequestId is { } requestId && _stats.FindRequest(requestId) is { } existing)
+        {
+            return existing;
+        }
+
+        if (CheckpointRequestDecider.RefuseManual(JobId, Settings, S.Triggering && S.Start is not null, _pending.Values, savepoint: true) is { } refusal)
+        {
+            throw new InvalidOperationException(refusal);
+        }
+
+        if (CheckpointRequestDecider.RefuseRequest(request) is { } malformed)
+        {
+            throw new ArgumentException(malformed, nameof(request));
+        }
+
+        var location = savepointLocations.NewSavepoint(JobId, request.TargetDirectory);
+        var timeout = request.Drain ? request.DrainTimeout ?? DefaultDrainTimeout : Settings.Timeout;
+        var type = new SnapshotType(new SavepointTarget(location, request.Format, request.Stop, request.Drain));
+        return await TriggerAsync(manual: true, type, request.RequestId, timeout);
+    }
+
+    // A savepoint is self-contained: the final snapshots of finished subtasks live in the job's checkpoint storage, so
+    // their files are copied into the savepoint's directory.
+    private async Task<List<SubtaskSnapshot>> FinalSnapshotsIntoSavepointAsync(PendingCheckpoint pending, SavepointTarget savepoint)
+    {
+        var snapshots = new List<SubtaskSnapshot>(pending.Snapshots.Count);
+        foreach (var snapshot in pending.Snapshots)
+        {
+            if (!pending.FinishedSubtasks.Contains(new TaskId(JobId, snapshot.TaskIndex, snapshot.SubtaskIndex)) || !snapshot.Operators.Any(o => o.KeyedState?.Handle is not null))
+            {
+                snapshots.Add(snapshot);
+                continue;
+            }
+
+            var target = savepoint.Location.Storage(storageFactory);
+            var operators = new List<OperatorSnapshot>();
+            foreach (var op in snapshot.Operators)
+            {
+                if (op.KeyedState is { Handle: { } handle } keyed)
+                {
+                    var content = await Storage!.ReadStateAsync(JobId, handle);
+                    var copy = await target.WriteStateAsync(savepoint.Location.JobId, pending.Id, Path.GetFileName(handle.Path), content);
+                    operators.Add(op with { KeyedState = keyed with { Handle = copy } });
+                }
+                else
+                {
+                    operators.Add(op);
+                }
+            }
+
+            snapshots.Add(snapshot with { Operators = operators });
+        }
+
+        return snapshots;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: completed savepoint {CheckpointId} at {Path} ({Size} bytes)")]
+    private partial void LogSavepointCompleted(string jobId, long checkpointId, string path, long size);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: the checkpoint coordinator was re-activated while stop with savepoint {CheckpointId} was in progress; failing it")]
+    private partial void LogLostStop(string jobId, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: the checkpoint coordinator was re-activated after stop with savepoint {CheckpointId} committed its metadata at {Path}; it is complete")]
+    private partial void LogLostStopCommitted(string jobId, long checkpointId, string path);
+}
