@@ -50,11 +50,12 @@ public sealed class CheckpointLifecycleTests(ClusterFixture fixture)
         AckFaults.DropAll(jobId);
         try
         {
-            var stop = fixture.Platform.StopWithSavepointAsync(jobId, new SavepointRequest { TargetDirectory = TestData.NewDirectory("savepoints") }, Timeout);
+            var stop = fixture.Platform.StopWithSavepointAsync(jobId, new SavepointRequest(), Timeout);
+            JobStatusInfo? seen = null;
             await Poll.UntilAsync(
-                async () => (await fixture.Platform.GetStatusAsync(jobId)) is { Attempt: 1 } s && s.Tasks.All(t => t.State == TaskState.Finished),
+                async () => (seen = await fixture.Platform.GetStatusAsync(jobId)) is { Attempt: 1 } s && s.Tasks.All(t => t.State == TaskState.Finished),
                 Timeout,
-                () => "every subtask finishes after the stop's barrier");
+                () => $"every subtask finishes after the stop's barrier (job {seen?.State}, attempt {seen?.Attempt}, subtasks {string.Join(", ", seen?.Tasks.Select(t => $"{t.TaskName}#{t.SubtaskIndex} {t.State}") ?? [])})");
 
             // The stop's savepoint is still pending (its acknowledgements are lost): finishing now would delete it and the
             // checkpoint the job must resume from.
@@ -188,7 +189,7 @@ public sealed class CheckpointLifecycleTests(ClusterFixture fixture)
             Timeout,
             () => "checkpoints keep completing after subtasks finished holding keyed state");
 
-        var savepoint = await fixture.Platform.StopWithSavepointAsync(jobId, new SavepointRequest { TargetDirectory = TestData.NewDirectory("savepoints") }, Timeout);
+        var savepoint = await fixture.Platform.StopWithSavepointAsync(jobId, new SavepointRequest(), Timeout);
 
         // Self-contained: the finished subtasks' final state was copied in beside the savepoint's metadata.
         var states = Directory.GetFiles(savepoint.Path, "*.state", SearchOption.AllDirectories);
