@@ -1,4 +1,5 @@
 using System.Globalization;
+using Platform.Benchmarks.Checkpointing;
 using Platform.Benchmarks.KeyedCount;
 using Platform.Benchmarks.Savepoints;
 using Platform.Benchmarks.StateBackends;
@@ -11,6 +12,7 @@ internal static class Program
         Usage: dotnet run -c Release --project bench/Platform.Benchmarks -- keyed-count [options]
                dotnet run -c Release --project bench/Platform.Benchmarks -- state-backends [options]
                dotnet run -c Release --project bench/Platform.Benchmarks -- savepoints [options]
+               dotnet run -c Release --project bench/Platform.Benchmarks -- checkpointing [options]
 
         keyed-count options:
           --json PATH              write the results as JSON to PATH
@@ -69,6 +71,20 @@ internal static class Program
           --temp-dir PATH          where RocksDB, checkpoints, savepoints and silo state go (default the system's temp
                                    directory; the default run writes three savepoints of about 1.2 GB there
                                    besides the jobs' RocksDB files); deleted at the end
+
+        checkpointing options (keyed count with exactly-once checkpoints every second against none, interleaved in one
+        run, then the recovery after an injected task failure; see docs/benchmarks.md):
+          --json PATH              write the results as JSON to PATH
+          --records N              records per job run (default 40,000,000: several checkpoints per run)
+          --keys K                 distinct keys, all held in state (default 1,000,000)
+          --parallelism P          parallelism of every operator (default 2)
+          --runs R                 timed runs per mode, interleaved; medians are compared (default 3)
+          --warmup-runs W          runs per mode before the timed ones, verified, not counted (default 1)
+          --checkpoint-interval-ms checkpoint interval (default 1,000)
+          --backend heap|rocksdb   state backend (default heap)
+          --skip-recovery          do not measure the recovery (recoverySeconds is then null)
+          --temp-dir PATH          where checkpoints and silo state go (default the system's temp directory);
+                                   deleted at the end
         """;
 
     public static async Task<int> Main(string[] args)
@@ -93,6 +109,8 @@ internal static class Program
                     return await new StateBackendsBenchmark(settings).RunAsync();
                 case "savepoints":
                     return await new SavepointsBenchmark(ParseSavepoints(args.AsSpan(1)) with { CommandLine = CommandLine(args) }).RunAsync();
+                case "checkpointing":
+                    return await new CheckpointingBenchmark(ParseCheckpointing(args.AsSpan(1)) with { CommandLine = CommandLine(args) }).RunAsync();
                 default:
                     Console.Error.WriteLine($"Unknown benchmark '{args[0]}'.");
                     Console.Error.WriteLine(Usage);
@@ -163,6 +181,37 @@ internal static class Program
                 "--sample-keys" => settings with { SampleKeys = Positive(name, ParseLong(name, Value(args))) },
                 "--skip-native-restore" => settings with { SkipNativeRestore = true },
                 "--no-settle" => settings with { NoSettle = true },
+                "--temp-dir" => settings with { TempDirectory = Value(args) },
+                _ => throw new FormatException($"Unknown option '{name}'."),
+            };
+        }
+
+        return settings;
+    }
+
+    private static CheckpointingBenchSettings ParseCheckpointing(ReadOnlySpan<string> args)
+    {
+        var settings = new CheckpointingBenchSettings();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var name = args[i];
+            string Value(ReadOnlySpan<string> a) => i + 1 < a.Length ? a[++i] : throw new FormatException($"Option {name} needs a value.");
+            settings = name switch
+            {
+                "--json" => settings with { JsonPath = Value(args) },
+                "--records" => settings with { Records = Positive(name, ParseLong(name, Value(args))) },
+                "--keys" => settings with { Keys = Positive(name, ParseLong(name, Value(args))) },
+                "--parallelism" => settings with { Parallelism = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--runs" => settings with { Runs = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--warmup-runs" => settings with { WarmupRuns = (int)NonNegative(name, ParseLong(name, Value(args))) },
+                "--checkpoint-interval-ms" => settings with { CheckpointInterval = TimeSpan.FromMilliseconds(Positive(name, ParseLong(name, Value(args)))) },
+                "--backend" => Value(args) switch
+                {
+                    "heap" => settings with { Backend = Platform.State.StateBackendKind.Heap },
+                    "rocksdb" => settings with { Backend = Platform.State.StateBackendKind.RocksDb },
+                    var other => throw new FormatException($"--backend is heap or rocksdb, not '{other}'."),
+                },
+                "--skip-recovery" => settings with { SkipRecovery = true },
                 "--temp-dir" => settings with { TempDirectory = Value(args) },
                 _ => throw new FormatException($"Unknown option '{name}'."),
             };

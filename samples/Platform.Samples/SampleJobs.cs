@@ -52,12 +52,25 @@ public static class SampleJobs
             new() { Name = "words", Type = JobArgumentType.Int, Default = "1000", Minimum = 1, Description = "How many distinct words" },
             new() { Name = "rate", Type = JobArgumentType.Double, Default = "1000", Minimum = 0, Description = "Words per second per source subtask; 0 for as fast as possible" },
             new() { Name = "output", Type = JobArgumentType.Path, Description = "A directory for the part files (word, tab, running count); discarded when not set" },
+            new() { Name = "hold-at", Type = JobArgumentType.Long, Minimum = 0, Description = "Each source subtask waits at this sequence number until 'release-file' exists (for recovery tests and demos)" },
+            new() { Name = "release-file", Type = JobArgumentType.Path, Description = "The file that releases the sources held at 'hold-at'" },
             CheckpointInterval with { Default = "10s" },
         ],
         Build = args =>
         {
             var job = new StreamJobBuilder("generated-word-count");
-            var counts = job.AddSource(new GeneratedWords { Count = args.GetInt64OrNull("records"), Words = args.GetInt32("words"), RecordsPerSecondPerSubtask = args.GetDouble("rate") }, "words").Uid("words")
+            ISourceFunction<string> words = new GeneratedWords { Count = args.GetInt64OrNull("records"), Words = args.GetInt32("words"), RecordsPerSecondPerSubtask = args.GetDouble("rate") };
+            if (args.GetInt64OrNull("hold-at") is { } holdAt)
+            {
+                words = new HeldSource<string>
+                {
+                    Inner = words,
+                    HoldAt = holdAt,
+                    ReleaseFile = args.GetPathOrNull("release-file") ?? throw new ArgumentException("'hold-at' needs 'release-file': the file that releases the held sources."),
+                };
+            }
+
+            var counts = job.AddSource(words, "words").Uid("words")
                 .KeyBy(new WordKey())
                 .Process(new CountWords(), "count").Uid("count");
             if (args.GetPathOrNull("output") is { } output)

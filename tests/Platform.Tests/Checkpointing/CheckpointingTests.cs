@@ -2,6 +2,7 @@ using Platform.Checkpointing;
 using Platform.Runtime;
 using Platform.Samples;
 using Platform.State;
+using Platform.Tests.Hosting;
 using Platform.Tests.Infrastructure;
 
 namespace Platform.Tests.Checkpointing;
@@ -42,21 +43,70 @@ public sealed class CheckpointingTests(ClusterFixture fixture)
         };
         var jobId = await fixture.Platform.SubmitAsync(CheckpointTestJobs.WordCount(1_000_000, 50, 2, 2_000, settings));
 
-        var stats = await WaitForCompletedCheckpoints(jobId, 4);
+        // While the job runs, after each of several completed checkpoints: exactly the newest two are retained, in the
+        // coordinator's list and on disk (directories whose _metadata is written). Retention deletes the older one just
+        // after the newer completes, so each check waits for a moment when the statistics and the disk agree.
+        var checkedUpTo = 0L;
+        for (var round = 0; round < 4; round++)
+        {
+            await Poll.UntilAsync(
+                async () =>
+                {
+                    var before = await fixture.Platform.GetCheckpointStatisticsAsync(jobId);
+                    var onDisk = CommittedCheckpoints(directory, jobId);
+                    var after = await fixture.Platform.GetCheckpointStatisticsAsync(jobId);
+                    var latest = after.LatestCompleted?.Id ?? 0;
+                    return latest > checkedUpTo
+                        && before.LatestCompleted?.Id == latest
+                        && after.Retained.SequenceEqual(before.Retained)
+                        && after.Retained.SequenceEqual(after.History.Where(c => c.Status == CheckpointStatus.Completed).Take(2).Select(c => c.Id).Order())
+                        && after.Retained.Count == Math.Min(2, after.Completed)
+                        && onDisk.SequenceEqual(after.Retained);
+                },
+                Timeout,
+                () => $"after checkpoint {checkedUpTo}, the next completed one leaves exactly the newest 2 retained while the job runs " +
+                      $"(retained now: [{string.Join(", ", fixture.Platform.GetCheckpointStatisticsAsync(jobId).GetAwaiter().GetResult().Retained)}], " +
+                      $"on disk: [{string.Join(", ", CommittedCheckpoints(directory, jobId))}])");
+            var status = await fixture.Platform.GetStatusAsync(jobId);
+            Assert.Equal(JobState.Running, status.State);
+            checkedUpTo = (await fixture.Platform.GetCheckpointStatisticsAsync(jobId)).LatestCompleted!.Id;
+        }
 
+        var stats = await fixture.Platform.GetCheckpointStatisticsAsync(jobId);
+        Assert.True(stats.Completed >= 4, $"{stats.Completed} checkpoints completed");
         var completed = stats.LatestCompleted!;
         Assert.Equal(CheckpointStatus.Completed, completed.Status);
         Assert.True(completed.StateSize > 0);
         Assert.NotNull(completed.EndToEndDuration);
+        Assert.Equal(4, completed.SubtasksTotal);
         Assert.Equal(completed.SubtasksTotal, completed.Subtasks.Count);
         Assert.Contains(completed.Subtasks, s => s.TaskName.Contains("count") && s.StateSize > 0);
-        Assert.All(completed.Subtasks, s => Assert.True(s.SyncDuration >= TimeSpan.Zero && s.AsyncDuration >= TimeSpan.Zero && s.AlignmentDuration >= TimeSpan.Zero));
+
+        // Sources have no inputs to align: exactly zero. The counting subtasks hold state: a measured synchronous part,
+        // an asynchronous part that wrote a file, and an alignment of their two inputs (one barrier per upstream subtask).
+        var sources = completed.Subtasks.Where(s => s.TaskName.StartsWith("words", StringComparison.Ordinal)).ToList();
+        var counts = completed.Subtasks.Where(s => s.TaskName.StartsWith("count", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, sources.Count);
+        Assert.Equal(2, counts.Count);
+        Assert.All(sources, s => Assert.Equal(TimeSpan.Zero, s.AlignmentDuration));
+        Assert.All(counts, s => Assert.True(s.SyncDuration > TimeSpan.Zero && s.AsyncDuration > TimeSpan.Zero && s.AlignmentDuration > TimeSpan.Zero, $"{s.TaskName}/{s.SubtaskIndex}: {s}"));
+
+        // Every acknowledgement lies between the trigger and the completion.
+        Assert.All(completed.Subtasks, s => Assert.InRange(s.AcknowledgedAt, completed.TriggeredAt, completed.TriggeredAt + completed.EndToEndDuration!.Value));
 
         await fixture.Platform.CancelAsync(jobId);
         Assert.Equal(JobState.Canceled, (await fixture.Platform.WaitForCompletionAsync(jobId, Timeout)).State);
         // Deleted on cancellation (the default retention), leaving nothing behind.
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(directory, jobId)));
     }
+
+    // The checkpoints committed on disk (their _metadata written), oldest first.
+    private static List<long> CommittedCheckpoints(string directory, string jobId) => !Directory.Exists(Path.Combine(directory, jobId))
+        ? []
+        : [.. Directory.EnumerateDirectories(Path.Combine(directory, jobId), "chk-*")
+            .Where(d => File.Exists(Path.Combine(d, "_metadata")))
+            .Select(d => long.Parse(Path.GetFileName(d)["chk-".Length..], System.Globalization.CultureInfo.InvariantCulture))
+            .Order()];
 
     [Fact]
     public async Task Retained_checkpoints_are_kept_on_disk_with_their_metadata_and_survive_cancellation_when_asked()

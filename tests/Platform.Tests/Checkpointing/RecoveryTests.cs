@@ -100,7 +100,7 @@ public sealed class RecoveryTests(ClusterFixture fixture)
         };
         job.AddSource(new SequenceSource(), "fast unbounded source").SetParallelism(1)
             .Rebalance()
-            .Map(new SlowMap { MillisecondsPerRecord = 1 }, "slow")
+            .Map(new SlowSubtaskMap { SlowSubtask = 1, MillisecondsPerRecord = 1 }, "slow")
             .KeyBy(new ModuloKey { Modulo = 100 })
             .Process(new SumPerKey(), "sum")
             .SinkTo(new DiscardingSink<KeyValuePair<long, long>>(), "discard");
@@ -110,8 +110,13 @@ public sealed class RecoveryTests(ClusterFixture fixture)
             () => "three checkpoints complete under backpressure");
 
         var stats = await fixture.Platform.GetCheckpointStatisticsAsync(jobId);
-        // The barrier queues behind the backlog in front of the slow operator, and the keyed task aligns two inputs.
-        Assert.Contains(stats.LatestCompleted!.Subtasks, s => s.TaskName.Contains("sum") && s.AlignmentDuration >= TimeSpan.Zero);
+        // The barrier queues behind the backlog in front of the slow subtask, so each keyed subtask gets it from the fast
+        // subtask first and holds that input back until the slow one delivers it: a real alignment. The source has no inputs.
+        var latest = stats.LatestCompleted!;
+        var sums = latest.Subtasks.Where(s => s.TaskName.StartsWith("sum", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, sums.Count);
+        Assert.All(sums, s => Assert.True(s.AlignmentDuration > TimeSpan.Zero, $"sum/{s.SubtaskIndex} aligned in {s.AlignmentDuration}"));
+        Assert.Equal(TimeSpan.Zero, Assert.Single(latest.Subtasks, s => s.TaskName.StartsWith("fast unbounded source", StringComparison.Ordinal)).AlignmentDuration);
         await fixture.Platform.CancelAsync(jobId);
     }
 

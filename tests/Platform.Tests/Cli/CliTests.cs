@@ -109,7 +109,13 @@ public sealed class CliTests(ITestOutputHelper output)
                 Assert.Equal("Completed", manual.GetProperty("status").GetString());
                 Assert.True(manual.GetProperty("manual").GetBoolean());
                 Assert.True(manual.GetProperty("stateSize").GetInt64() > 0);
-                Assert.True(manual.GetProperty("durationMs").GetDouble() >= 0);
+                // The same duration the checkpoint command printed when it completed.
+                var durationMs = manual.GetProperty("durationMs").GetDouble();
+                Assert.True(durationMs > 0, history.ToString());
+                var printed = durationMs < 1_000
+                    ? string.Create(CultureInfo.InvariantCulture, $"{durationMs:0} ms")
+                    : string.Create(CultureInfo.InvariantCulture, $"{durationMs / 1_000:0.0} s");
+                Assert.Contains($"completed in {printed}:", checkpoint.StandardOutput);
                 Assert.Equal(4, manual.GetProperty("totalSubtasks").GetInt32());
                 Assert.Equal(4, manual.GetProperty("acknowledgedSubtasks").GetInt32());
                 Assert.Equal(JsonValueKind.Null, manual.GetProperty("failureReason").ValueKind);

@@ -118,4 +118,29 @@ public sealed class SourceTests
 
         Assert.Equal(["a", "c", "e"], head.Concat(rest));
     }
+
+    [Fact]
+    public void A_held_source_waits_at_its_offset_until_the_release_file_exists_then_reads_to_the_end()
+    {
+        var releaseFile = Path.Combine(TestData.NewDirectory("held-source"), "release");
+        var source = new Platform.Samples.HeldSource<long> { Inner = new SequenceSource { Count = 100 }, HoldAt = 40, ReleaseFile = releaseFile };
+
+        // Subtask 1 of 2 reads 1, 3, ..., 39, then is held (again and again) at 41.
+        var reader = source.CreateReader(Context(1, 2));
+        var head = ReadAll(reader);
+        Assert.Equal(Enumerable.Range(0, 40).Where(i => i % 2 == 1).Select(i => (long)i), head);
+        Assert.Equal(ReadStatus.NothingAvailable, reader.TryRead(out _));
+        Assert.Equal(41, reader.Offset);
+
+        File.WriteAllText(releaseFile, "");
+        var rest = new List<long>();
+        ReadStatus status;
+        while ((status = reader.TryRead(out var record)) == ReadStatus.Record)
+        {
+            rest.Add(record);
+        }
+
+        Assert.Equal(ReadStatus.EndOfInput, status);
+        Assert.Equal(Enumerable.Range(40, 60).Where(i => i % 2 == 1).Select(i => (long)i), rest);
+    }
 }

@@ -35,10 +35,15 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
     public async Task Three_silo_processes_clustered_through_Redis_recover_a_job_exactly_once_when_the_job_managers_silo_is_SIGKILLed(bool controlStateInRedis)
     {
         const long records = 45_000;
+        const long holdAt = 15_000;
         const int words = 50;
         var clusterId = $"redis-crash-{Guid.NewGuid():N}";
         var shared = TestData.NewDirectory("redis-cluster");
         var outputDirectory = Path.Combine(shared, "output");
+
+        // The sources wait at sequence number holdAt until this file exists, so the job cannot finish before the kill,
+        // however slow the machine: the kill always lands mid-run.
+        var releaseFile = Path.Combine(shared, "release");
         var ports = Ports.Free(9);
         int HttpPort(int index) => ports[(index * 3) + 2];
 
@@ -93,6 +98,7 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
                 "run", "generated-word-count",
                 "--arg", $"records={records}", "--arg", $"words={words}", "--arg", "rate=1500",
                 "--arg", $"output={outputDirectory}", "--arg", "checkpoint-interval=200ms",
+                "--arg", $"hold-at={holdAt}", "--arg", $"release-file={releaseFile}",
                 "--parallelism", "2", "--json");
             Assert.True(run.ExitCode == 0, run.ToString());
             string jobId;
@@ -140,6 +146,11 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
                 TimeSpan.FromSeconds(30),
                 () => $"the SIGKILLed silo {victim} is declared dead");
             output.WriteLine($"silo {victim} (job manager) SIGKILLed; declared dead after {watch.Elapsed.TotalSeconds:0.0} s");
+
+            // Killed while running (the held sources cannot have reached the end); now let the restored job read to it.
+            var beforeRelease = await platform.GetStatusAsync(jobId);
+            Assert.False(beforeRelease.State.IsTerminal(), $"The job ended {beforeRelease.State} while its sources were held: {beforeRelease.Failure}");
+            await File.WriteAllTextAsync(releaseFile, "");
 
             JobStatusInfo final;
             try

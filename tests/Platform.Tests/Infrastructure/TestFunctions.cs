@@ -74,3 +74,30 @@ public sealed class SlowMap : IMapFunction<long, long>
         return value;
     }
 }
+
+/// <summary>Passes records through; only subtask <see cref="SlowSubtask"/> sleeps per record, so the barriers it forwards trail the other subtasks'.</summary>
+[GenerateSerializer]
+public sealed class SlowSubtaskMap : IMapFunction<long, long>, IRichFunction
+{
+    [Id(0)] public int SlowSubtask { get; set; }
+
+    [Id(1)] public int MillisecondsPerRecord { get; set; } = 1;
+
+    [NonSerialized] private bool _slow;
+
+    public void Open(IRuntimeContext context) => _slow = context.SubtaskIndex == SlowSubtask;
+
+    public void Close()
+    {
+    }
+
+    public long Map(long value)
+    {
+        if (_slow)
+        {
+            Thread.Sleep(MillisecondsPerRecord);
+        }
+
+        return value;
+    }
+}

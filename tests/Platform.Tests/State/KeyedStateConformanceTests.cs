@@ -338,6 +338,117 @@ public abstract class KeyedStateConformanceTests
     }
 
     [Fact]
+    public async Task A_snapshot_serialized_on_another_thread_while_the_owner_keeps_writing_holds_the_state_of_its_freeze_point()
+    {
+        const int keyCount = 4_000;
+        var all = new KeyGroupRange(0, MaxParallelism - 1);
+        var keys = Enumerable.Range(0, keyCount).Select(k => (long)k).ToList();
+        using var backend = CreateBackend<long>(all);
+        Fill(backend, keyCount, version: 1);
+        int size;
+        using (var sizing = backend.Snapshot())
+        {
+            size = sizing.Write().Length;
+        }
+
+        var frozen = Describe(backend, keys);
+        var snapshot = backend.Snapshot();
+
+        // The serializer runs on its own thread, as a checkpoint's asynchronous part does, and stops half-way through
+        // the file: part of the frozen key groups are written, the rest not yet read.
+        using var destination = new PausingStream(pauseAtLength: size / 2);
+        var serializer = Task.Factory.StartNew(() => snapshot.WriteTo(destination), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(destination.Paused.Wait(TimeSpan.FromMinutes(1)), $"the snapshot never wrote {size / 2} of its {size} bytes, or not as it went");
+
+        // Meanwhile the owner changes every key of every kind of state, in place too, then goes on writing while the
+        // serializer finishes.
+        var version = 2;
+        Fill(backend, keyCount, version++);
+        backend.SetCurrentKey(7);
+        backend.GetListState(ListDescriptor).Clear();
+        backend.GetMapState(MapDescriptor).Remove("v1");
+        destination.Resume();
+        while (!serializer.IsCompleted)
+        {
+            Fill(backend, keyCount, version++);
+        }
+
+        await serializer;
+        snapshot.Dispose();
+
+        using var restored = CreateBackend<long>(all);
+        restored.Restore([(destination.ToArray(), "snapshot")]);
+        Assert.Equal(frozen, Describe(restored, keys));
+
+        // The owner lost none of its own writes either.
+        using var expected = CreateBackend<long>(all);
+        Fill(expected, keyCount, version: 1);
+        Fill(expected, keyCount, version: 2);
+        expected.SetCurrentKey(7);
+        expected.GetListState(ListDescriptor).Clear();
+        expected.GetMapState(MapDescriptor).Remove("v1");
+        for (var v = 3; v < version; v++)
+        {
+            Fill(expected, keyCount, v);
+        }
+
+        Assert.Equal(Describe(expected, keys), Describe(backend, keys));
+        Assert.NotEqual(frozen, Describe(backend, keys));
+    }
+
+    /// <summary>A memory stream whose writer blocks once, when it reaches a length, until <see cref="Resume"/>.</summary>
+    private sealed class PausingStream(int pauseAtLength) : MemoryStream
+    {
+        private readonly ManualResetEventSlim _resume = new(false);
+
+        /// <summary>Set once the writer is blocked.</summary>
+        public ManualResetEventSlim Paused { get; } = new(false);
+
+        public void Resume() => _resume.Set();
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            PauseIfDue();
+            base.Write(buffer, offset, count);
+        }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            PauseIfDue();
+            base.Write(buffer);
+        }
+
+        public override void WriteByte(byte value)
+        {
+            PauseIfDue();
+            base.WriteByte(value);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _resume.Dispose();
+                Paused.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private void PauseIfDue()
+        {
+            if (Length >= pauseAtLength && !Paused.IsSet)
+            {
+                Paused.Set();
+                if (!_resume.Wait(TimeSpan.FromMinutes(1)))
+                {
+                    throw new TimeoutException("The test never resumed the paused snapshot writer.");
+                }
+            }
+        }
+    }
+
+    [Fact]
     public void Restoring_at_another_parallelism_keeps_only_the_owned_key_groups()
     {
         var all = new KeyGroupRange(0, MaxParallelism - 1);
