@@ -17,6 +17,7 @@ internal static class DurableFiles
     private const int ReadOnly = 0;
     private const int InvalidArgument = 22;
     private const int BadFileDescriptor = 9;
+    private const int Writable = 2;
 
     /// <summary>Raised after a directory was flushed, with its full path: lets tests see what a commit made durable.</summary>
     internal static event Action<string>? DirectoryFlushed;
@@ -81,6 +82,9 @@ internal static class DurableFiles
         DirectoryFlushed?.Invoke(directory);
     }
 
+    /// <summary>Whether this process may create entries in an existing directory (<c>access(W_OK)</c>), without creating anything; always true on Windows.</summary>
+    public static bool IsWritable(string directory) => OperatingSystem.IsWindows() || Access(directory, Writable) == 0;
+
     private static IOException Failure(string call, string directory, int error) =>
         new($"Cannot make the directory '{directory}' durable: {call} failed with errno {error} ({Marshal.GetPInvokeErrorMessage(error)}).", error);
 
@@ -90,6 +94,9 @@ internal static class DurableFiles
 
     [DllImport("libc", EntryPoint = "fsync", SetLastError = true)]
     private static extern int Fsync(int descriptor);
+
+    [DllImport("libc", EntryPoint = "access", SetLastError = true)]
+    private static extern int Access([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int mode);
 
     [DllImport("libc", EntryPoint = "close", SetLastError = true)]
     private static extern int Close(int descriptor);
