@@ -38,6 +38,7 @@ public static class PlatformSiloBuilderExtensions
         var section = builder.Configuration.GetSection(StreamingPlatformOptions.SectionName);
         builder.Services.AddStreamingPlatform(section, configure: null);
         StateBackendProviders.Apply(builder, section.GetSection(StateBackendProviders.SectionName));
+        StateBackendProviders.Apply(builder, section.GetSection(CheckpointStorageProviders.SectionName), CheckpointStorageProviders.Kind);
         if (configure is not null)
         {
             // Code runs after configuration, so what it sets wins.
@@ -73,17 +74,13 @@ public static class PlatformSiloBuilderExtensions
 
     /// <summary>
     /// Makes Azure Blob Storage the checkpoint storage of jobs that do not choose one, optionally changing its settings
-    /// (<see cref="StreamingPlatformOptions.AzureBlob"/>, bound from <c>Platform:AzureBlob</c>).
+    /// (<see cref="StreamingPlatformOptions.AzureBlob"/>, bound from <c>Platform:AzureBlob</c>); the same as
+    /// <see cref="CheckpointStorageSiloBuilderExtensions.AddAzureBlobCheckpointStorageAsDefault"/>.
     /// </summary>
     public static ISiloBuilder UseAzureBlobCheckpointStorage(this ISiloBuilder builder, Action<AzureBlobStorageOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.Services.Configure<StreamingPlatformOptions>(o =>
-        {
-            o.DefaultCheckpointStorage = Platform.Checkpointing.CheckpointStorageKind.AzureBlob;
-            configure?.Invoke(o.AzureBlob);
-        });
-        return builder;
+        return builder.AddAzureBlobCheckpointStorageAsDefault(configure);
     }
 
     /// <summary>Registers the streaming runtime's services (the stream provider is added by the <see cref="ISiloBuilder"/> overload).</summary>
@@ -108,6 +105,7 @@ public static class PlatformSiloBuilderExtensions
         services.AddPlacementDirector<SubtaskSpreadPlacement, SubtaskSpreadPlacementDirector>();
         services.TryAddSingleton(sp => new AzureBlobContainerProvider(
             sp.GetRequiredService<IOptions<StreamingPlatformOptions>>().Value.AzureBlob, sp.GetRequiredService<ILogger<AzureBlobContainerProvider>>()));
+        CheckpointStorageProviders.AddBuiltIn(services);
         services.TryAddSingleton<CheckpointStorageFactory>();
         services.TryAddSingleton<SavepointLocations>();
         // Empty unless jobs are added (siloBuilder.AddJob), so that the catalog grain answers on every silo.

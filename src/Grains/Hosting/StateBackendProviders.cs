@@ -23,12 +23,15 @@ internal static class StateBackendProviders
     public const string SectionName = "StateBackend";
 
     /// <summary>The providers registered by the loaded assemblies, by name (case-insensitive).</summary>
-    public static IReadOnlyDictionary<string, Type> Registered()
+    public static IReadOnlyDictionary<string, Type> Registered() => Registered(Kind);
+
+    /// <summary>The silo providers of a platform provider kind (<c>StateBackend</c>, <c>CheckpointStorage</c>) that the loaded assemblies register, by name (case-insensitive).</summary>
+    public static IReadOnlyDictionary<string, Type> Registered(string kind)
     {
         var providers = new Dictionary<string, Type>(StringComparer.OrdinalIgnoreCase);
         foreach (var assembly in AppDomain.CurrentDomain.GetAssemblies().Append(typeof(StateBackendProviders).Assembly).Distinct())
         {
-            foreach (var attribute in SafeAttributes(assembly).Where(a => a.Kind == Kind && a.Target == "Silo"))
+            foreach (var attribute in SafeAttributes(assembly).Where(a => a.Kind == kind && a.Target == "Silo"))
             {
                 providers.TryAdd(attribute.Name, attribute.Type);
             }
@@ -38,9 +41,12 @@ internal static class StateBackendProviders
     }
 
     /// <summary>Applies the provider named in <paramref name="section"/>, if any; an unknown name is left to the options validator to report.</summary>
-    public static void Apply(ISiloBuilder builder, IConfigurationSection section)
+    public static void Apply(ISiloBuilder builder, IConfigurationSection section) => Apply(builder, section, Kind);
+
+    /// <summary>Applies the provider of <paramref name="kind"/> named in <paramref name="section"/>, if any.</summary>
+    public static void Apply(ISiloBuilder builder, IConfigurationSection section, string kind)
     {
-        if (section["ProviderType"] is not { Length: > 0 } providerType || !Registered().TryGetValue(providerType, out var type))
+        if (section["ProviderType"] is not { Length: > 0 } providerType || !Registered(kind).TryGetValue(providerType, out var type))
         {
             return;
         }

@@ -38,9 +38,13 @@ public sealed class StreamingPlatformOptions
 
     /// <summary>
     /// The checkpoint storage of jobs that do not choose one (default file system): <c>FileSystem</c>, <c>InMemory</c>, or
-    /// <c>AzureBlob</c> (configured in <see cref="AzureBlob"/>).
+    /// <c>AzureBlob</c> (configured in <see cref="AzureBlob"/>). In configuration, either this key or the Orleans-style
+    /// provider key <c>Platform:CheckpointStorage:ProviderType</c>, which wins.
     /// </summary>
     public Checkpointing.CheckpointStorageKind DefaultCheckpointStorage { get; set; } = Checkpointing.CheckpointStorageKind.FileSystem;
+
+    /// <summary>The checkpoint storage provider section (<c>Platform:CheckpointStorage</c>), read the way Orleans reads its providers.</summary>
+    public CheckpointStorageProviderOptions CheckpointStorage { get; set; } = new();
 
     /// <summary>
     /// Where savepoints go when a request names no target (Flink's <c>state.savepoints.dir</c>): <c>FileSystem</c> (default,
@@ -79,7 +83,21 @@ public sealed class StateBackendProviderOptions
     public string? ProviderType { get; set; }
 }
 
-/// <summary>Rejects bad <see cref="StreamingPlatformOptions"/> at startup, naming the setting.</summary>
+/// <summary>The <c>Platform:CheckpointStorage</c> section: which registered provider is the silo's default checkpoint storage.</summary>
+public sealed class CheckpointStorageProviderOptions
+{
+    /// <summary>
+    /// The provider's registered name (<c>FileSystem</c>, <c>InMemory</c> or <c>AzureBlob</c>, or one an assembly
+    /// registers); empty keeps <see cref="StreamingPlatformOptions.DefaultCheckpointStorage"/>. The storages keep their
+    /// settings in <c>Platform:CheckpointDirectory</c>, <c>Platform:InMemoryMaxStateSize</c> and <c>Platform:AzureBlob</c>.
+    /// </summary>
+    public string? ProviderType { get; set; }
+}
+
+/// <summary>
+/// Rejects bad <see cref="StreamingPlatformOptions"/> at startup, naming each bad setting, all of them at once. It only
+/// reads: directories are checked, never created (they are created when first used).
+/// </summary>
 public sealed class StreamingPlatformOptionsValidator : IValidateOptions<StreamingPlatformOptions>
 {
     /// <inheritdoc />
@@ -98,19 +116,9 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
 
         foreach (var (setting, path) in new[] { (nameof(options.StateDirectory), options.StateDirectory), (nameof(options.CheckpointDirectory), options.CheckpointDirectory), (nameof(options.SavepointDirectory), options.SavepointDirectory) })
         {
-            if (string.IsNullOrWhiteSpace(path))
+            if (Storage.FileSystem.DirectorySetting.Problem($"{StreamingPlatformOptions.SectionName}:{setting}", path) is { } problem)
             {
-                failures.Add($"{StreamingPlatformOptions.SectionName}:{setting} is empty; set it to a directory every silo can write.");
-                continue;
-            }
-
-            try
-            {
-                Directory.CreateDirectory(Path.GetFullPath(path));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-            {
-                failures.Add($"{StreamingPlatformOptions.SectionName}:{setting} is '{path}', which cannot be created or written: {ex.Message}");
+                failures.Add(problem);
             }
         }
 
@@ -145,16 +153,28 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
             failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.SavepointStorage)} is {options.SavepointStorage}; use FileSystem or AzureBlob (a savepoint must outlive the job, so InMemory cannot hold one).");
         }
 
-        var requiredBy = options.DefaultCheckpointStorage == Checkpointing.CheckpointStorageKind.AzureBlob
+        var checkpointProviderKey = $"{StreamingPlatformOptions.SectionName}:{CheckpointStorageProviders.SectionName}:ProviderType";
+        if (options.CheckpointStorage.ProviderType is { Length: > 0 } checkpointProvider && !CheckpointStorageProviders.Registered().ContainsKey(checkpointProvider))
+        {
+            failures.Add(
+                $"{checkpointProviderKey} is '{checkpointProvider}', which no loaded assembly registers; " +
+                $"use one of: {string.Join(", ", CheckpointStorageProviders.Registered().Keys.Order())}.");
+        }
+
+        // The provider key wins over the plain one (its builder sets the default when the silo is built; the host
+        // checks the bound section before that).
+        var requiredBy = string.Equals(options.CheckpointStorage.ProviderType, nameof(Checkpointing.CheckpointStorageKind.AzureBlob), StringComparison.OrdinalIgnoreCase)
+            ? checkpointProviderKey
+            : options.CheckpointStorage.ProviderType is not { Length: > 0 } && options.DefaultCheckpointStorage == Checkpointing.CheckpointStorageKind.AzureBlob
             ? $"{StreamingPlatformOptions.SectionName}:{nameof(options.DefaultCheckpointStorage)}"
             : options.SavepointStorage == Checkpointing.CheckpointStorageKind.AzureBlob
                 ? $"{StreamingPlatformOptions.SectionName}:{nameof(options.SavepointStorage)}"
                 : null;
         failures.AddRange(options.AzureBlob.Validate(requiredBy));
 
-        if (options.InMemoryMaxStateSize < 1)
+        if (Storage.InMemory.InMemoryCheckpointStorageOptions.Problem($"{StreamingPlatformOptions.SectionName}:{nameof(options.InMemoryMaxStateSize)}", options.InMemoryMaxStateSize) is { } inMemoryProblem)
         {
-            failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.InMemoryMaxStateSize)} is {options.InMemoryMaxStateSize}; it must be a positive number of bytes.");
+            failures.Add(inMemoryProblem);
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

@@ -135,16 +135,10 @@ internal sealed class JobGraphValidator(Serializer serializer)
                 problems.Add($"Retained checkpoints is {c.RetainedCheckpoints}; at least 1 must be kept for recovery.");
             }
 
-            if (c.Directory is { } directory)
+            // Checked, not created: the first checkpoint creates it.
+            if (c.Directory is { } directory && Storage.FileSystem.DirectorySetting.Problem("The checkpoint directory", directory) is { } problem)
             {
-                try
-                {
-                    Directory.CreateDirectory(Path.GetFullPath(directory));
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-                {
-                    problems.Add($"Checkpoint directory '{directory}' cannot be created or written on the silo: {ex.Message}");
-                }
+                problems.Add($"{problem} (as the silo sees it)");
             }
         }
 

@@ -73,6 +73,9 @@ public sealed class AzureBlobStorageOptions
     /// <summary>How many blobs are deleted at once when a checkpoint or shared files are removed (default 16).</summary>
     public int DeleteConcurrency { get; set; } = 16;
 
+    /// <summary>The configuration section (or the name of the storage) that error messages name the settings by; never bound.</summary>
+    internal string Section { get; set; } = SectionName;
+
     /// <summary>The value of <c>ConnectionStrings:{ConnectionName}</c>, filled in from the root configuration (never bound from the section).</summary>
     internal string? NamedConnectionString { get; set; }
 
@@ -91,12 +94,12 @@ public sealed class AzureBlobStorageOptions
     {
         if (!string.IsNullOrWhiteSpace(ConnectionString))
         {
-            return new AzureBlobEndpoint($"{SectionName}:{nameof(ConnectionString)}", ConnectionString, null, null);
+            return new AzureBlobEndpoint($"{Section}:{nameof(ConnectionString)}", ConnectionString, null, null);
         }
 
         if (!string.IsNullOrWhiteSpace(ServiceUri))
         {
-            return new AzureBlobEndpoint($"{SectionName}:{nameof(ServiceUri)}", null, ParseServiceUri(ServiceUri, $"{SectionName}:{nameof(ServiceUri)}"), null);
+            return new AzureBlobEndpoint($"{Section}:{nameof(ServiceUri)}", null, ParseServiceUri(ServiceUri, $"{Section}:{nameof(ServiceUri)}"), null);
         }
 
         if (!string.IsNullOrWhiteSpace(NamedConnectionString))
@@ -120,11 +123,11 @@ public sealed class AzureBlobStorageOptions
         }
 
         throw new InvalidOperationException(
-            $"Azure Blob checkpoint storage is not configured: set {SectionName}:{nameof(ServiceUri)} (signs in with the silo's managed identity), " +
-            $"{SectionName}:{nameof(ConnectionString)}, or the connection string {NamedConnectionKey}.");
+            $"Azure Blob checkpoint storage is not configured: set {Section}:{nameof(ServiceUri)} (signs in with the silo's managed identity), " +
+            $"{Section}:{nameof(ConnectionString)}, or the connection string {NamedConnectionKey}.");
     }
 
-    private static Uri ParseServiceUri(string value, string key)
+    private Uri ParseServiceUri(string value, string key)
     {
         if (!Uri.TryCreate(value.Trim(), UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
         {
@@ -133,7 +136,7 @@ public sealed class AzureBlobStorageOptions
 
         if (!string.IsNullOrEmpty(uri.Query))
         {
-            throw new ArgumentException($"{key} has a query string; give the blob endpoint without a SAS token (put a SAS into {SectionName}:{nameof(ConnectionString)} instead).");
+            throw new ArgumentException($"{key} has a query string; give the blob endpoint without a SAS token (put a SAS into {Section}:{nameof(ConnectionString)} instead).");
         }
 
         return uri;
@@ -147,8 +150,8 @@ public sealed class AzureBlobStorageOptions
     {
         if (requiredBy is not null && !IsConfigured)
         {
-            yield return $"{requiredBy} is AzureBlob, but no account is configured: set {SectionName}:{nameof(ServiceUri)} " +
-                $"(for example https://myaccount.blob.core.windows.net, signed in with the managed identity), {SectionName}:{nameof(ConnectionString)}, or {NamedConnectionKey}.";
+            yield return $"{requiredBy} is AzureBlob, but no account is configured: set {Section}:{nameof(ServiceUri)} " +
+                $"(for example https://myaccount.blob.core.windows.net, signed in with the managed identity), {Section}:{nameof(ConnectionString)}, or {NamedConnectionKey}.";
         }
 
         string? endpointProblem = null;
@@ -178,50 +181,50 @@ public sealed class AzureBlobStorageOptions
         var container = endpoint?.ContainerName ?? ContainerName;
         if (ContainerNameProblem(container) is { } problem)
         {
-            yield return $"{SectionName}:{nameof(ContainerName)} is '{container}'; {problem}";
+            yield return $"{Section}:{nameof(ContainerName)} is '{container}'; {problem}";
         }
 
         if (Prefix is { } prefix && (prefix.Contains('\\') || prefix.Split('/', StringSplitOptions.RemoveEmptyEntries).Any(p => p is "." or "..")))
         {
-            yield return $"{SectionName}:{nameof(Prefix)} is '{prefix}'; use folder names separated by '/', without '.', '..' or '\\'.";
+            yield return $"{Section}:{nameof(Prefix)} is '{prefix}'; use folder names separated by '/', without '.', '..' or '\\'.";
         }
 
         if (string.IsNullOrWhiteSpace(SavepointPrefix) || FolderProblem(SavepointPrefix.Trim('/')))
         {
-            yield return $"{SectionName}:{nameof(SavepointPrefix)} is '{SavepointPrefix}'; use one or more folder names separated by '/', without '.', '..', '\\', '?' or '#'.";
+            yield return $"{Section}:{nameof(SavepointPrefix)} is '{SavepointPrefix}'; use one or more folder names separated by '/', without '.', '..', '\\', '?' or '#'.";
         }
 
         for (var i = 0; i < RestoreContainers.Count; i++)
         {
             if (ContainerNameProblem(RestoreContainers[i]) is { } restoreProblem)
             {
-                yield return $"{SectionName}:{nameof(RestoreContainers)}:{i} is '{RestoreContainers[i]}'; {restoreProblem}";
+                yield return $"{Section}:{nameof(RestoreContainers)}:{i} is '{RestoreContainers[i]}'; {restoreProblem}";
             }
         }
 
         if (!Enum.IsDefined(RetryMode))
         {
-            yield return $"{SectionName}:{nameof(RetryMode)} is '{RetryMode}'; use Exponential or Fixed.";
+            yield return $"{Section}:{nameof(RetryMode)} is '{RetryMode}'; use Exponential or Fixed.";
         }
 
         if (MaxRetries is < 0 or > 100)
         {
-            yield return $"{SectionName}:{nameof(MaxRetries)} is {MaxRetries}; it must be between 0 and 100.";
+            yield return $"{Section}:{nameof(MaxRetries)} is {MaxRetries}; it must be between 0 and 100.";
         }
 
         if (RetryDelay <= TimeSpan.Zero || MaxRetryDelay < RetryDelay)
         {
-            yield return $"{SectionName}:{nameof(RetryDelay)} is {RetryDelay} and {nameof(MaxRetryDelay)} {MaxRetryDelay}; the delay must be positive and at most the maximum delay.";
+            yield return $"{Section}:{nameof(RetryDelay)} is {RetryDelay} and {nameof(MaxRetryDelay)} {MaxRetryDelay}; the delay must be positive and at most the maximum delay.";
         }
 
         if (NetworkTimeout <= TimeSpan.Zero)
         {
-            yield return $"{SectionName}:{nameof(NetworkTimeout)} is {NetworkTimeout}; it must be positive (for example 00:01:40).";
+            yield return $"{Section}:{nameof(NetworkTimeout)} is {NetworkTimeout}; it must be positive (for example 00:01:40).";
         }
 
         if (DeleteConcurrency is < 1 or > 256)
         {
-            yield return $"{SectionName}:{nameof(DeleteConcurrency)} is {DeleteConcurrency}; it must be between 1 and 256.";
+            yield return $"{Section}:{nameof(DeleteConcurrency)} is {DeleteConcurrency}; it must be between 1 and 256.";
         }
     }
 

@@ -5,7 +5,8 @@ namespace Platform.Storage.FileSystem;
 /// <summary>
 /// Checkpoints in a directory every silo can reach (Flink's FileSystemCheckpointStorage). Every file is written to
 /// a temporary name, flushed to disk, then renamed, so a reader never sees half a file under its final name; the
-/// metadata is written last.
+/// metadata is written last. Each rename and each new directory is flushed too (<see cref="DurableFiles"/>), so a
+/// commit that returned survives a power loss.
 /// </summary>
 internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
 {
@@ -169,7 +170,7 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
     private async Task<StateHandle> WriteStreamAsync(string jobId, string relative, Stream content, CancellationToken cancellationToken)
     {
         var path = Path.Combine(JobDirectory(jobId), relative);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        DurableFiles.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
         (long Length, ulong Checksum) written;
         try
@@ -181,7 +182,7 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
                 stream.Flush(flushToDisk: true);
             }
 
-            File.Move(temporary, path, overwrite: true);
+            DurableFiles.Replace(temporary, path, overwrite: true);
         }
         catch
         {
@@ -219,7 +220,7 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
         return name;
     }
 
-    /// <summary>Writes a file under a temporary name, flushes it to disk, then renames it: a reader never sees half of it.</summary>
+    /// <summary>Writes a file under a temporary name, flushes it to disk, then renames it and flushes its directory: a reader never sees half of it, and the rename is durable.</summary>
     internal static async Task WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
         await WriteAtomicallyAsync(path, content, overwrite: true, cancellationToken);
 
@@ -227,7 +228,7 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
     // writer of the same file in that instant could still be replaced; only a reused checkpoint id gets this far.)
     private static async Task<bool> WriteAtomicallyAsync(string path, ReadOnlyMemory<byte> content, bool overwrite, CancellationToken cancellationToken)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        DurableFiles.CreateDirectory(Path.GetDirectoryName(path)!);
         var temporary = $"{path}.{Guid.NewGuid():N}.tmp";
         try
         {
@@ -245,9 +246,13 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
             catch (IOException) when (!overwrite && File.Exists(path))
             {
                 DeleteFile(temporary);
+                // The file may be an earlier attempt of this write whose flush failed: a retried commit makes it durable.
+                DurableFiles.FlushDirectory(Path.GetDirectoryName(path)!);
                 return false;
             }
 
+            // Outside the catch above: a failed flush is a failed commit, never mistaken for an existing file.
+            DurableFiles.FlushDirectory(Path.GetDirectoryName(path)!);
             return true;
         }
         catch

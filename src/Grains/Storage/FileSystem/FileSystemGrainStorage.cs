@@ -54,7 +54,7 @@ internal sealed partial class FileSystemGrainStorage(string name, string root, S
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var path = PathOf(stateName, grainId);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        DurableFiles.CreateDirectory(Path.GetDirectoryName(path)!);
 
         // The version check and the replace must be one step even if two activations (in two silo processes) write
         // at once: hold an exclusive lock file meanwhile (.NET takes an flock for FileShare.None on Unix).
@@ -82,7 +82,8 @@ internal sealed partial class FileSystemGrainStorage(string name, string root, S
             stream.Flush(flushToDisk: true);
         }
 
-        File.Move(temporary, path, overwrite: true);
+        // Durable once the directory holding the new name is flushed, not before.
+        DurableFiles.Replace(temporary, path, overwrite: true);
         grainState.ETag = next.ToString(System.Globalization.CultureInfo.InvariantCulture);
         grainState.RecordExists = true;
         LogWritten(name, stateName, grainId, next);
@@ -90,7 +91,14 @@ internal sealed partial class FileSystemGrainStorage(string name, string root, S
 
     public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
-        File.Delete(PathOf(stateName, grainId));
+        var path = PathOf(stateName, grainId);
+        File.Delete(path);
+        if (Directory.Exists(Path.GetDirectoryName(path)))
+        {
+            // A cleared record must not come back after a crash.
+            DurableFiles.FlushDirectory(Path.GetDirectoryName(path)!);
+        }
+
         grainState.ETag = null;
         grainState.RecordExists = false;
         grainState.State = Activator.CreateInstance<T>();
