@@ -14,7 +14,11 @@ internal sealed partial class JobFailureWatcher(
     IGrainFactory grains,
     ILogger<JobFailureWatcher> logger) : ILifecycleParticipant<ISiloLifecycle>
 {
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(10);
     private readonly CancellationTokenSource _stopping = new();
+
+    // Silos whose death is being told, or was told, to every running job; each has a notifier that retries until done.
     private readonly HashSet<SiloAddress> _dead = [];
 
     public void Participate(ISiloLifecycle lifecycle) =>
@@ -40,13 +44,11 @@ internal sealed partial class JobFailureWatcher(
         {
             await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(_stopping.Token))
             {
-                foreach (var member in snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead && !_dead.Contains(m.SiloAddress)))
+                foreach (var member in snapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead && _dead.Add(m.SiloAddress)))
                 {
                     LogSiloDead(member.SiloAddress);
-                    if (await TryNotifyAsync(member.SiloAddress))
-                    {
-                        _dead.Add(member.SiloAddress);
-                    }
+                    // One notifier per dead silo, so that retrying one never delays telling the jobs about the next.
+                    _ = NotifyUntilToldAsync(member.SiloAddress);
                 }
             }
         }
@@ -59,31 +61,82 @@ internal sealed partial class JobFailureWatcher(
         }
     }
 
-    // The registry may itself have been on the dead silo: retry for a while rather than give up on the first error.
-    private async Task<bool> TryNotifyAsync(SiloAddress dead)
+    // The registry or a job manager may have been on the dead silo, or be busy past the call timeout: a silo counts as
+    // handled only once every running job's manager was told, and until then this retries, with backoff, for as long
+    // as this silo runs. A job manager told twice (by this silo's retry or another silo's watcher) ignores the repeat.
+    private async Task NotifyUntilToldAsync(SiloAddress dead)
     {
-        for (var attempt = 0; attempt < 10 && !_stopping.IsCancellationRequested; attempt++)
+        var told = new HashSet<string>(StringComparer.Ordinal);
+        var delay = FirstRetryDelay;
+        for (var tries = 1; !_stopping.IsCancellationRequested; tries++)
         {
             try
             {
-                await ForRunningJobsAsync(job => job.OnSiloDown(dead.ToString()));
-                return true;
+                if (await TryNotifyAsync(dead, told))
+                {
+                    if (tries > 1)
+                    {
+                        LogSiloHandled(dead, tries);
+                    }
+
+                    return;
+                }
             }
             catch (Exception ex) when (!_stopping.IsCancellationRequested)
             {
-                LogNotifyFailed(ex, "(all)");
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), _stopping.Token);
+                LogNotifyFailed(ex, "(the job registry)");
             }
-        }
 
-        return false;
+            try
+            {
+                await Task.Delay(delay, _stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
+        }
+    }
+
+    /// <summary>Tells every running job not yet told; true when none is left.</summary>
+    private async Task<bool> TryNotifyAsync(SiloAddress dead, HashSet<string> told)
+    {
+        var jobs = await grains.GetGrain<IJobRegistryGrain>(0).List();
+        var results = await Task.WhenAll(jobs.Where(j => !j.State.IsTerminal() && !told.Contains(j.JobId)).Select(async j =>
+        {
+            try
+            {
+                await grains.GetGrain<IJobRecovery>(j.JobId).OnSiloDown(dead.ToString());
+                return (j.JobId, Told: true);
+            }
+            catch (Exception ex)
+            {
+                LogNotifyFailed(ex, j.JobId);
+                return (j.JobId, Told: false);
+            }
+        }));
+        told.UnionWith(results.Where(r => r.Told).Select(r => r.JobId));
+        return results.All(r => r.Told);
     }
 
     private async Task ResumeJobsAsync()
     {
         try
         {
-            await ForRunningJobsAsync(job => job.EnsureRecovered());
+            var jobs = await grains.GetGrain<IJobRegistryGrain>(0).List();
+            await Task.WhenAll(jobs.Where(j => !j.State.IsTerminal()).Select(async j =>
+            {
+                try
+                {
+                    await grains.GetGrain<IJobRecovery>(j.JobId).EnsureRecovered();
+                }
+                catch (Exception ex)
+                {
+                    LogNotifyFailed(ex, j.JobId);
+                }
+            }));
         }
         catch (Exception ex)
         {
@@ -91,24 +144,11 @@ internal sealed partial class JobFailureWatcher(
         }
     }
 
-    private async Task ForRunningJobsAsync(Func<IJobRecovery, Task> action)
-    {
-        var jobs = await grains.GetGrain<IJobRegistryGrain>(0).List();
-        await Task.WhenAll(jobs.Where(j => !j.State.IsTerminal()).Select(async j =>
-        {
-            try
-            {
-                await action(grains.GetGrain<IJobRecovery>(j.JobId));
-            }
-            catch (Exception ex)
-            {
-                LogNotifyFailed(ex, j.JobId);
-            }
-        }));
-    }
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "Silo {Silo} was declared dead; restarting the jobs that ran subtasks on it")]
     private partial void LogSiloDead(SiloAddress silo);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Every running job was told that silo {Silo} died, after {Tries} tries")]
+    private partial void LogSiloHandled(SiloAddress silo, int tries);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Watching the cluster's membership for failed silos stopped")]
     private partial void LogWatchFailed(Exception exception);

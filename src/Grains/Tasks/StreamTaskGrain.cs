@@ -76,18 +76,22 @@ internal sealed partial class StreamTaskGrain(
         return Task.FromResult(_task.OnBatch(batch));
     }
 
-    public Task GrantCredit(int attempt, int outputChannel, long consumed)
+    public Task<PushStatus> GrantCredit(int attempt, int outputChannel, long consumed)
     {
         if (_task is null)
         {
+            // An activation nobody deployed: the subtask that sent the batches is gone; the receiver must learn it.
             DeactivateOnIdle();
-        }
-        else if (_task.Attempt == attempt)
-        {
-            _task.OnCredit(outputChannel, consumed);
+            return Task.FromResult(PushStatus.NotDeployed);
         }
 
-        return Task.CompletedTask;
+        if (_task.Attempt != attempt)
+        {
+            return Task.FromResult(PushStatus.StaleAttempt);
+        }
+
+        _task.OnCredit(outputChannel, consumed);
+        return Task.FromResult(PushStatus.Accepted);
     }
 
     public Task Cancel(int attempt)

@@ -266,7 +266,12 @@ public interface IStreamTaskGrain : IGrainWithStringKey
     Task<PushAck> PushBatch(ChannelBatch batch);
 
     /// <summary>The receiver of output channel <paramref name="outputChannel"/> consumed its first <paramref name="consumed"/> batches.</summary>
-    Task GrantCredit(int attempt, int outputChannel, long consumed);
+    /// <returns>
+    /// <see cref="PushStatus.Accepted"/>; or, as for a batch, <see cref="PushStatus.NotDeployed"/> from an activation nobody
+    /// deployed (the sender's silo died and the grant re-activated it empty) and <see cref="PushStatus.StaleAttempt"/>
+    /// from a sender of another attempt: the receiver will never get the rest of that channel's input.
+    /// </returns>
+    Task<PushStatus> GrantCredit(int attempt, int outputChannel, long consumed);
 
     /// <summary>Stops the subtask of <paramref name="attempt"/>.</summary>
     Task Cancel(int attempt);
@@ -305,7 +310,7 @@ public interface ITaskEventSink : IGrainWithStringKey
     /// can include it without the subtask; <c>null</c> otherwise.
     /// </summary>
     /// <param name="lastCheckpoint">The last checkpoint the subtask took part in itself: the final snapshot stands in only for later ones.</param>
-    Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics, Checkpointing.SubtaskSnapshot? finalSnapshot, long lastCheckpoint);
+    Task TaskFinished(TaskId task, int attempt, TaskMetrics metrics, SubtaskSnapshot? finalSnapshot, long lastCheckpoint);
 
     /// <summary>A subtask failed.</summary>
     Task TaskFailed(TaskId task, int attempt, FailureInfo failure);

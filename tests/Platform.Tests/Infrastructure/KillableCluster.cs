@@ -10,6 +10,7 @@ namespace Platform.Tests.Infrastructure;
 /// <summary>
 /// A cluster of its own for a test that kills silos: three silos over TCP sharing state and checkpoint directories,
 /// with fast failure detection. The primary silo holds the test membership table, so tests kill secondaries.
+/// Its silos carry out <see cref="CallFaults"/>.
 /// </summary>
 public sealed class KillableCluster : IAsyncDisposable
 {
@@ -68,6 +69,7 @@ public sealed class KillableCluster : IAsyncDisposable
         public void Configure(ISiloBuilder siloBuilder)
         {
             siloBuilder.AddPlatformForTests();
+            siloBuilder.AddIncomingGrainCallFilter<CallFaultFilter>();
             siloBuilder.Configure<ClusterMembershipOptions>(o =>
             {
                 o.ProbeTimeout = TimeSpan.FromSeconds(1);

@@ -23,12 +23,6 @@ internal sealed class InputChannel(InputChannelSpec spec, IStreamTaskGrain upstr
 
     public bool Ended { get; set; }
 
-    /// <summary>The id of the last checkpoint barrier the channel delivered.</summary>
-    public long BarrierSeen { get; set; } = -1;
-
-    /// <summary>Exactly-once alignment: the channel delivered the current barrier and waits for the others.</summary>
-    public bool Blocked { get; set; }
-
     /// <summary>Stores a received batch; false when it is a duplicate of one already consumed or waiting.</summary>
     public bool Offer(ChannelBatch batch) => batch.Sequence >= NextSequence && _waiting.TryAdd(batch.Sequence, batch);
 
