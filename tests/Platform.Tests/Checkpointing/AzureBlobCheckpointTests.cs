@@ -143,17 +143,19 @@ public sealed class AzureBlobCheckpointTests
 
         await blobs.DeleteAsync();
 
-        // The first failed checkpoint fails the job over; the attempt after it finds no checkpoint, and fails the same way.
+        // The first failed checkpoint fails the job over; the attempt after it finds none of the job's completed
+        // checkpoints, and fails rather than start again with empty state.
         var status = await platform.WaitForCompletionAsync(jobId, Timeout);
         Assert.Equal(JobState.Failed, status.State);
         Assert.Equal(1, status.Restarts);
-        foreach (var failure in new[] { Assert.Single(status.RestartCauses), status.Failure! })
-        {
-            Assert.Contains("Exceeded the tolerable number of failed checkpoints (0)", failure.Message);
-            Assert.Contains($"Blob container '{container}'", failure.Message);
-            Assert.Contains("was deleted while in use", failure.Message);
-            Assert.Contains("are lost", failure.Message);
-        }
+        var cause = Assert.Single(status.RestartCauses);
+        Assert.Contains("Exceeded the tolerable number of failed checkpoints (0)", cause.Message);
+        Assert.Contains($"Blob container '{container}'", cause.Message);
+        Assert.Contains("was deleted while in use", cause.Message);
+        Assert.Contains("are lost", cause.Message);
+        Assert.Contains("the job has completed checkpoints, but none can be restored", status.Failure!.Message);
+        Assert.Contains(container, status.Failure.Message);
+        Assert.NotNull(status.Failure.NotRestartedBecause);
 
         Assert.False((await blobs.ExistsAsync()).Value);
     }

@@ -81,6 +81,61 @@ public sealed class CheckpointLifecycleTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_coordinator_that_finds_a_stop_whose_savepoint_was_committed_before_its_state_was_saved_keeps_the_savepoint()
+    {
+        var settings = new CheckpointingSettings { Storage = CheckpointStorageKind.FileSystem, Directory = TestData.NewDirectory("checkpoints") };
+        var jobId = await fixture.Platform.SubmitAsync(CheckpointTestJobs.WordCount(Endless, 30, 2, 2_000, settings));
+        await fixture.Platform.WaitUntilRunningAsync(jobId, timeout: Timeout);
+        var coordinator = fixture.Cluster.Client.GetGrain<ICheckpointCoordinatorGrain>(jobId);
+
+        // Hold the stop's acknowledgements, so that the coordinator's persisted state shows the stop in progress.
+        AckFaults.HoldAll(jobId);
+        Task<SavepointInfo> stop;
+        byte[] whilePending;
+        string stateFile;
+        try
+        {
+            stop = fixture.Platform.StopWithSavepointAsync(jobId, new SavepointRequest(), Timeout);
+            await Poll.UntilAsync(async () => (await coordinator.GetStatistics()).InProgress == 1, Timeout, () => "the stop with savepoint is in progress");
+            stateFile = CoordinatorStateFile(jobId);
+            whilePending = await File.ReadAllBytesAsync(stateFile);
+        }
+        finally
+        {
+            AckFaults.Release(jobId);
+        }
+
+        var savepoint = await stop;
+        Assert.True(File.Exists(Path.Combine(savepoint.Path, "_metadata")));
+
+        // What a silo loss between writing the savepoint's _metadata and persisting the coordinator's state leaves: a
+        // committed savepoint, and persisted state that still says the stop is in progress.
+        await File.WriteAllBytesAsync(stateFile, whilePending);
+        await coordinator.AsReference<IGrainManagementExtension>().DeactivateOnIdle();
+        await Poll.UntilAsync(
+            async () => (await coordinator.GetStatistics()).History.Any(h => h.Id == savepoint.CheckpointId && h.Status != CheckpointStatus.InProgress),
+            Timeout,
+            () => "a new coordinator activation settles the stop it found");
+
+        var stats = await coordinator.GetStatistics();
+        Assert.Equal(CheckpointStatus.Completed, stats.History.First(h => h.Id == savepoint.CheckpointId).Status);
+        Assert.True(File.Exists(Path.Combine(savepoint.Path, "_metadata")), "the completed savepoint was deleted by the coordinator's next activation");
+        Assert.Equal(JobState.Finished, (await fixture.Platform.GetStatusAsync(jobId)).State);
+    }
+
+    // The coordinator's control state in the test silos' file-system grain storage ({state}/platform/coordinator/{type}/{key}.state).
+    private static string CoordinatorStateFile(string jobId)
+    {
+        var root = Path.Combine(Path.GetTempPath(), "platform-tests");
+        var name = Uri.EscapeDataString(jobId) + ".state";
+        return Directory.EnumerateDirectories(root, "cluster-*")
+            .Select(cluster => Path.Combine(cluster, "state", "platform", "coordinator"))
+            .Where(Directory.Exists)
+            .SelectMany(dir => Directory.EnumerateFiles(dir, name, SearchOption.AllDirectories))
+            .Single();
+    }
+
+    [Fact]
     public async Task A_completed_checkpoint_subsumes_an_older_one_still_in_progress_so_the_latest_completed_never_goes_back()
     {
         var directory = TestData.NewDirectory("checkpoints");
