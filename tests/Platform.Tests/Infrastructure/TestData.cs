@@ -20,6 +20,29 @@ public static class TestData
         return path;
     }
 
+    /// <summary>
+    /// Copies the fixture folder <c>TestData/{relativePath}</c> (copied beside the test assembly) into a new directory the
+    /// test owns, and returns that directory, so a test may change or delete what it restores without touching the fixture.
+    /// </summary>
+    public static string CopyFixture(string relativePath)
+    {
+        var source = Path.Combine(AppContext.BaseDirectory, "TestData", relativePath);
+        if (!Directory.Exists(source))
+        {
+            throw new DirectoryNotFoundException($"Test fixture '{source}' is missing; is it copied to the output directory?");
+        }
+
+        var target = NewDirectory(Path.GetFileName(relativePath.TrimEnd('/')));
+        foreach (var file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+        {
+            var copy = Path.Combine(target, Path.GetRelativePath(source, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(copy)!);
+            File.Copy(file, copy);
+        }
+
+        return target;
+    }
+
     /// <summary>Writes <paramref name="lines"/> lines of pseudo-random words (skewed, with punctuation) and returns the path.</summary>
     public static string WriteText(int lines, int seed)
     {
