@@ -74,6 +74,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
         // The storage first: a coordinator whose own state was lost has none yet, and the sweep below must still see
         // the committed checkpoints (orphans to delete, ids never to hand out again).
         EnsureStorage(start.Settings);
+        // The previous attempt's final snapshots stand in for nobody now: the sweep may delete their files unless the
+        // checkpoint being restored references them.
+        S.Finished.Clear();
         await AbortAllAsync(CheckpointFailureReason.CoordinatorSuspended, $"the job restarted with attempt {start.Attempt}");
         S.Start = start;
         S.Triggering = true;
@@ -82,7 +85,6 @@ internal sealed partial class CheckpointCoordinatorGrain(
             S.PinnedUntilAttempt = start.Attempt;
         }
 
-        S.Finished.Clear();
         S.FailedStop = null;
         _failures.Reset();
         _decider.OnStarted(DateTimeOffset.UtcNow);
