@@ -268,7 +268,8 @@ public sealed class ClusterRestartTests
         Assert.DoesNotContain(stats.History, h => h.FailureReason?.Contains("already committed", StringComparison.Ordinal) == true);
     }
 
-    private static async Task<TestCluster> StartAsync(string root)
+    /// <summary>Starts a two-silo cluster with a new cluster id on the shared directories under <paramref name="root"/>.</summary>
+    internal static async Task<TestCluster> StartAsync(string root)
     {
         var builder = new TestClusterBuilder(2);
         builder.Options.ClusterId = $"restart-{Guid.NewGuid():N}";
