@@ -11,13 +11,22 @@ internal static class StateFileCopy
     {
         var hash = new XxHash64();
         long length = 0;
-        var buffer = new byte[bufferSize];
-        int read;
-        while ((read = await source.ReadAsync(buffer, cancellationToken)) > 0)
+        // Pooled: a new large buffer per file is a large-object allocation each time, which fragments a heap with a
+        // hard limit (the larger-than-memory test's silo ran out of memory allocating one).
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(bufferSize);
+        try
         {
-            hash.Append(buffer.AsSpan(0, read));
-            length += read;
-            await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+            int read;
+            while ((read = await source.ReadAsync(buffer.AsMemory(0, bufferSize), cancellationToken)) > 0)
+            {
+                hash.Append(buffer.AsSpan(0, read));
+                length += read;
+                await destination.WriteAsync(buffer.AsMemory(0, read), cancellationToken);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
 
         return (length, hash.GetCurrentHashAsUInt64());

@@ -42,7 +42,7 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
         (long Length, ulong Checksum) copied;
         try
         {
-            await using var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, CopyBufferSize, FileOptions.Asynchronous | FileOptions.SequentialScan);
+            await using var source = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.Asynchronous | FileOptions.SequentialScan); // the copy reads in CopyBufferSize chunks: no second buffer
             copied = await StateFileCopy.CopyHashingAsync(source, destination, CopyBufferSize, cancellationToken);
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
@@ -175,7 +175,7 @@ internal sealed class FileSystemCheckpointStorage : ICheckpointStorage
         (long Length, ulong Checksum) written;
         try
         {
-            await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, CopyBufferSize, FileOptions.Asynchronous))
+            await using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0, FileOptions.Asynchronous))
             {
                 written = await StateFileCopy.CopyHashingAsync(content, stream, CopyBufferSize, cancellationToken);
                 await stream.FlushAsync(cancellationToken);
