@@ -93,8 +93,7 @@ internal sealed partial class CheckpointCoordinatorGrain
             {
                 if (op.KeyedState is { Handle: { } handle } keyed)
                 {
-                    var content = await Storage!.ReadStateAsync(JobId, handle);
-                    var copy = await target.WriteStateAsync(savepoint.Location.JobId, pending.Id, Path.GetFileName(handle.Path), content);
+                    var copy = await CopyStateFileAsync(handle, target, savepoint.Location.JobId, pending.Id);
                     operators.Add(op with { KeyedState = keyed with { Handle = copy } });
                 }
                 else
@@ -107,6 +106,43 @@ internal sealed partial class CheckpointCoordinatorGrain
         }
 
         return snapshots;
+    }
+
+    // Streams the file through a bounded pipe (a final snapshot holds a subtask's whole keyed state, never wanted whole
+    // in memory); the storage verifies its checksum on the way out and the copy gets its own.
+    private async Task<StateHandle> CopyStateFileAsync(StateHandle handle, ICheckpointStorage target, string targetJobId, long checkpointId)
+    {
+        var pipe = new System.IO.Pipelines.Pipe(new System.IO.Pipelines.PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
+        var reading = ReadIntoAsync(pipe.Writer);
+        StateHandle copy;
+        try
+        {
+            await using var content = pipe.Reader.AsStream();
+            copy = await target.WriteStateAsync(targetJobId, checkpointId, Path.GetFileName(handle.Path), content);
+        }
+        catch
+        {
+            await pipe.Reader.CompleteAsync(); // stops the reading side at its next write
+            await reading.ContinueWith(_ => { }, TaskScheduler.Current);
+            throw;
+        }
+
+        await reading;
+        return copy;
+
+        async Task ReadIntoAsync(System.IO.Pipelines.PipeWriter writer)
+        {
+            try
+            {
+                await Storage!.ReadStateAsync(JobId, handle, writer.AsStream(leaveOpen: true));
+                await writer.CompleteAsync();
+            }
+            catch (Exception ex)
+            {
+                await writer.CompleteAsync(ex); // the write fails with it, and deletes what it wrote
+                throw;
+            }
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: completed savepoint {CheckpointId} at {Path} ({Size} bytes)")]

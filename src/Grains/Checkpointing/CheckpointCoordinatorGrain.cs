@@ -208,7 +208,8 @@ internal sealed partial class CheckpointCoordinatorGrain(
         {
             // Only possible when checkpoints overlap and the base of this one was dropped meanwhile; the next one takes
             // the newer base. Completing it would commit a checkpoint that cannot be restored.
-            await _cleaner.DiscardLateAsync(checkpointId, snapshot, Storage!, InUseSharedPaths(), _store.SharedState);
+            // Its checkpoint's own files go with the abort; the shared files this acknowledgement uploaded are not in it.
+            await _cleaner.DeleteWrittenByAsync(Storage!, checkpointId, [snapshot], InUseSharedPaths(), _store.SharedState);
             await AbortAsync(pending, CheckpointFailureReason.BaseNotRetained, $"subtask {task} references the shared file '{discarded.Handle.Path}' of checkpoint {discarded.WrittenBy}, which is no longer retained");
             return;
         }

@@ -93,8 +93,11 @@ internal sealed partial class CheckpointsCleaner(ILogger logger, string jobId, C
     /// <summary>Reports a checkpoint that cannot be restored.</summary>
     public void ReportCorrupt(long checkpointId, string reason) => LogCorrupt(jobId, checkpointId, reason);
 
-    // Files a failed or aborted checkpoint uploaded: nothing else can reference them, since only completed checkpoints are bases.
-    private Task DeleteWrittenByAsync(ICheckpointStorage storage, long checkpointId, IEnumerable<SubtaskSnapshot> snapshots, IReadOnlySet<string> inUse, SharedStateRegistry registry) =>
+    /// <summary>
+    /// Deletes the shared files <paramref name="checkpointId"/> uploaded for <paramref name="snapshots"/>: nothing else can
+    /// reference them, since only completed checkpoints are bases.
+    /// </summary>
+    public Task DeleteWrittenByAsync(ICheckpointStorage storage, long checkpointId, IEnumerable<SubtaskSnapshot> snapshots, IReadOnlySet<string> inUse, SharedStateRegistry registry) =>
         DeleteSharedAsync(
             storage,
             snapshots.SelectMany(s => s.Operators).SelectMany(o => o.KeyedState?.SharedFiles ?? []).Where(f => f.WrittenBy == checkpointId).Select(f => f.Handle.Path),
