@@ -37,6 +37,21 @@ public interface ISourceReader<T> : IDisposable
     long Offset { get; }
 }
 
+/// <summary>
+/// Implemented by readers of several splits, each with its own position (Flink's split state): an entry id per Redis
+/// stream, an offset per Event Hubs partition or Kafka topic partition. The positions are stored in every checkpoint
+/// beside <see cref="ISourceReader{T}.Offset"/>; a restored reader finds them in
+/// <see cref="SourceReaderContext.RestoredSplitPositions"/>.
+/// </summary>
+public interface ISplitPositionsReader
+{
+    /// <summary>
+    /// The position of each split this reader owns, keyed by split id: where a restored reader resumes, exactly after
+    /// the last record it read. Text, so that a checkpoint's <c>_metadata</c> shows it.
+    /// </summary>
+    IReadOnlyDictionary<string, string> SplitPositions { get; }
+}
+
 /// <summary>Where a source reader runs and where it starts.</summary>
 public sealed class SourceReaderContext
 {
@@ -54,6 +69,13 @@ public sealed class SourceReaderContext
 
     /// <summary>The offset to resume from; <c>null</c> to start from the beginning of the split.</summary>
     public long? StartOffset { get; init; }
+
+    /// <summary>
+    /// The split positions (<see cref="ISplitPositionsReader"/>) of every subtask of the source in the checkpoint the
+    /// job restores from, so that a reader owning other splits after a change of parallelism still finds where each
+    /// one stopped; <c>null</c> for a fresh start. A split missing here starts from its beginning.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? RestoredSplitPositions { get; init; }
 
     /// <summary>The silo's services.</summary>
     public required IServiceProvider Services { get; init; }
@@ -100,6 +122,9 @@ public sealed class SinkWriterContext
     /// <summary>The deployment attempt.</summary>
     public required int Attempt { get; init; }
 
+    /// <summary>The checkpoint the subtask starts from; <c>null</c> for a fresh start.</summary>
+    public long? RestoredCheckpointId { get; init; }
+
     /// <summary>The silo's services.</summary>
     public required IServiceProvider Services { get; init; }
 }
@@ -115,8 +140,9 @@ public interface IValidatingFunction
 }
 
 /// <summary>
-/// Implemented by sink writers that commit their output when a checkpoint completes (two-phase commit: pre-commit at
-/// the barrier, commit on notification), which makes their output exactly-once.
+/// Implemented by sink writers that want to hear when a checkpoint completed. Best effort: a notification can be
+/// missed when a subtask restarts. Output that must be exactly-once comes from an
+/// <see cref="ITwoPhaseCommittingSink{TIn, TCommittable}"/>, whose commits the runtime makes durable and retries.
 /// </summary>
 public interface ICheckpointListener
 {
