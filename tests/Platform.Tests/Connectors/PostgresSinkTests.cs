@@ -354,6 +354,28 @@ public abstract class PostgresSinkTests(PostgresServer server, PostgresCommitSch
     }
 }
 
+/// <summary>The transaction ids' naming, without a server.</summary>
+public sealed class PostgresSinkNamingTests
+{
+    [Fact]
+    public void Transaction_id_prefixes_keep_jobs_uids_and_subtasks_apart_and_fit_postgres()
+    {
+        // ':' inside a part is escaped: job "a:b" with uid "c" and job "a" with uid "b:c" must not share a prefix.
+        Assert.NotEqual(PostgresSinkSql.GidPrefix("a:b", "c", 0), PostgresSinkSql.GidPrefix("a", "b:c", 0));
+        Assert.Equal("platform:job-1:sink:3:", PostgresSinkSql.GidPrefix("job-1", "sink", 3));
+        Assert.DoesNotContain("'", PostgresSinkSql.GidPrefix("o'clock", "sink", 0), StringComparison.Ordinal);
+
+        // Subtask 1's prefix must not be a prefix of subtask 10's (the abort matches by prefix).
+        Assert.False(PostgresSinkSql.GidPrefix("job", "sink", 10).StartsWith(PostgresSinkSql.GidPrefix("job", "sink", 1), StringComparison.Ordinal));
+
+        var longJob = new string('j', 300);
+        var hashed = PostgresSinkSql.GidPrefix(longJob, "sink", 7);
+        Assert.True(hashed.Length <= 199 - 48, hashed);
+        Assert.EndsWith(":7:", hashed, StringComparison.Ordinal);
+        Assert.NotEqual(hashed, PostgresSinkSql.GidPrefix(longJob + "x", "sink", 7));
+    }
+}
+
 /// <summary>The suite on a server with prepared transactions: PostgreSQL's two-phase commit.</summary>
 public sealed class PostgresSinkTwoPhaseCommitTests(PostgresServerFixture fixture)
     : PostgresSinkTests(fixture.Server, PostgresCommitScheme.TwoPhaseCommit), IClassFixture<PostgresServerFixture>;

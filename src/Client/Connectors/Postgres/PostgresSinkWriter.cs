@@ -111,7 +111,7 @@ internal sealed class PostgresSinkWriter<T> : IPrecommittingSinkWriter<T, Postgr
             catch (PostgresException ex)
             {
                 throw new InvalidOperationException(
-                    $"Sink '{_sql.Context.OperatorName}' subtask {_sql.Context.SubtaskIndex} could not pre-commit '{gid}' ({_records} records) for checkpoint {checkpointId}: {ex.MessageText}", ex);
+                    $"Sink '{_sql.Context.OperatorName}' subtask {_sql.Context.SubtaskIndex} could not pre-commit '{gid}' ({_records} records) for checkpoint {checkpointId}: {ex.MessageText}{(ex.Hint is { } hint ? $" ({hint})" : "")}", ex);
             }
         }
 
