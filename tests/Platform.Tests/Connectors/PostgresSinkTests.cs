@@ -194,6 +194,30 @@ public abstract class PostgresSinkTests(PostgresServer server, PostgresCommitSch
     }
 
     [Fact]
+    public async Task A_restore_to_a_checkpoint_older_than_the_last_commit_recommits_nothing_and_fails_nothing()
+    {
+        var table = await CreateTableAsync(primaryKey: false);
+        var sink = Sink(table, PostgresSinkMode.Append);
+        var writer = sink.CreatePrecommittingWriter(Context(attempt: 1));
+        await using var committer = sink.CreateCommitter(Context(attempt: 1));
+        WriteRange(writer, 0, 10);
+        var checkpoint1 = await writer.PrepareCommitAsync(1, default);
+        WriteRange(writer, 10, 20);
+        var checkpoint2 = await writer.PrepareCommitAsync(2, default);
+        await committer.CommitAsync(1, checkpoint1, default);
+        await committer.CommitAsync(2, checkpoint2, default);
+        await KillAsync(attempt: 1);
+
+        // Restored from checkpoint 1 (say, a retained checkpoint chosen by hand) although checkpoint 2 committed since.
+        await using var restored = sink.CreateCommitter(Context(attempt: 2, restored: 1));
+        await restored.CommitAsync(1, checkpoint1, default);
+        await restored.AbortLingeringTransactionsAsync(checkpoint1, default);
+
+        Assert.Equal(Range(0, 20), await ReadAsync(table));
+        Assert.Equal(0L, await LingeringAsync(subtask: 0));
+    }
+
+    [Fact]
     public async Task Committing_a_transaction_that_was_rolled_back_fails_naming_it()
     {
         var table = await CreateTableAsync(primaryKey: false);
@@ -210,6 +234,37 @@ public abstract class PostgresSinkTests(PostgresServer server, PostgresCommitSch
         Assert.Contains(committable.TransactionId, error.Message, StringComparison.Ordinal);
         Assert.Contains("lost", error.Message, StringComparison.Ordinal);
         Assert.Equal(0L, await CountAsync(table));
+    }
+
+    [Fact]
+    public async Task A_scheme_set_by_hand_runs_where_the_server_allows_it_and_fails_clearly_where_not()
+    {
+        var table = await CreateTableAsync(primaryKey: false);
+        var staging = Sink(table, PostgresSinkMode.Append);
+        staging.Scheme = PostgresCommitScheme.Staging;
+        await using (var writer = staging.CreatePrecommittingWriter(Context(attempt: 1)))
+        {
+            WriteRange(writer, 0, 5);
+            var committable = Assert.Single(await writer.PrepareCommitAsync(1, default));
+            Assert.Equal(PostgresCommitScheme.Staging, committable.Scheme);
+            await using var committer = staging.CreateCommitter(Context(attempt: 1));
+            await committer.CommitAsync(1, [committable], default);
+        }
+
+        Assert.Equal(Range(0, 5), await ReadAsync(table));
+
+        var twoPhase = Sink(table, PostgresSinkMode.Append);
+        twoPhase.Scheme = PostgresCommitScheme.TwoPhaseCommit;
+        await using var twoPhaseCommitter = twoPhase.CreateCommitter(Context(attempt: 2));
+        if (server.MaxPreparedTransactions == 0)
+        {
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => twoPhaseCommitter.AbortLingeringTransactionsAsync([], default));
+            Assert.Contains("max_prepared_transactions = 0", error.Message, StringComparison.Ordinal);
+        }
+        else
+        {
+            await twoPhaseCommitter.AbortLingeringTransactionsAsync([], default);
+        }
     }
 
     [Fact]
