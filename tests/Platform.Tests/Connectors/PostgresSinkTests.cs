@@ -171,6 +171,39 @@ public abstract class PostgresSinkTests(PostgresServer server, PostgresCommitSch
     }
 
     [Fact]
+    public async Task After_a_change_to_fewer_subtasks_the_subtask_that_takes_a_gone_one_over_aborts_its_transactions()
+    {
+        var table = await CreateTableAsync(primaryKey: false);
+        var sink = Sink(table, PostgresSinkMode.Append);
+
+        // Attempt 1 runs 4 subtasks; subtasks 2 and 3 pre-commit transactions that no completed checkpoint holds.
+        foreach (var subtask in new[] { 2, 3 })
+        {
+            var writer = sink.CreatePrecommittingWriter(Context(attempt: 1, subtask: subtask, parallelism: 4));
+            WriteRange(writer, subtask * 100, (subtask * 100) + 10);
+            Assert.Single(await writer.PrepareCommitAsync(1, default));
+        }
+
+        await KillAsync(attempt: 1);
+
+        // Attempt 2 runs 2: subtask 1 takes over former subtask 3 (3 mod 2 = 1), and leaves former subtask 2 to subtask 0.
+        await using (var committer = sink.CreateCommitter(Context(attempt: 2, subtask: 1, parallelism: 2)))
+        {
+            await committer.AbortLingeringTransactionsAsync([], default);
+        }
+
+        Assert.Equal(0L, await LingeringAsync(subtask: 3));
+        Assert.Equal(1L, await LingeringAsync(subtask: 2));
+        await using (var committer = sink.CreateCommitter(Context(attempt: 2, subtask: 0, parallelism: 2)))
+        {
+            await committer.AbortLingeringTransactionsAsync([], default);
+        }
+
+        Assert.Equal(0L, await LingeringAsync(subtask: 2));
+        Assert.Equal(0L, await CountAsync(table));
+    }
+
+    [Fact]
     public async Task A_second_commit_from_another_attempt_is_a_no_op()
     {
         var table = await CreateTableAsync(primaryKey: false);
@@ -350,13 +383,13 @@ public abstract class PostgresSinkTests(PostgresServer server, PostgresCommitSch
         MaxRowsPerStatement = 64,
     };
 
-    private SinkWriterContext Context(int attempt, int subtask = 0, long? restored = null, IServiceProvider? services = null) => new()
+    private SinkWriterContext Context(int attempt, int subtask = 0, long? restored = null, IServiceProvider? services = null, int parallelism = 2) => new()
     {
         JobId = _job,
         OperatorUid = SinkUid,
         OperatorName = "postgres sink",
         SubtaskIndex = subtask,
-        Parallelism = 2,
+        Parallelism = parallelism,
         Attempt = attempt,
         RestoredCheckpointId = restored,
         Services = services ?? Services,
@@ -426,6 +459,7 @@ public sealed class PostgresSinkNamingTests
         var longJob = new string('j', 300);
         var hashed = PostgresSinkSql.GidPrefix(longJob, "sink", 7);
         Assert.True(hashed.Length <= 199 - 48, hashed);
+        Assert.StartsWith(PostgresSinkSql.SinkPrefix(longJob, "sink"), hashed, StringComparison.Ordinal);
         Assert.EndsWith(":7:", hashed, StringComparison.Ordinal);
         Assert.NotEqual(hashed, PostgresSinkSql.GidPrefix(longJob + "x", "sink", 7));
     }

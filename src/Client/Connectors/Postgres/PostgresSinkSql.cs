@@ -64,18 +64,44 @@ internal sealed partial class PostgresSinkSql
     /// <c>platform:{job}:{sink uid}:{subtask}:</c> with the parts escaped (no ':' or quote inside them), or, when that
     /// would leave too little room in the 199 bytes of a transaction id, the job and uid replaced by a hash of them.
     /// </summary>
-    public static string GidPrefix(string jobId, string operatorUid, int subtaskIndex)
+    public static string GidPrefix(string jobId, string operatorUid, int subtaskIndex) =>
+        $"{SinkPrefix(jobId, operatorUid)}{subtaskIndex.ToString(CultureInfo.InvariantCulture)}:";
+
+    /// <summary>What the transaction ids of every subtask of a (job, sink uid) start with.</summary>
+    public static string SinkPrefix(string jobId, string operatorUid)
     {
-        var job = Uri.EscapeDataString(jobId);
-        var uid = Uri.EscapeDataString(operatorUid);
-        var prefix = $"platform:{job}:{uid}:{subtaskIndex.ToString(CultureInfo.InvariantCulture)}:";
-        if (prefix.Length <= MaxGidLength - 48)
+        var prefix = $"platform:{Uri.EscapeDataString(jobId)}:{Uri.EscapeDataString(operatorUid)}:";
+        if (prefix.Length <= MaxGidLength - 58)
         {
             return prefix;
         }
 
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{jobId}\n{operatorUid}")))[..32];
-        return $"platform:h{hash}:{subtaskIndex.ToString(CultureInfo.InvariantCulture)}:";
+        return $"platform:h{hash}:";
+    }
+
+    /// <summary>
+    /// Whether this subtask aborts transaction <paramref name="gid"/> of its (job, sink uid) when lingering: its own, and
+    /// those of former subtasks j that are gone after a change to fewer subtasks and whose committables the runtime
+    /// gives to this one (j &gt;= parallelism, j mod parallelism = this subtask).
+    /// </summary>
+    public bool Owns(string gid)
+    {
+        var sinkPrefix = SinkPrefix(Context.JobId, Context.OperatorUid);
+        if (!gid.StartsWith(sinkPrefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = gid.AsSpan(sinkPrefix.Length);
+        var end = rest.IndexOf(':');
+        if (end <= 0 || !int.TryParse(rest[..end], NumberStyles.None, CultureInfo.InvariantCulture, out var subtask))
+        {
+            return false;
+        }
+
+        return subtask == Context.SubtaskIndex
+            || (subtask >= Context.Parallelism && subtask % Context.Parallelism == Context.SubtaskIndex);
     }
 
     /// <summary>
@@ -326,25 +352,17 @@ internal sealed partial class PostgresSinkSql
     }
 
     /// <summary>
-    /// Rolls back every transaction of this (job, sink uid, subtask) that is not among <paramref name="recovered"/>:
+    /// Rolls back every transaction this subtask <see cref="Owns"/> that is not among <paramref name="recovered"/>:
     /// prepared transactions and staged entries alike, so that a change of scheme leaves nothing behind.
     /// </summary>
     public async Task<int> AbortLingeringAsync(NpgsqlConnection connection, IReadOnlyCollection<PostgresCommittable> recovered, CancellationToken cancellationToken)
     {
-        var keep = recovered.Select(c => c.TransactionId).ToHashSet(StringComparer.Ordinal);
-        var prepared = new List<string>();
-        await using (var command = new NpgsqlCommand("SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND starts_with(gid, @prefix)", connection))
-        {
-            command.Parameters.AddWithValue("prefix", Prefix);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-            while (await reader.ReadAsync(cancellationToken))
-            {
-                prepared.Add(reader.GetString(0));
-            }
-        }
-
+        var keep = recovered.Select(c => c.TransactionId).ToArray();
+        var sinkPrefix = SinkPrefix(Context.JobId, Context.OperatorUid);
+        var prepared = await GidsAsync(connection, "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND starts_with(gid, @prefix) AND gid <> ALL(@keep)",
+            sinkPrefix, keep, cancellationToken);
         var aborted = 0;
-        foreach (var gid in prepared.Where(g => !keep.Contains(g)))
+        foreach (var gid in prepared)
         {
             try
             {
@@ -370,12 +388,17 @@ internal sealed partial class PostgresSinkSql
             }
         }
 
+        var staged = await GidsAsync(connection, $"SELECT gid FROM {Ready.Staged} WHERE starts_with(gid, @prefix) AND gid <> ALL(@keep)", sinkPrefix, keep, cancellationToken);
+        if (staged.Count == 0)
+        {
+            return aborted;
+        }
+
         await using (var delete = new NpgsqlCommand(
-            $"WITH gone AS (DELETE FROM {Ready.Staged} WHERE starts_with(gid, @prefix) AND gid <> ALL(@keep) RETURNING gid), "
+            $"WITH gone AS (DELETE FROM {Ready.Staged} WHERE gid = ANY(@gids) RETURNING gid), "
             + $"staged_rows AS (DELETE FROM {Ready.Staging} s USING gone WHERE s.platform_gid = gone.gid) SELECT gid FROM gone", connection))
         {
-            delete.Parameters.AddWithValue("prefix", Prefix);
-            delete.Parameters.AddWithValue("keep", keep.ToArray());
+            delete.Parameters.AddWithValue("gids", staged.ToArray());
             await using var reader = await delete.ExecuteReaderAsync(cancellationToken);
             while (await reader.ReadAsync(cancellationToken))
             {
@@ -385,6 +408,26 @@ internal sealed partial class PostgresSinkSql
         }
 
         return aborted;
+    }
+
+    /// <summary>The ids a query returns, keeping those this subtask <see cref="Owns"/>.</summary>
+    private async Task<List<string>> GidsAsync(NpgsqlConnection connection, string sql, string sinkPrefix, string[] keep, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        command.Parameters.AddWithValue("prefix", sinkPrefix);
+        command.Parameters.AddWithValue("keep", keep);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var gids = new List<string>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            var gid = reader.GetString(0);
+            if (Owns(gid))
+            {
+                gids.Add(gid);
+            }
+        }
+
+        return gids;
     }
 
     /// <summary>Quotes an identifier as given.</summary>
