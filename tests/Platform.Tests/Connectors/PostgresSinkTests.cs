@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using Orleans.Serialization;
 using Platform.Connectors;
@@ -38,9 +39,12 @@ public abstract class PostgresSinkTests(PostgresServer server, PostgresCommitSch
     {
         var table = await CreateTableAsync(primaryKey: false);
         var sink = Sink(table, PostgresSinkMode.Append);
-        await using var writer = sink.CreatePrecommittingWriter(Context(attempt: 1));
-        await using var committer = sink.CreateCommitter(Context(attempt: 1));
+        var logs = new LogCapture();
+        var services = new ServiceCollection().AddLogging(logging => logging.AddProvider(logs)).BuildServiceProvider();
+        await using var writer = sink.CreatePrecommittingWriter(Context(attempt: 1, services: services));
+        await using var committer = sink.CreateCommitter(Context(attempt: 1, services: services));
         await committer.AbortLingeringTransactionsAsync([], default);
+        Assert.Contains(logs.Messages, m => m.Contains($"exactly-once by {expectedScheme}", StringComparison.Ordinal));
 
         WriteRange(writer, 0, 250);
         await writer.FlushAsync(default);
@@ -357,6 +361,28 @@ public abstract class PostgresSinkTests(PostgresServer server, PostgresCommitSch
         await using var missing = Sink(table, PostgresSinkMode.Append, connectionString: "", connectionStringName: "other").CreateCommitter(Context(attempt: 1, services: services));
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => missing.AbortLingeringTransactionsAsync([], default));
         Assert.Contains("ConnectionStrings:other", error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Keeps what is logged.</summary>
+    private sealed class LogCapture : ILoggerProvider, ILogger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<string> _messages = new();
+
+        public IReadOnlyCollection<string> Messages => _messages;
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            _messages.Enqueue(formatter(state, exception));
+
+        public void Dispose()
+        {
+        }
     }
 
     private static List<(string Word, long Count)> Range(int from, int to) =>

@@ -20,7 +20,7 @@ public enum PostgresCommitScheme
 {
     /// <summary>
     /// Two-phase commit when the server allows prepared transactions (<c>max_prepared_transactions</c> &gt; 0),
-    /// the staging scheme otherwise; decided when the writer opens and said in a log line.
+    /// the staging scheme otherwise; decided when the subtask starts and said in a log line.
     /// </summary>
     Auto = 0,
 

@@ -22,8 +22,9 @@ internal sealed class PostgresSinkCommitter(PostgresSinkSql sql) : ISinkCommitte
     /// <inheritdoc />
     public async Task AbortLingeringTransactionsAsync(IReadOnlyCollection<PostgresCommittable> recovered, CancellationToken cancellationToken)
     {
+        // Runs once at every start, fresh or restored: where the scheme in force is said.
         await using var connection = await sql.OpenAsync(writer: false, cancellationToken);
-        await sql.EnsureReadyAsync(connection, announce: false, cancellationToken);
+        await sql.EnsureReadyAsync(connection, announce: true, cancellationToken);
         await sql.AbortLingeringAsync(connection, recovered, cancellationToken);
     }
 

@@ -141,7 +141,7 @@ internal sealed class PostgresSinkWriter<T> : IPrecommittingSinkWriter<T, Postgr
             var connection = await _sql.OpenAsync(writer: true, cancellationToken);
             try
             {
-                await _sql.EnsureReadyAsync(connection, announce: true, cancellationToken);
+                await _sql.EnsureReadyAsync(connection, announce: false, cancellationToken);
             }
             catch
             {
