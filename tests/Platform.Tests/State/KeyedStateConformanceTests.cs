@@ -1,4 +1,5 @@
 using Orleans.Serialization;
+using Orleans.Serialization.Session;
 using Microsoft.Extensions.DependencyInjection;
 using Platform.Functions;
 using Platform.State;
@@ -606,7 +607,7 @@ public abstract class KeyedStateConformanceTests
 public sealed class HeapKeyedStateTests : KeyedStateConformanceTests
 {
     internal override IKeyedStateBackend<TKey> CreateBackend<TKey>(KeyGroupRange range) =>
-        new HeapKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<DeepCopier>(), "test-operator");
+        new HeapKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<SerializerSessionPool>(), Services.GetRequiredService<DeepCopier>(), "test-operator");
 }
 
 [GenerateSerializer]

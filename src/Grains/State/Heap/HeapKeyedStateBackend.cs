@@ -1,5 +1,7 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Orleans.Serialization;
+using Orleans.Serialization.Session;
 using Platform.Functions;
 
 namespace Platform.State.Heap;
@@ -11,7 +13,8 @@ namespace Platform.State.Heap;
 /// <remarks>
 /// Snapshots are copy-on-write at key-group granularity. <see cref="Snapshot"/> only bumps a version and keeps
 /// references to the current dictionaries; the first write to a key group after that clones its dictionary (deep
-/// copying mutable values), so the frozen version never changes while it is serialized on another thread.
+/// copying mutable values), so the frozen version never changes while it is serialized on another thread. A snapshot
+/// serializes keys and values straight into the state file's buffer.
 /// </remarks>
 internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     where TKey : notnull
@@ -20,18 +23,27 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     private readonly Dictionary<string, (StateKind Kind, Dictionary<int, List<(byte[] Key, byte[] Value)>> Groups)> _restored = new(StringComparer.Ordinal);
     private readonly IKeyHasher<TKey> _hasher;
     private readonly Serializer _serializer;
+    private readonly SerializerSessionPool _sessions;
     private readonly DeepCopier _copier;
     private readonly int _maxParallelism;
     private readonly string _operatorName;
     private TKey _currentKey = default!;
     private int _currentKeyGroupIndex = -1;
 
-    public HeapKeyedStateBackend(KeyGroupRange keyGroupRange, int maxParallelism, IKeyHasher<TKey> hasher, Serializer serializer, DeepCopier copier, string operatorName)
+    public HeapKeyedStateBackend(
+        KeyGroupRange keyGroupRange,
+        int maxParallelism,
+        IKeyHasher<TKey> hasher,
+        Serializer serializer,
+        SerializerSessionPool sessions,
+        DeepCopier copier,
+        string operatorName)
     {
         KeyGroupRange = keyGroupRange;
         _maxParallelism = maxParallelism;
         _hasher = hasher;
         _serializer = serializer;
+        _sessions = sessions;
         _copier = copier;
         _operatorName = operatorName;
     }
@@ -171,12 +183,22 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         {
             var states = tables.Select(t => (t.Name, t.Kind)).Concat(restored.Select(r => (r.Name, r.Kind))).ToList();
             var range = backend.KeyGroupRange;
-            KeyedStateFile.Write(destination, backend._maxParallelism, range, states, (state, keyGroup) =>
+            using var session = backend._sessions.GetSession();
+            KeyedStateFile.Write(destination, backend._maxParallelism, range, states, session, (state, keyGroup, writer) =>
             {
                 var index = keyGroup - range.Start;
-                return state < tables.Count
-                    ? tables[state].Serialize(index)
-                    : restored[state - tables.Count].Groups.GetValueOrDefault(index) ?? [];
+                if (state < tables.Count)
+                {
+                    tables[state].Write(index, writer);
+                    return;
+                }
+
+                var entries = restored[state - tables.Count].Groups.GetValueOrDefault(index) ?? [];
+                writer.BeginEntries(entries.Count);
+                foreach (var (key, value) in entries)
+                {
+                    writer.WriteEntry(key, value);
+                }
             });
         }
 
@@ -209,13 +231,18 @@ internal interface ICapturedTable
 
     StateKind Kind { get; }
 
-    IEnumerable<(byte[] Key, byte[] Value)> Serialize(int keyGroupIndex);
+    /// <summary>Writes the entries of one key group (<see cref="KeyedStateWriter.BeginEntries"/> included).</summary>
+    void Write(int keyGroupIndex, KeyedStateWriter writer);
 }
 
 /// <summary>One state's values: a dictionary per key group, created when the group gets its first key.</summary>
 internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backend, string name, StateKind kind, int keyGroupCount, Serializer serializer) : IStateTable
     where TKey : notnull
 {
+    // A value without references (or a string) is its own deep copy: a frozen dictionary can then be copied whole,
+    // and read in place (a caller cannot mutate what it reads).
+    private static readonly bool ShallowCopyable = !RuntimeHelpers.IsReferenceOrContainsReferences<TValue>() || typeof(TValue) == typeof(string);
+
     private readonly VersionedMap?[] _maps = new VersionedMap?[keyGroupCount];
 
     public string Name { get; } = name;
@@ -235,7 +262,7 @@ internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backe
 
         // Copy on read while a snapshot holds this group: the caller may mutate the object it gets (a list, a
         // user class) without calling Update, and that must not reach the frozen version.
-        var entries = map.Version != backend.Version && backend.RunningSnapshots > 0 ? Writable(keyGroupIndex) : map.Entries;
+        var entries = !ShallowCopyable && map.Version != backend.Version && backend.RunningSnapshots > 0 ? Writable(keyGroupIndex) : map.Entries;
         return entries.TryGetValue(key, out value!);
     }
 
@@ -279,13 +306,7 @@ internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backe
         {
             if (backend.RunningSnapshots > 0)
             {
-                var copy = new Dictionary<TKey, TValue>(map.Entries.Count);
-                foreach (var (key, value) in map.Entries)
-                {
-                    copy.Add(key, backend.Copier.Copy(value)!);
-                }
-
-                map = new VersionedMap(copy, backend.Version);
+                map = new VersionedMap(Copy(map.Entries), backend.Version);
                 _maps[keyGroupIndex] = map;
             }
             else
@@ -295,6 +316,23 @@ internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backe
         }
 
         return map.Entries;
+    }
+
+    private Dictionary<TKey, TValue> Copy(Dictionary<TKey, TValue> frozen)
+    {
+        if (ShallowCopyable)
+        {
+            // Copies the entries array without hashing a key again (same comparer).
+            return new Dictionary<TKey, TValue>(frozen);
+        }
+
+        var copy = new Dictionary<TKey, TValue>(frozen.Count);
+        foreach (var (key, value) in frozen)
+        {
+            copy.Add(key, backend.Copier.Copy(value)!);
+        }
+
+        return copy;
     }
 
     private sealed class VersionedMap(Dictionary<TKey, TValue> entries, long version)
@@ -310,18 +348,21 @@ internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backe
 
         public StateKind Kind { get; } = kind;
 
-        public IEnumerable<(byte[] Key, byte[] Value)> Serialize(int keyGroupIndex)
+        private readonly Serializer<TKey> _keys = serializer.GetSerializer<TKey>();
+        private readonly Serializer<TValue> _values = serializer.GetSerializer<TValue>();
+
+        public void Write(int keyGroupIndex, KeyedStateWriter writer)
         {
-            if (maps[keyGroupIndex] is not { } map)
+            var entries = maps[keyGroupIndex]?.Entries;
+            writer.BeginEntries(entries?.Count ?? 0);
+            if (entries is null)
             {
-                yield break;
+                return;
             }
 
-            var keys = serializer.GetSerializer<TKey>();
-            var values = serializer.GetSerializer<TValue>();
-            foreach (var (key, value) in map.Entries)
+            foreach (var (key, value) in entries)
             {
-                yield return (keys.SerializeToArray(key), values.SerializeToArray(value));
+                writer.WriteEntry(key, value, _keys, _values);
             }
         }
     }
