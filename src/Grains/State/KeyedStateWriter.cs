@@ -198,7 +198,7 @@ internal sealed class KeyedStateWriter : IDisposable
     /// <summary>Passes the buffered bytes on and flushes the destination.</summary>
     public void Flush() => Flush(toInner: true);
 
-    /// <summary>Passes the buffered bytes on (not flushing the destination) and returns the buffer to the pool.</summary>
+    /// <summary>Returns the buffer to the pool; bytes not yet flushed are dropped (a write that failed half-way goes no further).</summary>
     public void Dispose()
     {
         if (_buffer.Length == 0)
@@ -206,9 +206,10 @@ internal sealed class KeyedStateWriter : IDisposable
             return;
         }
 
-        Flush(toInner: false);
         ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = [];
+        _position = 0;
+        _hashed = 0;
     }
 
     private static bool TrySerialize<T>(Serializer<T> serializer, T value, SerializerSession session, Span<byte> destination, out int written)
