@@ -166,6 +166,7 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
 
         var machine = BenchEnvironment.MachineBusySeconds();
         var cpu = BenchEnvironment.CpuTime();
+        var gc = GcCounters.Now();
         _meter.Start();
         var wall = Stopwatch.StartNew();
         var jobId = await platform.SubmitAsync(job);
@@ -174,6 +175,7 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
         wall.Stop();
         var meter = _meter.Stop();
         var cpuSeconds = (BenchEnvironment.CpuTime() - cpu).TotalSeconds;
+        var gcDelta = GcCounters.Now() - gc;
         var others = machine is { } m && BenchEnvironment.MachineBusySeconds() is { } m2 ? Math.Max(0, m2 - m - cpuSeconds) : (double?)null;
 
         CheckpointStatistics? stats = null;
@@ -201,12 +203,14 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
             completed,
             [.. seen.Values.Where(c => c.Status == CheckpointStatus.Failed).OrderBy(c => c.Id)],
             meter,
+            gcDelta,
             ok,
             message);
         Console.WriteLine($"{label,-10} {(checkpoints ? "checkpoints" : "none"),-11} {run.RecordsPerSecond,12:N0} records/s {run.RecordsPerCpuSecond,12:N0} records/CPU-s " +
                           $"({run.WallSeconds:F2} s wall, {run.CpuSeconds:F2} CPU-s" +
                           (checkpoints ? $", {completed.Count} checkpoint(s) completed, {run.Failed.Count} failed, p99 {Percentile(completed.Select(DurationMs), 0.99):F0} ms, " +
                                          $"sync p99 {Percentile(completed.SelectMany(KeyedSyncMs), 0.99):F2} ms" : "") +
+                          $", GC paused {gcDelta.PauseSeconds:F2} s ({gcDelta.Gen2} gen2)" +
                           (others is { } o && o > 0.05 * run.WallSeconds ? $", other processes {o:F2} CPU-s" : "") +
                           $"; {message})");
         if (!ok)
@@ -535,6 +539,9 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
         ["keyedSyncMaxMsPerCheckpoint"] = new JsonArray([.. r.Completed.Select(c => (JsonNode)Math.Round(KeyedSyncMs(c).DefaultIfEmpty(0).Max(), 3))]),
         ["keyedAsyncMaxMsPerCheckpoint"] = new JsonArray([.. r.Completed.Select(c => (JsonNode)Math.Round(c.Subtasks.Where(IsKeyed).Select(s => s.AsyncDuration.TotalMilliseconds).DefaultIfEmpty(0).Max(), 1))]),
         ["otherProcessesCpuSeconds"] = r.OthersCpuSeconds is { } o ? Math.Round(o, 3) : null,
+        ["gcPauseSeconds"] = Math.Round(r.Gc.PauseSeconds, 3),
+        ["gcCollections"] = new JsonObject { ["gen0"] = r.Gc.Gen0, ["gen1"] = r.Gc.Gen1, ["gen2"] = r.Gc.Gen2 },
+        ["allocatedMiB"] = Math.Round(r.Gc.AllocatedBytes / 1048576.0, 1),
         ["verification"] = r.Verification,
     };
 
@@ -580,6 +587,16 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
         }
     }
 
+    /// <summary>The process's garbage collections: pauses, collections per generation and bytes allocated.</summary>
+    private readonly record struct GcCounters(double PauseSeconds, int Gen0, int Gen1, int Gen2, long AllocatedBytes)
+    {
+        public static GcCounters Now() => new(
+            GC.GetTotalPauseDuration().TotalSeconds, GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalAllocatedBytes());
+
+        public static GcCounters operator -(GcCounters a, GcCounters b) =>
+            new(a.PauseSeconds - b.PauseSeconds, a.Gen0 - b.Gen0, a.Gen1 - b.Gen1, a.Gen2 - b.Gen2, a.AllocatedBytes - b.AllocatedBytes);
+    }
+
     private sealed record Run(
         bool Checkpoints,
         string Label,
@@ -590,6 +607,7 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
         List<CheckpointStats> Completed,
         List<CheckpointStats> Failed,
         MeterSamples.Window Meter,
+        GcCounters Gc,
         bool Verified,
         string Verification)
     {

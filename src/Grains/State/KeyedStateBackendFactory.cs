@@ -26,11 +26,11 @@ internal interface IKeyedStateBackendFactory
 }
 
 /// <summary>The heap backend (Flink's HashMapStateBackend).</summary>
-internal sealed class HeapStateBackendFactory(Serializer serializer, DeepCopier copier) : IKeyedStateBackendFactory
+internal sealed class HeapStateBackendFactory(Serializer serializer, Orleans.Serialization.Session.SerializerSessionPool sessions, DeepCopier copier) : IKeyedStateBackendFactory
 {
     public IKeyedStateBackend<TKey> Create<TKey>(KeyedStateBackendContext context)
         where TKey : notnull =>
-        new HeapKeyedStateBackend<TKey>(context.KeyGroups, context.MaxParallelism, KeyHashers.Create<TKey>(serializer), serializer, copier, context.OperatorName);
+        new HeapKeyedStateBackend<TKey>(context.KeyGroups, context.MaxParallelism, KeyHashers.Create<TKey>(serializer), serializer, sessions, copier, context.OperatorName);
 }
 
 /// <summary>

@@ -48,130 +48,84 @@ internal static class KeyedStateFile
         IReadOnlyList<(string Name, StateKind Kind)> states,
         Func<int, int, IEnumerable<(byte[] Key, byte[] Value)>> entriesOf)
     {
-        using var stream = new CountingStream(destination);
-        using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
-        writer.Write(Magic);
-        writer.Write(CurrentVersion);
-        writer.Write(maxParallelism);
-        writer.Write(range.Start);
-        writer.Write(range.End);
-        writer.Write(states.Count);
-        foreach (var (name, kind) in states)
+        var scratch = new List<(byte[] Key, byte[] Value)>();
+        Write(destination, maxParallelism, range, states, session: null, (state, keyGroup, writer) =>
         {
-            writer.Write(name);
-            writer.Write((byte)kind);
-        }
+            scratch.Clear();
+            scratch.AddRange(entriesOf(state, keyGroup));
+            writer.BeginEntries(scratch.Count);
+            foreach (var (key, value) in scratch)
+            {
+                writer.WriteEntry(key, value);
+            }
+        });
+    }
+
+    /// <summary>
+    /// Writes a snapshot to <paramref name="destination"/> as it goes: <paramref name="writeEntries"/> writes the
+    /// entries of a state in a key group (<see cref="KeyedStateWriter.BeginEntries"/>, then each entry), serializing
+    /// them with <paramref name="session"/> straight into the writer's buffer. The stream need not be seekable.
+    /// </summary>
+    public static void Write(
+        Stream destination,
+        int maxParallelism,
+        KeyGroupRange range,
+        IReadOnlyList<(string Name, StateKind Kind)> states,
+        Orleans.Serialization.Session.SerializerSession? session,
+        Action<int, int, KeyedStateWriter> writeEntries)
+    {
+        using var writer = new KeyedStateWriter(destination, session);
+        writer.WriteBytes(Header(maxParallelism, range, states));
 
         var offsets = new long[range.Count];
-        var scratch = new List<(byte[] Key, byte[] Value)>();
         for (var keyGroup = range.Start; keyGroup <= range.End; keyGroup++)
         {
-            offsets[keyGroup - range.Start] = stream.Written;
+            offsets[keyGroup - range.Start] = writer.Written;
             for (var state = 0; state < states.Count; state++)
             {
-                scratch.Clear();
-                scratch.AddRange(entriesOf(state, keyGroup));
-                writer.Write(scratch.Count);
-                foreach (var (key, value) in scratch)
+                var before = writer.Written;
+                writeEntries(state, keyGroup, writer);
+                if (writer.Written == before || writer.Remaining != 0)
                 {
-                    writer.Write(key.Length);
-                    writer.Write(key);
-                    writer.Write(value.Length);
-                    writer.Write(value);
+                    throw new InvalidOperationException(
+                        $"The entries of state '{states[state].Name}' in key group {keyGroup} were not written as announced ({writer.Remaining} missing).");
                 }
             }
         }
 
-        writer.Flush();
-        var indexOffset = stream.Written;
+        var indexOffset = writer.Written;
         foreach (var offset in offsets)
         {
-            writer.Write(offset);
+            writer.WriteInt64(offset);
         }
 
-        writer.Write(indexOffset);
-        writer.Flush();
-        writer.Write(stream.Checksum);
-        writer.Write(Magic);
+        writer.WriteInt64(indexOffset);
+        var checksum = writer.Checksum;
+        writer.WriteInt64(unchecked((long)checksum));
+        writer.WriteBytes(Magic);
         writer.Flush();
     }
 
-    /// <summary>
-    /// A write-only pass-through that counts and hashes bytes, so offsets and the checksum need no seekable stream. It
-    /// buffers what it passes on: entries arrive as four small writes each, and every write into a pipe's stream costs
-    /// far more than a copy (the checkpointing benchmark's profile).
-    /// </summary>
-    private sealed class CountingStream(Stream inner) : Stream
+    // Written as BinaryWriter writes it (strings with a 7-bit encoded length), which the reader parses.
+    private static byte[] Header(int maxParallelism, KeyGroupRange range, IReadOnlyList<(string Name, StateKind Kind)> states)
     {
-        private readonly XxHash64 _hash = new();
-        private readonly byte[] _buffer = new byte[64 * 1024];
-        private int _buffered;
-
-        public long Written { get; private set; }
-
-        public ulong Checksum => _hash.GetCurrentHashAsUInt64();
-
-        public override bool CanRead => false;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => true;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => Written; set => throw new NotSupportedException(); }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
         {
-            _hash.Append(buffer);
-            Written += buffer.Length;
-            if (_buffered + buffer.Length > _buffer.Length)
+            writer.Write(Magic);
+            writer.Write(CurrentVersion);
+            writer.Write(maxParallelism);
+            writer.Write(range.Start);
+            writer.Write(range.End);
+            writer.Write(states.Count);
+            foreach (var (name, kind) in states)
             {
-                FlushBuffer();
-            }
-
-            if (buffer.Length >= _buffer.Length)
-            {
-                inner.Write(buffer);
-                return;
-            }
-
-            buffer.CopyTo(_buffer.AsSpan(_buffered));
-            _buffered += buffer.Length;
-        }
-
-        public override void Flush()
-        {
-            FlushBuffer();
-            inner.Flush();
-        }
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                FlushBuffer();
-            }
-
-            base.Dispose(disposing);
-        }
-
-        private void FlushBuffer()
-        {
-            if (_buffered > 0)
-            {
-                inner.Write(_buffer, 0, _buffered);
-                _buffered = 0;
+                writer.Write(name);
+                writer.Write((byte)kind);
             }
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
+        return stream.ToArray();
     }
 
     /// <summary>Reads the entries of the key groups in <paramref name="wanted"/> from a snapshot file.</summary>

@@ -1,4 +1,5 @@
 using Orleans.Serialization;
+using Orleans.Serialization.Session;
 using Microsoft.Extensions.DependencyInjection;
 using Platform.Functions;
 using Platform.State;
@@ -315,6 +316,42 @@ public abstract class KeyedStateConformanceTests
     }
 
     [Fact]
+    public void Overlapping_snapshots_each_keep_their_freeze_point_while_released_ones_are_reused()
+    {
+        // Two snapshots run at a time: each version's writes copy what the snapshot before holds, and the older one is
+        // written and released only after that. The heap backend reuses a released snapshot's dictionaries for its
+        // next copies; the snapshot still running must never see one of them change.
+        var all = new KeyGroupRange(0, MaxParallelism - 1);
+        var keys = Enumerable.Range(0, 500).Select(k => (long)k).ToList();
+        using var backend = CreateBackend<long>(all);
+        var expected = new List<Dictionary<long, string>>();
+        var snapshots = new List<IKeyedStateSnapshot>();
+        for (var version = 1; version <= 6; version++)
+        {
+            Fill(backend, keys.Count, version);
+            expected.Add(Describe(backend, keys));
+            snapshots.Add(backend.Snapshot());
+            if (snapshots.Count >= 2)
+            {
+                AssertRestoresTo(snapshots[^2], expected[^2]);
+            }
+        }
+
+        Fill(backend, keys.Count, version: 7);
+        AssertRestoresTo(snapshots[^1], expected[^1]);
+        Assert.Equal(6, expected.Select(e => string.Join(";", e.OrderBy(p => p.Key).Select(p => $"{p.Key}={p.Value}"))).Distinct().Count());
+
+        void AssertRestoresTo(IKeyedStateSnapshot snapshot, Dictionary<long, string> state)
+        {
+            var file = snapshot.Write();
+            snapshot.Dispose();
+            using var restored = CreateBackend<long>(all);
+            restored.Restore([(file, "snapshot")]);
+            Assert.Equal(state, Describe(restored, keys));
+        }
+    }
+
+    [Fact]
     public void Mutating_an_object_read_after_the_synchronous_part_does_not_change_the_snapshot()
     {
         var all = new KeyGroupRange(0, MaxParallelism - 1);
@@ -606,7 +643,7 @@ public abstract class KeyedStateConformanceTests
 public sealed class HeapKeyedStateTests : KeyedStateConformanceTests
 {
     internal override IKeyedStateBackend<TKey> CreateBackend<TKey>(KeyGroupRange range) =>
-        new HeapKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<DeepCopier>(), "test-operator");
+        new HeapKeyedStateBackend<TKey>(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<SerializerSessionPool>(), Services.GetRequiredService<DeepCopier>(), "test-operator");
 }
 
 [GenerateSerializer]

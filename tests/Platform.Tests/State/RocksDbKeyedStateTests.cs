@@ -37,7 +37,7 @@ public sealed partial class RocksDbKeyedStateTests : KeyedStateConformanceTests,
 
     private static HeapKeyedStateBackend<TKey> CreateHeap<TKey>(KeyGroupRange range)
         where TKey : notnull =>
-        new(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<DeepCopier>(), "test-operator");
+        new(range, MaxParallelism, KeyHashers.Create<TKey>(Serializer), Serializer, Services.GetRequiredService<Orleans.Serialization.Session.SerializerSessionPool>(), Services.GetRequiredService<DeepCopier>(), "test-operator");
 
     private static readonly KeyGroupRange All = new(0, MaxParallelism - 1);
     private static readonly ValueStateDescriptor<long> Count = new("count");

@@ -1,5 +1,5 @@
-using System.Runtime.InteropServices;
 using Orleans.Serialization;
+using Orleans.Serialization.Session;
 using Platform.Functions;
 
 namespace Platform.State.Heap;
@@ -9,9 +9,13 @@ namespace Platform.State.Heap;
 /// so that snapshots, restores and rescaling work key group by key group.
 /// </summary>
 /// <remarks>
-/// Snapshots are copy-on-write at key-group granularity. <see cref="Snapshot"/> only bumps a version and keeps
-/// references to the current dictionaries; the first write to a key group after that clones its dictionary (deep
-/// copying mutable values), so the frozen version never changes while it is serialized on another thread.
+/// Snapshots are copy-on-write at key-group granularity. <see cref="Snapshot"/> only keeps references to the current
+/// dictionaries (and counts itself as a holder of each); the first write to a key group that a snapshot still holds
+/// clones its dictionary (deep copying mutable values), so the frozen version never changes while it is serialized on
+/// another thread. A dictionary that no snapshot holds any more is reused by the next clone, so that checkpoints every
+/// second do not allocate the whole state again each time (large-object allocations, which cost a full collection
+/// about every checkpoint in the checkpointing benchmark). A snapshot serializes keys and values straight into the
+/// state file's buffer.
 /// </remarks>
 internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     where TKey : notnull
@@ -20,29 +24,32 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     private readonly Dictionary<string, (StateKind Kind, Dictionary<int, List<(byte[] Key, byte[] Value)>> Groups)> _restored = new(StringComparer.Ordinal);
     private readonly IKeyHasher<TKey> _hasher;
     private readonly Serializer _serializer;
+    private readonly SerializerSessionPool _sessions;
     private readonly DeepCopier _copier;
     private readonly int _maxParallelism;
     private readonly string _operatorName;
     private TKey _currentKey = default!;
     private int _currentKeyGroupIndex = -1;
 
-    public HeapKeyedStateBackend(KeyGroupRange keyGroupRange, int maxParallelism, IKeyHasher<TKey> hasher, Serializer serializer, DeepCopier copier, string operatorName)
+    public HeapKeyedStateBackend(
+        KeyGroupRange keyGroupRange,
+        int maxParallelism,
+        IKeyHasher<TKey> hasher,
+        Serializer serializer,
+        SerializerSessionPool sessions,
+        DeepCopier copier,
+        string operatorName)
     {
         KeyGroupRange = keyGroupRange;
         _maxParallelism = maxParallelism;
         _hasher = hasher;
         _serializer = serializer;
+        _sessions = sessions;
         _copier = copier;
         _operatorName = operatorName;
     }
 
     public KeyGroupRange KeyGroupRange { get; }
-
-    /// <summary>The version writes stamp on the dictionaries they own; a snapshot increments it.</summary>
-    internal long Version { get; private set; }
-
-    /// <summary>Snapshots still being written; while any is, writes to older dictionaries copy them first.</summary>
-    internal int RunningSnapshots { get; private set; }
 
     internal DeepCopier Copier => _copier;
 
@@ -86,8 +93,6 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         // O(states × key groups): references only, no entry is copied here.
         var tables = _tables.Values.Select(t => t.Capture()).ToList();
         var restored = _restored.Select(r => (r.Key, r.Value.Kind, r.Value.Groups)).ToList();
-        Version++;
-        RunningSnapshots++;
         return new Frozen(this, tables, restored);
     }
 
@@ -124,8 +129,6 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
     }
 
     public void Dispose() => _tables.Clear();
-
-    private void SnapshotWritten() => RunningSnapshots--;
 
     private StateTable<TKey, TValue> Table<TValue>(StateDescriptor descriptor, StateKind kind)
     {
@@ -169,159 +172,37 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
         public void WriteTo(Stream destination)
         {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
             var states = tables.Select(t => (t.Name, t.Kind)).Concat(restored.Select(r => (r.Name, r.Kind))).ToList();
             var range = backend.KeyGroupRange;
-            KeyedStateFile.Write(destination, backend._maxParallelism, range, states, (state, keyGroup) =>
+            using var session = backend._sessions.GetSession();
+            KeyedStateFile.Write(destination, backend._maxParallelism, range, states, session, (state, keyGroup, writer) =>
             {
                 var index = keyGroup - range.Start;
-                return state < tables.Count
-                    ? tables[state].Serialize(index)
-                    : restored[state - tables.Count].Groups.GetValueOrDefault(index) ?? [];
+                if (state < tables.Count)
+                {
+                    tables[state].Write(index, writer);
+                    return;
+                }
+
+                var entries = restored[state - tables.Count].Groups.GetValueOrDefault(index) ?? [];
+                writer.BeginEntries(entries.Count);
+                foreach (var (key, value) in entries)
+                {
+                    writer.WriteEntry(key, value);
+                }
             });
         }
 
-        // The backend's counters belong to the task's thread: dispose the snapshot there.
+        // Only once nothing writes it any more (the task disposes it after its upload): its dictionaries may then be reused.
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _disposed, 1) == 0)
             {
-                backend.SnapshotWritten();
-            }
-        }
-    }
-}
-
-internal interface IStateTable
-{
-    StateKind Kind { get; }
-
-    Type ValueType { get; }
-
-    long CountKeys();
-
-    ICapturedTable Capture();
-}
-
-/// <summary>A state table's dictionaries as they were when a snapshot was taken.</summary>
-internal interface ICapturedTable
-{
-    string Name { get; }
-
-    StateKind Kind { get; }
-
-    IEnumerable<(byte[] Key, byte[] Value)> Serialize(int keyGroupIndex);
-}
-
-/// <summary>One state's values: a dictionary per key group, created when the group gets its first key.</summary>
-internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backend, string name, StateKind kind, int keyGroupCount, Serializer serializer) : IStateTable
-    where TKey : notnull
-{
-    private readonly VersionedMap?[] _maps = new VersionedMap?[keyGroupCount];
-
-    public string Name { get; } = name;
-
-    public StateKind Kind { get; } = kind;
-
-    public Type ValueType => typeof(TValue);
-
-    public bool TryGet(int keyGroupIndex, TKey key, out TValue value)
-    {
-        var map = _maps[keyGroupIndex];
-        if (map is null)
-        {
-            value = default!;
-            return false;
-        }
-
-        // Copy on read while a snapshot holds this group: the caller may mutate the object it gets (a list, a
-        // user class) without calling Update, and that must not reach the frozen version.
-        var entries = map.Version != backend.Version && backend.RunningSnapshots > 0 ? Writable(keyGroupIndex) : map.Entries;
-        return entries.TryGetValue(key, out value!);
-    }
-
-    public void Set(int keyGroupIndex, TKey key, TValue value) => Writable(keyGroupIndex)[key] = value;
-
-    /// <summary>A reference to the key's slot, added with a default value when missing.</summary>
-    public ref TValue? GetOrAddRef(int keyGroupIndex, TKey key, out bool exists) =>
-        ref CollectionsMarshal.GetValueRefOrAddDefault(Writable(keyGroupIndex), key, out exists);
-
-    public bool Remove(int keyGroupIndex, TKey key) => _maps[keyGroupIndex] is not null && Writable(keyGroupIndex).Remove(key);
-
-    public long CountKeys() => _maps.Sum(m => (long)(m?.Entries.Count ?? 0));
-
-    public ICapturedTable Capture() => new Captured(Name, Kind, [.. _maps], serializer);
-
-    /// <summary>Deserializes restored entries (raw bytes per key group index).</summary>
-    public void Load(Dictionary<int, List<(byte[] Key, byte[] Value)>> groups)
-    {
-        var keys = serializer.GetSerializer<TKey>();
-        var values = serializer.GetSerializer<TValue>();
-        foreach (var (index, entries) in groups)
-        {
-            var map = Writable(index);
-            foreach (var (key, value) in entries)
-            {
-                map[keys.Deserialize(key)!] = values.Deserialize(value)!;
-            }
-        }
-    }
-
-    // The dictionary of a key group that this version owns: a snapshot may still be reading an older one.
-    private Dictionary<TKey, TValue> Writable(int keyGroupIndex)
-    {
-        var map = _maps[keyGroupIndex];
-        if (map is null)
-        {
-            map = new VersionedMap(new Dictionary<TKey, TValue>(), backend.Version);
-            _maps[keyGroupIndex] = map;
-        }
-        else if (map.Version != backend.Version)
-        {
-            if (backend.RunningSnapshots > 0)
-            {
-                var copy = new Dictionary<TKey, TValue>(map.Entries.Count);
-                foreach (var (key, value) in map.Entries)
+                foreach (var table in tables)
                 {
-                    copy.Add(key, backend.Copier.Copy(value)!);
+                    table.Release();
                 }
-
-                map = new VersionedMap(copy, backend.Version);
-                _maps[keyGroupIndex] = map;
-            }
-            else
-            {
-                map.Version = backend.Version;
-            }
-        }
-
-        return map.Entries;
-    }
-
-    private sealed class VersionedMap(Dictionary<TKey, TValue> entries, long version)
-    {
-        public Dictionary<TKey, TValue> Entries { get; } = entries;
-
-        public long Version { get; set; } = version;
-    }
-
-    private sealed class Captured(string name, StateKind kind, VersionedMap?[] maps, Serializer serializer) : ICapturedTable
-    {
-        public string Name { get; } = name;
-
-        public StateKind Kind { get; } = kind;
-
-        public IEnumerable<(byte[] Key, byte[] Value)> Serialize(int keyGroupIndex)
-        {
-            if (maps[keyGroupIndex] is not { } map)
-            {
-                yield break;
-            }
-
-            var keys = serializer.GetSerializer<TKey>();
-            var values = serializer.GetSerializer<TValue>();
-            foreach (var (key, value) in map.Entries)
-            {
-                yield return (keys.SerializeToArray(key), values.SerializeToArray(value));
             }
         }
     }
