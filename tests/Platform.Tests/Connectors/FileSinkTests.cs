@@ -365,6 +365,30 @@ public sealed class FileSinkTests
         Assert.True(Directory.Exists(missing));
     }
 
+    [Fact]
+    public async Task Text_file_sink_restarts_append_instead_of_truncating_earlier_output()
+    {
+        var directory = TestData.NewDirectory("text-file-sink");
+        var sink = new TextFileSink<string>(directory);
+        await using (var first = sink.CreateWriter(Context(attempt: 0)))
+        {
+            foreach (var line in Lines(0, 100))
+            {
+                first.Write(line);
+            }
+
+            await first.FinishAsync(CancellationToken.None);
+        }
+
+        await using (var second = sink.CreateWriter(Context(attempt: 1)))
+        {
+            second.Write("after the restart");
+            await second.FinishAsync(CancellationToken.None);
+        }
+
+        Assert.Equal(Lines(0, 100).Append("after the restart"), File.ReadAllLines(TextFileSink<string>.PartFile(directory, 0)));
+    }
+
     private sealed class ManualClock : TimeProvider
     {
         private long _ticks;
