@@ -232,13 +232,16 @@ public sealed class FileSinkTests
         clock.Advance(TimeSpan.FromSeconds(9));
         await attempt.WriteAsync(["c"]);
         clock.Advance(TimeSpan.FromSeconds(1));
+        // The age is checked at the end of each input batch.
         await attempt.WriteAsync(["d"]);
+        await attempt.WriteAsync(["e"]);
         clock.Advance(TimeSpan.FromSeconds(10));
         await attempt.Writer.FlushAsync(CancellationToken.None);
+        await attempt.WriteAsync(["f"]);
         var committables = await attempt.PrepareCommitAsync(1);
         await attempt.CommitAsync(1, committables);
 
-        Assert.Equal(["a\nb\nc\n", "d\n"], FileSink.CommittedFiles(directory).Select(File.ReadAllText));
+        Assert.Equal(["a\nb\nc\nd\n", "e\n", "f\n"], FileSink.CommittedFiles(directory).Select(File.ReadAllText));
         await attempt.CloseAsync();
     }
 

@@ -42,7 +42,7 @@ public sealed class FileSink<T> : ITwoPhaseCommittingSink<T, FileCommittable>, I
     /// <summary>A part file rolls over to a new one once it has this many bytes (Flink's default, 128 MiB).</summary>
     [Id(2)] public long MaxPartSizeBytes { get; set; } = 128L * 1024 * 1024;
 
-    /// <summary>A part file rolls over to a new one once it has been open this long (Flink's default, 60 s); checkpoints close it sooner.</summary>
+    /// <summary>A part file rolls over to a new one once it has been open this long (Flink's default, 60 s), checked after each input batch; checkpoints close it sooner.</summary>
     [Id(3)] public TimeSpan RolloverInterval { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <inheritdoc />
