@@ -200,6 +200,32 @@ public sealed class FileSinkTests
     }
 
     [Fact]
+    public async Task After_scaling_down_a_subtask_commits_the_pending_files_of_a_former_subtask()
+    {
+        var directory = TestData.NewDirectory("file-sink");
+        var sink = new FileSink<string>(directory);
+        var pending = new List<FileCommittable>[3];
+        for (var subtask = 0; subtask < 3; subtask++)
+        {
+            var attempt = await Attempt.StartAsync(sink, Context(attempt: 0, subtask: subtask));
+            await attempt.WriteAsync(Lines(subtask * 100, subtask * 100 + 100));
+            pending[subtask] = [.. await attempt.PrepareCommitAsync(1)];
+        }
+
+        // Checkpoint 1 completed, no commit arrived; the job restores it with two sink subtasks: 0 takes 0's and 2's.
+        var first = await Attempt.StartAsync(sink, Context(attempt: 1, subtask: 0, restoredCheckpoint: 1), (1, [.. pending[0], .. pending[2]]));
+        var second = await Attempt.StartAsync(sink, Context(attempt: 1, subtask: 1, restoredCheckpoint: 1), (1, pending[1]));
+        await first.WriteAsync(["after the restore"]);
+        await first.CommitAsync(2, await first.PrepareCommitAsync(2));
+
+        Assert.Equal(Lines(0, 100).Append("after the restore").Concat(Lines(100, 300)), FileSink.ReadCommittedLines(directory));
+        Assert.Equal(["part-0-0", "part-0-1", "part-1-0", "part-2-0"], FileSink.CommittedFiles(directory).Select(Path.GetFileName));
+        Assert.Empty(HiddenFiles(directory));
+        await first.CloseAsync();
+        await second.CloseAsync();
+    }
+
+    [Fact]
     public async Task Part_files_roll_over_by_size_inside_a_checkpoint_interval_and_keep_the_order()
     {
         var directory = TestData.NewDirectory("file-sink");
