@@ -1,6 +1,9 @@
+using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Platform.Checkpointing;
 using Platform.Connectors;
+using Platform.Functions;
 using Platform.Graph;
 using Platform.Runtime;
 using Platform.Samples;
@@ -22,7 +25,7 @@ public sealed class FileSinkJobTests(ClusterFixture fixture)
             .ToList();
 
     private static StreamJobBuilder WordCount(
-        long records, int words, double ratePerSubtask, string output, CheckpointingSettings? checkpointing, long maxPartSizeBytes, int sinkParallelism = 3, RestoreSettings? from = null)
+        long records, int words, double ratePerSubtask, string output, CheckpointingSettings? checkpointing, long maxPartSizeBytes, int sinkParallelism = 3, RestoreSettings? from = null, HeldAt? held = null)
     {
         var job = new StreamJobBuilder("file-sink-word-count")
         {
@@ -31,8 +34,14 @@ public sealed class FileSinkJobTests(ClusterFixture fixture)
             RestoreFrom = from,
             RestartStrategy = RestartStrategy.FixedDelayRestart(20, TimeSpan.FromMilliseconds(100)),
         };
-        job.AddSource(new WordGenerator { Count = records, Words = words, RecordsPerSecondPerSubtask = ratePerSubtask }, "words").Uid("words")
-            .Map(new FailOnDemand<string>(), "fail-on-demand").Uid("fail-on-demand")
+        ISourceFunction<string> source = new WordGenerator { Count = records, Words = words, RecordsPerSecondPerSubtask = ratePerSubtask };
+        if (held is not null)
+        {
+            source = new HeldSource<string> { Inner = source, HoldAt = held.Sequence, ReleaseFile = held.ReleaseFile };
+        }
+
+        job.AddSource(source, "words").Uid("words")
+            .Map(new FailAfterArmed<string>(), "fail-after-armed").Uid("fail-after-armed")
             .KeyBy(new WordKey())
             .Process(new CountWords(), "count").Uid("count")
             .SinkTo(new FileSink<WordCount>(output) { MaxPartSizeBytes = maxPartSizeBytes }, "write-counts").Uid("write-counts").SetParallelism(sinkParallelism);
@@ -54,12 +63,17 @@ public sealed class FileSinkJobTests(ClusterFixture fixture)
         const int words = 40;
         var output = TestData.NewDirectory("file-sink-job");
         var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(100), Storage = CheckpointStorageKind.FileSystem, Directory = TestData.NewDirectory("checkpoints") };
-        var jobId = await fixture.Platform.SubmitAsync(WordCount(records, words, 4_000, output, settings, maxPartSizeBytes: 16 * 1024));
+        var release = Path.Combine(TestData.NewDirectory("release"), "release");
+        var jobId = await fixture.Platform.SubmitAsync(
+            WordCount(records, words, 4_000, output, settings, maxPartSizeBytes: 16 * 1024, held: new HeldAt(2_000, release)));
 
+        // The sources wait at sequence 2,000 each (however slow the machine) while checkpoints go on; output becomes
+        // visible as they complete, not only at the end.
         await WaitForCompletedCheckpoints(jobId, 2);
-        // Output becomes visible while the job runs, as its checkpoints complete, not only at its end.
         await Hosting.Poll.UntilAsync(() => FileSink.ReadCommittedLines(output).Any(), Timeout, () => $"nothing was committed in {output}");
-        FailureSwitch.Arm(jobId);
+        // The failure comes 3,000 records after the release, with several checkpoints' and an open file's output behind it.
+        FailAfterArmed<string>.Arm(jobId, 3_000);
+        await File.WriteAllTextAsync(release, "");
         var status = await fixture.Platform.WaitForCompletionAsync(jobId, Timeout);
 
         Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
@@ -111,4 +125,28 @@ public sealed class FileSinkJobTests(ClusterFixture fixture)
         Assert.Equal(ExpectedLines(records, words), FileSink.ReadCommittedLines(output).Order(StringComparer.Ordinal));
         Assert.Empty(Directory.GetFiles(output, ".*"));
     }
+}
+
+/// <summary>Where a test's sources wait until a file exists.</summary>
+public sealed record HeldAt(long Sequence, string ReleaseFile);
+
+/// <summary>Passes records through, and throws once, on the n-th record after <see cref="Arm"/> (counted over all subtasks).</summary>
+[GenerateSerializer]
+public sealed class FailAfterArmed<T> : IMapFunction<T, T>, IRichFunction
+{
+    private static readonly ConcurrentDictionary<string, StrongBox<int>> Countdowns = new();
+
+    [NonSerialized] private string? _jobId;
+
+    public static void Arm(string jobId, int records) => Countdowns[jobId] = new StrongBox<int>(records);
+
+    public void Open(IRuntimeContext context) => _jobId = context.JobId;
+
+    public void Close()
+    {
+    }
+
+    public T Map(T value) => Countdowns.TryGetValue(_jobId!, out var left) && Interlocked.Decrement(ref left.Value) == 0
+        ? throw new InvalidOperationException("injected failure")
+        : value;
 }
