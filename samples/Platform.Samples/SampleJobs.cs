@@ -31,7 +31,7 @@ public static class SampleJobs
         Arguments =
         [
             new() { Name = "input", Type = JobArgumentType.Path, Default = "samples/wordcount/input.txt", Description = "The text file to read, as the silo sees it" },
-            new() { Name = "output", Type = JobArgumentType.Path, Description = "A directory for the part files (word, tab, running count); not written when not set" },
+            new() { Name = "output", Type = JobArgumentType.Path, Description = "A directory for the part files (word, tab, running count), committed exactly once; not written when not set" },
             new() { Name = "collect", Type = JobArgumentType.Bool, Default = "true", Description = "Also keep the running counts in the cluster (PlatformClient.GetCollectedAsync)" },
             CheckpointInterval,
         ],
@@ -51,7 +51,7 @@ public static class SampleJobs
             new() { Name = "records", Type = JobArgumentType.Long, Minimum = 1, Description = "How many words to generate in all; endless when not set" },
             new() { Name = "words", Type = JobArgumentType.Int, Default = "1000", Minimum = 1, Description = "How many distinct words" },
             new() { Name = "rate", Type = JobArgumentType.Double, Default = "1000", Minimum = 0, Description = "Words per second per source subtask; 0 for as fast as possible" },
-            new() { Name = "output", Type = JobArgumentType.Path, Description = "A directory for the part files (word, tab, running count); discarded when not set" },
+            new() { Name = "output", Type = JobArgumentType.Path, Description = "A directory for the part files (word, tab, running count), committed exactly once at each completed checkpoint; discarded when not set" },
             new() { Name = "hold-at", Type = JobArgumentType.Long, Minimum = 0, Description = "Each source subtask waits at this sequence number until 'release-file' exists (for recovery tests and demos)" },
             new() { Name = "release-file", Type = JobArgumentType.Path, Description = "The file that releases the sources held at 'hold-at'" },
             CheckpointInterval with { Default = "10s" },
@@ -75,7 +75,7 @@ public static class SampleJobs
                 .Process(new CountWords(), "count").Uid("count");
             if (args.GetPathOrNull("output") is { } output)
             {
-                counts.SinkTo(new TextFileSink<WordCount>(output), "write-counts").Uid("write-counts");
+                counts.SinkTo(new FileSink<WordCount>(output), "write-counts").Uid("write-counts");
             }
             else
             {

@@ -109,7 +109,8 @@ public static class WordCountJob
 
     /// <summary>
     /// Lines of <paramref name="inputPath"/> → words → KeyBy(word) → running count per word → a collect sink (readable
-    /// with <c>GetCollectedAsync&lt;WordCount&gt;</c>) and, when <paramref name="outputDirectory"/> is set, text part files.
+    /// with <c>GetCollectedAsync&lt;WordCount&gt;</c>) and, when <paramref name="outputDirectory"/> is set, part files
+    /// written exactly once by a <see cref="FileSink{T}"/> (read them with <see cref="FileSink.ReadCommittedLines"/>).
     /// </summary>
     public static StreamJobBuilder Build(string inputPath, int parallelism, string? outputDirectory = null, bool collect = true)
     {
@@ -125,7 +126,7 @@ public static class WordCountJob
 
         if (outputDirectory is not null)
         {
-            counts.SinkTo(new TextFileSink<WordCount>(outputDirectory), "write-counts").Uid("write-counts");
+            counts.SinkTo(new FileSink<WordCount>(outputDirectory), "write-counts").Uid("write-counts");
         }
 
         return job;

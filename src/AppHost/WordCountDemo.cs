@@ -1,5 +1,6 @@
 using System.Globalization;
 using Platform.Client;
+using Platform.Connectors;
 using Platform.Runtime;
 using Platform.Samples;
 
@@ -91,9 +92,10 @@ internal static class WordCountDemo
 
     private static void PrepareOutputDirectory(string outputDirectory)
     {
-        // Part files of an earlier run with a higher parallelism would otherwise linger beside the new ones.
+        // Part files of an earlier run would otherwise linger beside the new ones: committed ones, and the hidden
+        // in-progress ones a run that was killed left behind.
         Directory.CreateDirectory(outputDirectory);
-        foreach (var stale in Directory.EnumerateFiles(outputDirectory, "part-*"))
+        foreach (var stale in Directory.EnumerateFiles(outputDirectory, "part-*").Concat(Directory.EnumerateFiles(outputDirectory, ".part-*.inprogress")))
         {
             File.Delete(stale);
         }
@@ -120,7 +122,8 @@ internal static class WordCountDemo
 
     private static void PrintOutputFiles(string outputDirectory, ConsoleOutput console)
     {
-        var parts = Directory.EnumerateFiles(outputDirectory, "part-*").Order(StringComparer.Ordinal).ToList();
+        // Only committed part files: the file sink renames each into view once the checkpoint that covers it completed.
+        var parts = FileSink.CommittedFiles(outputDirectory);
         console.Line($"Output: {outputDirectory}");
         foreach (var part in parts)
         {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Platform.Connectors;
 using Platform.Samples;
 using Platform.Tests.Hosting;
 using Platform.Tests.Infrastructure;
@@ -77,7 +78,7 @@ public sealed class CliTests(ITestOutputHelper output)
             }
 
             var expected = File.ReadLines(input).SelectMany(Tokenizer.Split).GroupBy(w => w).ToDictionary(g => g.Key, g => (long)g.Count());
-            var written = Directory.EnumerateFiles(outputDirectory, "part-*").SelectMany(File.ReadLines).Select(l => l.Split('\t'))
+            var written = FileSink.ReadCommittedLines(outputDirectory).Select(l => l.Split('\t'))
                 .GroupBy(f => f[0]).ToDictionary(g => g.Key, g => g.Max(f => long.Parse(f[1], CultureInfo.InvariantCulture)));
             Assert.Equal(expected.OrderBy(p => p.Key), written.OrderBy(p => p.Key));
 

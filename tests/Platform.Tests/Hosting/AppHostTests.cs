@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Platform.Connectors;
 using Platform.Samples;
 using Xunit.Abstractions;
 
@@ -22,10 +23,12 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
         Assert.True(exited, $"The AppHost was still running after {Timeout}.");
         Assert.Equal(0, appHost.ExitCode);
 
-        var expected = File.ReadLines(Path.Combine(BuiltPrograms.Root, "samples", "wordcount", "input.txt"))
+        var counts = File.ReadLines(Path.Combine(BuiltPrograms.Root, "samples", "wordcount", "input.txt"))
             .SelectMany(Tokenizer.Split)
             .GroupBy(w => w)
             .Select(g => (Word: g.Key, Count: (long)g.Count()))
+            .ToList();
+        var expected = counts
             .OrderByDescending(p => p.Count).ThenBy(p => p.Word, StringComparer.Ordinal)
             .Take(10)
             .Select((p, i) => $"{i + 1} {p.Word} {p.Count}")
@@ -33,8 +36,13 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
         var printed = TableRow().Matches(text).Select(m => $"{m.Groups["rank"].Value} {m.Groups["word"].Value} {m.Groups["count"].Value}").ToList();
         Assert.Equal(expected, printed);
 
-        Assert.True(File.Exists(Path.Combine(outputDirectory, "part-0")), "part-0 was not written");
-        Assert.True(File.Exists(Path.Combine(outputDirectory, "part-1")), "part-1 was not written");
+        // The file sink committed part files of both subtasks, holding each running count of each word exactly once.
+        var committed = FileSink.CommittedFiles(outputDirectory).Select(Path.GetFileName).ToList();
+        Assert.Contains(committed, f => f!.StartsWith("part-0-", StringComparison.Ordinal));
+        Assert.Contains(committed, f => f!.StartsWith("part-1-", StringComparison.Ordinal));
+        var expectedLines = counts.SelectMany(p => Enumerable.Range(1, (int)p.Count).Select(n => $"{p.Word}\t{n.ToString(System.Globalization.CultureInfo.InvariantCulture)}"));
+        Assert.Equal(expectedLines.Order(StringComparer.Ordinal), FileSink.ReadCommittedLines(outputDirectory).Order(StringComparer.Ordinal));
+        Assert.Contains($"  {committed[0]}  ", text, StringComparison.Ordinal);
 
         var silos = StartedSilos(text);
         Assert.Equal(2, silos.Count);

@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Platform.Client;
+using Platform.Connectors;
 using Platform.Runtime;
 using Platform.Samples;
 using Platform.Tests.Cli;
@@ -178,12 +179,17 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
 
             // Exactly once: the last running count of each word (the keyed state at the end) is its true count. A record
             // counted twice after the restore would raise one; a lost one would lower it.
-            var written = Directory.EnumerateFiles(outputDirectory, "part-*")
-                .SelectMany(File.ReadLines)
+            var written = FileSink.ReadCommittedLines(outputDirectory)
                 .Select(line => line.Split('\t'))
                 .GroupBy(fields => fields[0])
                 .ToDictionary(g => g.Key, g => g.Max(fields => long.Parse(fields[1], CultureInfo.InvariantCulture)));
             Assert.Equal(GeneratedWords.CountsOf(records, words).OrderBy(p => p.Key), written.OrderBy(p => p.Key));
+
+            // And the file sink committed each running count exactly once: none replayed after the kill, none lost.
+            var expectedLines = GeneratedWords.CountsOf(records, words)
+                .SelectMany(p => Enumerable.Range(1, (int)p.Value).Select(n => $"{p.Key}\t{n.ToString(CultureInfo.InvariantCulture)}"))
+                .Order(StringComparer.Ordinal);
+            Assert.Equal(expectedLines, FileSink.ReadCommittedLines(outputDirectory).Order(StringComparer.Ordinal));
             if (controlStateInRedis)
             {
                 // Nothing of the control state went to the silos' own disks: the job recovered from what Redis kept.

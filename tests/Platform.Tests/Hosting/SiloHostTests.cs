@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Orleans.Hosting;
 using Platform.Client;
+using Platform.Connectors;
 using Platform.Runtime;
 using Platform.Samples;
 using Platform.Tests.Infrastructure;
@@ -71,8 +72,7 @@ public sealed class SiloHostTests(ITestOutputHelper output)
             Assert.Equal(expected.OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
 
             // The silo process wrote the part files; their highest count per word is the same total.
-            var fromFiles = Directory.EnumerateFiles(outputDirectory, "part-*")
-                .SelectMany(File.ReadLines)
+            var fromFiles = FileSink.ReadCommittedLines(outputDirectory)
                 .Select(line => line.Split('\t'))
                 .GroupBy(fields => fields[0])
                 .ToDictionary(g => g.Key, g => g.Max(fields => long.Parse(fields[1], CultureInfo.InvariantCulture)));

@@ -10,7 +10,8 @@ namespace Platform.Storage.FileSystem;
 /// <remarks>
 /// On Windows (NTFS journals its metadata, and .NET cannot open a directory for flushing there) directories are not
 /// flushed. A file system that cannot fsync a directory (<c>EINVAL</c>, <c>EBADF</c>, as some network mounts answer)
-/// is taken to make renames durable by itself, as PostgreSQL does.
+/// is taken to make renames durable by itself, as PostgreSQL does. It lives in the client assembly because the file
+/// sink (<see cref="Platform.Connectors.FileSink{T}"/>) commits by renaming too; the checkpoint storage uses it from there.
 /// </remarks>
 internal static class DurableFiles
 {
