@@ -1,0 +1,449 @@
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Platform.Connectors;
+using Platform.Connectors.Redis;
+using Platform.Tests.Hosting;
+using Platform.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace Platform.Tests.Connectors;
+
+/// <summary>Reads entry <c>value</c> as an integer (a source of a type other than string needs a deserializer).</summary>
+[GenerateSerializer, Alias("tests.IntValueDeserializer")]
+public sealed class IntValueDeserializer : IRedisStreamDeserializer<int>
+{
+    /// <inheritdoc />
+    public int Deserialize(string streamKey, StreamEntry entry) => int.Parse((string)entry["value"]!, CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// The Redis Streams source and sink against a real redis-server: the source's split positions across restores at other
+/// parallelisms, and the sink's two-phase commit driven as the runtime drives it, with crashes in between.
+/// </summary>
+public sealed class RedisStreamTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>, IAsyncLifetime
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+    private static readonly IServiceProvider Services = new ServiceCollection().AddLogging().BuildServiceProvider();
+    private readonly string _run = Guid.NewGuid().ToString("N")[..8];
+    private ConnectionMultiplexer _connection = null!;
+
+    private IDatabase Database => _connection.GetDatabase();
+
+    public async Task InitializeAsync() => _connection = await ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString);
+
+    public async Task DisposeAsync() => await _connection.DisposeAsync();
+
+    // ---- source ----
+
+    [Theory]
+    [InlineData(2, 3)]
+    [InlineData(3, 1)]
+    [InlineData(2, 2)]
+    [InlineData(1, 4)]
+    public async Task Source_reads_every_entry_exactly_once_across_a_restore_at_another_parallelism(int before, int after)
+    {
+        var lengths = new[] { 0, 1, 250, 1000, 1777 };
+        var keys = lengths.Select((_, i) => $"{_run}:in:{i}").ToList();
+        var expected = new List<string>();
+        for (var s = 0; s < keys.Count; s++)
+        {
+            expected.AddRange(await AddAsync(keys[s], Enumerable.Range(0, lengths[s]).Select(i => $"{keys[s]}/{i}")));
+        }
+
+        var source = new RedisStreamSource<string>
+        {
+            ConnectionString = redis.Server.ConnectionString,
+            StreamKeys = keys,
+            Boundedness = RedisStreamBoundedness.LatestAtStart,
+            BatchSize = 300,
+        };
+
+        // First attempt: each subtask reads some records, checkpoints (between two records), reads on and crashes.
+        var output = new List<string>();
+        var checkpoint = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < before; i++)
+        {
+            var reader = source.CreateReader(SourceContext(i, before));
+            var read = await ReadAsync(reader, max: 300 + (97 * i));
+            output.AddRange(read.Records);
+            Assert.Equal(read.Records.Count, reader.Offset);
+            foreach (var (split, position) in ((ISplitPositionsReader)reader).SplitPositions)
+            {
+                checkpoint.Add(split, position);
+            }
+
+            _ = await ReadAsync(reader, max: 50); // After the checkpoint: lost with the crash, read again below.
+        }
+
+        Assert.NotEmpty(output);
+        Assert.True(output.Count < expected.Count, "the first attempt must stop before the end for the restore to mean anything");
+
+        // Second attempt, at another parallelism, from the union of the checkpointed positions.
+        for (var i = 0; i < after; i++)
+        {
+            using var reader = source.CreateReader(SourceContext(i, after, checkpoint));
+            var read = await ReadAsync(reader);
+            Assert.True(read.Ended, $"subtask {i} of {after} reached the end of its bounded splits");
+            output.AddRange(read.Records);
+        }
+
+        Assert.Equal(expected.Order(StringComparer.Ordinal), output.Order(StringComparer.Ordinal));
+
+        // Per stream, in entry order.
+        foreach (var key in keys)
+        {
+            var ofStream = output.Where(r => r.StartsWith(key + "/", StringComparison.Ordinal)).ToList();
+            Assert.Equal(expected.Where(r => r.StartsWith(key + "/", StringComparison.Ordinal)), ofStream);
+        }
+    }
+
+    [Fact]
+    public async Task Restored_source_continues_strictly_after_the_checkpointed_entry_id()
+    {
+        var key = $"{_run}:in";
+        await AddAsync(key, Enumerable.Range(0, 10).Select(i => $"r{i}"));
+        var ids = (await Database.StreamRangeAsync(key)).Select(e => (string)e.Id!).ToList();
+        var source = new RedisStreamSource<string> { ConnectionString = redis.Server.ConnectionString, StreamKeys = [key], Boundedness = RedisStreamBoundedness.LatestAtStart };
+
+        using var reader = source.CreateReader(SourceContext(0, 1, new Dictionary<string, string> { [key] = ids[3] }, startOffset: 4));
+        var read = await ReadAsync(reader);
+
+        Assert.Equal(Enumerable.Range(4, 6).Select(i => $"r{i}"), read.Records);
+        Assert.Equal(10, reader.Offset);
+        Assert.Equal(ids[9], ((ISplitPositionsReader)reader).SplitPositions[key]);
+    }
+
+    [Fact]
+    public async Task Unbounded_source_answers_nothing_available_when_caught_up_and_reads_entries_added_later()
+    {
+        var key = $"{_run}:in";
+        await AddAsync(key, Enumerable.Range(0, 10).Select(i => $"a{i}"));
+        var source = new RedisStreamSource<string> { ConnectionString = redis.Server.ConnectionString, StreamKeys = [key] };
+        Assert.False(source.IsBounded);
+
+        using var reader = source.CreateReader(SourceContext(0, 1));
+        var first = await ReadAsync(reader, max: 10);
+        Assert.Equal(ReadStatus.NothingAvailable, reader.TryRead(out _));
+
+        await AddAsync(key, Enumerable.Range(10, 5).Select(i => $"a{i}"));
+        var second = await ReadAsync(reader, max: 5);
+
+        Assert.Equal(Enumerable.Range(0, 15).Select(i => $"a{i}"), first.Records.Concat(second.Records));
+        Assert.False(first.Ended || second.Ended);
+    }
+
+    [Fact]
+    public async Task Entry_count_bound_waits_for_that_many_entries_and_ends_after_them()
+    {
+        var key = $"{_run}:in";
+        await AddAsync(key, Enumerable.Range(0, 30).Select(i => $"c{i}"));
+        var source = new RedisStreamSource<string>
+        {
+            ConnectionString = redis.Server.ConnectionString,
+            StreamKeys = [key],
+            Boundedness = RedisStreamBoundedness.EntryCount,
+            EntriesPerStream = 2_500,
+            BatchSize = 700,
+        };
+
+        using var reader = source.CreateReader(SourceContext(0, 1));
+        var first = await ReadAsync(reader, max: 30);
+        Assert.Equal(ReadStatus.NothingAvailable, reader.TryRead(out _));
+
+        await AddAsync(key, Enumerable.Range(30, 3_000).Select(i => $"c{i}"));
+        var rest = await ReadAsync(reader);
+
+        Assert.True(rest.Ended);
+        Assert.Equal(Enumerable.Range(0, 2_500).Select(i => $"c{i}"), first.Records.Concat(rest.Records));
+    }
+
+    [Fact]
+    public async Task Latest_at_start_bound_ignores_entries_added_after_the_first_read()
+    {
+        var key = $"{_run}:in";
+        await AddAsync(key, Enumerable.Range(0, 20).Select(i => $"l{i}"));
+        var source = new RedisStreamSource<string> { ConnectionString = redis.Server.ConnectionString, StreamKeys = [key], Boundedness = RedisStreamBoundedness.LatestAtStart, BatchSize = 5 };
+
+        using var reader = source.CreateReader(SourceContext(0, 1));
+        var first = await ReadAsync(reader, max: 1);
+        await AddAsync(key, Enumerable.Range(20, 10).Select(i => $"l{i}"));
+        var rest = await ReadAsync(reader);
+
+        Assert.True(rest.Ended);
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => $"l{i}"), first.Records.Concat(rest.Records));
+    }
+
+    [Fact]
+    public async Task Latest_start_position_reads_only_entries_added_after_the_reader_started()
+    {
+        var key = $"{_run}:in";
+        await AddAsync(key, Enumerable.Range(0, 10).Select(i => $"old{i}"));
+        var source = new RedisStreamSource<string> { ConnectionString = redis.Server.ConnectionString, StreamKeys = [key], StartPosition = RedisStreamStartPosition.Latest };
+
+        using var reader = source.CreateReader(SourceContext(0, 1));
+        await Poll.UntilAsync(
+            () => reader.TryRead(out _) == ReadStatus.NothingAvailable && ((ISplitPositionsReader)reader).SplitPositions.ContainsKey(key),
+            Timeout,
+            () => "the reader resolved the stream's latest entry as its start");
+        await AddAsync(key, Enumerable.Range(0, 5).Select(i => $"new{i}"));
+        var read = await ReadAsync(reader, max: 5);
+
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => $"new{i}"), read.Records);
+    }
+
+    [Fact]
+    public async Task Source_fails_naming_the_stream_and_entry_it_cannot_deserialize()
+    {
+        var key = $"{_run}:in";
+        var first = await Database.StreamAddAsync(key, "value", "1");
+        var bad = await Database.StreamAddAsync(key, "value", "not a number");
+        var source = new RedisStreamSource<int> { ConnectionString = redis.Server.ConnectionString, StreamKeys = [key], Deserializer = new IntValueDeserializer() };
+
+        using var reader = source.CreateReader(SourceContext(0, 1));
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => ReadAsync(reader));
+
+        Assert.Contains(key, error.Message, StringComparison.Ordinal);
+        Assert.Contains((string)bad!, error.Message, StringComparison.Ordinal);
+        Assert.Contains("'source'", error.Message, StringComparison.Ordinal);
+        Assert.Equal((string)first!, ((ISplitPositionsReader)reader).SplitPositions[key]);
+    }
+
+    [Fact]
+    public void Source_settings_are_checked()
+    {
+        var source = new RedisStreamSource<int> { ConnectionString = "127.0.0.1:1", StreamKeys = ["a", "b", "a"] };
+
+        var problems = source.Validate().ToList();
+
+        Assert.Contains(problems, p => p.Contains("'a' is listed 2 times", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("Deserializer", StringComparison.Ordinal));
+        Assert.Throws<InvalidOperationException>(() => source.CreateReader(SourceContext(0, 1)));
+    }
+
+    // ---- sink ----
+
+    [Fact]
+    public async Task Sink_output_is_exactly_once_across_crashes_double_commits_and_older_restores()
+    {
+        var target = $"{_run}:out";
+        var sink = Sink(target);
+        var job = $"job:{_run}*";
+
+        // Attempt 0, a fresh start.
+        var writer0 = sink.CreatePrecommittingWriter(SinkContext(job, 0, attempt: 0));
+        var committer0 = sink.CreateCommitter(SinkContext(job, 0, attempt: 0));
+        await committer0.AbortLingeringTransactionsAsync([], default);
+        await WriteAsync(writer0, 0, 100);
+        Assert.Equal(0, await Database.StreamLengthAsync(target)); // Staged, not visible.
+        var c1 = await writer0.PrepareCommitAsync(1, default);
+        await WriteAsync(writer0, 100, 150);
+        var c2 = await writer0.PrepareCommitAsync(2, default);
+        Assert.Equal(new long[] { 100, 50 }, c1.Concat(c2).Select(c => c.Count));
+
+        await committer0.CommitAsync(1, c1, default);
+        await committer0.CommitAsync(1, c1, default); // A lost acknowledgement: committed twice.
+        Assert.Equal(Values(0, 100), await TargetAsync(target));
+        await WriteAsync(writer0, 150, 200); // The open transaction, flushed, when the process dies.
+
+        // Attempt 1 restores from checkpoint 2, whose completion was never delivered: its state holds c1 and c2.
+        var (writer1, committer1) = await RestoreAsync(sink, job, attempt: 1, (1, c1), (2, c2));
+        Assert.Equal(Values(0, 150), await TargetAsync(target));
+        Assert.Empty(await StagingKeysAsync(job));
+        await WriteAsync(writer1, 150, 200);
+        _ = await writer1.PrepareCommitAsync(3, default); // Pre-committed, but checkpoint 3 never completes.
+
+        // Attempt 2 restores from checkpoint 2 again: checkpoint 3's transaction goes.
+        var (writer2, committer2) = await RestoreAsync(sink, job, attempt: 2, (1, c1), (2, c2));
+        Assert.Empty(await StagingKeysAsync(job));
+        await WriteAsync(writer2, 150, 200);
+        var c3 = await writer2.PrepareCommitAsync(3, default);
+        await committer2.CommitAsync(3, c3, default);
+        await writer2.DisposeAsync();
+        await committer2.DisposeAsync();
+        Assert.Equal(Values(0, 200), await TargetAsync(target));
+
+        // Attempt 3 is restored from checkpoint 1, older than the last commit: nothing is appended again.
+        _ = await RestoreAsync(sink, job, attempt: 3, (1, c1));
+        Assert.Equal(Values(0, 200), await TargetAsync(target));
+
+        var ttl = await Database.KeyTimeToLiveAsync(c1[0].MarkerKey);
+        Assert.NotNull(ttl);
+        Assert.InRange(ttl.Value, TimeSpan.FromDays(6.9), TimeSpan.FromDays(7));
+        Assert.False(await Database.KeyExistsAsync(c1[0].StagingKey));
+    }
+
+    [Fact]
+    public async Task Sink_commits_a_large_transaction_in_chunks_in_order()
+    {
+        var target = $"{_run}:out";
+        var sink = Sink(target);
+        sink.CommitChunkSize = 100;
+        await using var writer = sink.CreatePrecommittingWriter(SinkContext("job", 0, attempt: 0));
+        await using var committer = sink.CreateCommitter(SinkContext("job", 0, attempt: 0));
+        await WriteAsync(writer, 0, 1_050);
+
+        var committables = await writer.PrepareCommitAsync(1, default);
+        await committer.CommitAsync(1, committables, default);
+        await committer.CommitAsync(1, committables, default);
+
+        Assert.Equal(Values(0, 1_050), await TargetAsync(target));
+        Assert.Empty(await writer.PrepareCommitAsync(2, default)); // Nothing written since.
+    }
+
+    [Fact]
+    public async Task Sink_commit_of_a_lost_transaction_fails_naming_it()
+    {
+        var sink = Sink($"{_run}:out");
+        await using var writer = sink.CreatePrecommittingWriter(SinkContext("job", 0, attempt: 0));
+        await using var committer = sink.CreateCommitter(SinkContext("job", 0, attempt: 0));
+        await WriteAsync(writer, 0, 3);
+        var committables = await writer.PrepareCommitAsync(1, default);
+        await Database.KeyDeleteAsync(committables[0].StagingKey);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => committer.CommitAsync(1, committables, default));
+
+        Assert.Contains(committables[0].StagingKey, error.Message, StringComparison.Ordinal);
+        Assert.Contains("checkpoint 1", error.Message, StringComparison.Ordinal);
+        Assert.Equal(0, await Database.StreamLengthAsync($"{_run}:out"));
+    }
+
+    [Fact]
+    public async Task Sink_abort_deletes_only_this_subtasks_lingering_transactions()
+    {
+        var sink = Sink($"{_run}:out");
+        var job = $"job:{_run}";
+        var others = new[] { SinkContext(job, 1, attempt: 0), SinkContext(job + "x", 0, attempt: 0), SinkContext(job + ":0", 0, attempt: 0) };
+        foreach (var context in others.Append(SinkContext(job, 0, attempt: 0)))
+        {
+            var writer = sink.CreatePrecommittingWriter(context);
+            await WriteAsync(writer, 0, 2);
+            _ = await writer.PrepareCommitAsync(1, default);
+            await WriteAsync(writer, 2, 4);
+        }
+
+        Assert.Equal(2, (await StagingKeysAsync(job, 0)).Count);
+        var kept = (await StagingKeysAsync(job, 1)).Concat(await StagingKeysAsync(job + "x", 0)).Concat(await StagingKeysAsync(job + ":0", 0)).ToList();
+        Assert.Equal(6, kept.Count);
+
+        await using var committer = sink.CreateCommitter(SinkContext(job, 0, attempt: 1));
+        await committer.AbortLingeringTransactionsAsync([], default);
+
+        Assert.Empty(await StagingKeysAsync(job, 0));
+        foreach (var key in kept)
+        {
+            Assert.True(await Database.KeyExistsAsync(key), $"{key} of another subtask or job survives");
+        }
+    }
+
+    // ---- helpers ----
+
+    private RedisStreamSink<int> Sink(string target) => new() { ConnectionString = redis.Server.ConnectionString, StreamKey = target };
+
+    private static SourceReaderContext SourceContext(int subtask, int parallelism, IReadOnlyDictionary<string, string>? restored = null, long? startOffset = null) => new()
+    {
+        JobId = "job",
+        OperatorName = "source",
+        SubtaskIndex = subtask,
+        Parallelism = parallelism,
+        StartOffset = startOffset,
+        RestoredSplitPositions = restored,
+        Services = Services,
+    };
+
+    private static SinkWriterContext SinkContext(string job, int subtask, int attempt, long? restoredCheckpoint = null) => new()
+    {
+        JobId = job,
+        OperatorUid = "sink-uid",
+        OperatorName = "sink",
+        SubtaskIndex = subtask,
+        Parallelism = 2,
+        Attempt = attempt,
+        RestoredCheckpointId = restoredCheckpoint,
+        Services = Services,
+    };
+
+    /// <summary>As the runtime starts a restored subtask: commits each checkpoint's committables again, then aborts the rest.</summary>
+    private static async Task<(IPrecommittingSinkWriter<int, RedisStreamCommittable> Writer, ISinkCommitter<RedisStreamCommittable> Committer)> RestoreAsync(
+        RedisStreamSink<int> sink, string job, int attempt, params (long Checkpoint, IReadOnlyList<RedisStreamCommittable> Committables)[] state)
+    {
+        var context = SinkContext(job, 0, attempt, restoredCheckpoint: state.Max(s => s.Checkpoint));
+        var writer = sink.CreatePrecommittingWriter(context);
+        var committer = sink.CreateCommitter(context);
+        foreach (var (checkpoint, committables) in state)
+        {
+            await committer.CommitAsync(checkpoint, committables, default);
+        }
+
+        await committer.AbortLingeringTransactionsAsync([.. state.SelectMany(s => s.Committables)], default);
+        return (writer, committer);
+    }
+
+    private static async Task WriteAsync(IPrecommittingSinkWriter<int, RedisStreamCommittable> writer, int from, int to)
+    {
+        for (var i = from; i < to; i++)
+        {
+            writer.Write(i);
+            if (i % 37 == 0)
+            {
+                await writer.FlushAsync(default);
+            }
+        }
+
+        await writer.FlushAsync(default);
+    }
+
+    private static List<string> Values(int from, int to) => [.. Enumerable.Range(from, to - from).Select(i => i.ToString(CultureInfo.InvariantCulture))];
+
+    private async Task<List<string>> TargetAsync(string target) => [.. (await Database.StreamRangeAsync(target)).Select(e => (string)e["value"]!)];
+
+    private async Task<List<string>> StagingKeysAsync(string job, int subtask = 0)
+    {
+        var prefix = RedisStreamSink<int>.StagingPrefix("platform:redis-sink", job, "sink-uid", subtask);
+        var server = _connection.GetServers().Single();
+        var keys = new List<string>();
+        await foreach (var key in server.KeysAsync(pattern: "platform:redis-sink:staging:*"))
+        {
+            if (((string)key!).StartsWith(prefix, StringComparison.Ordinal))
+            {
+                keys.Add((string)key!);
+            }
+        }
+
+        return keys;
+    }
+
+    private async Task<List<string>> AddAsync(string key, IEnumerable<string> values)
+    {
+        // Pipelined on one connection: the server receives them in order.
+        var added = values.ToList();
+        await Task.WhenAll(added.Select(value => Database.StreamAddAsync(key, "value", value)));
+        return added;
+    }
+
+    private static async Task<(List<string> Records, bool Ended)> ReadAsync<T>(ISourceReader<T> reader, int? max = null)
+    {
+        var records = new List<string>();
+        var ended = false;
+        await Poll.UntilAsync(
+            () =>
+            {
+                while (max is null || records.Count < max)
+                {
+                    var status = reader.TryRead(out var record);
+                    if (status == ReadStatus.Record)
+                    {
+                        records.Add(Convert.ToString(record, CultureInfo.InvariantCulture)!);
+                        continue;
+                    }
+
+                    ended = status == ReadStatus.EndOfInput;
+                    return ended;
+                }
+
+                return true;
+            },
+            Timeout,
+            () => $"the reader read {(max is null ? "to the end" : $"{max} records")} (it read {records.Count})");
+        return (records, ended);
+    }
+}
