@@ -63,7 +63,7 @@ public sealed class RedisStreamValueDeserializer : IRedisStreamDeserializer<stri
 /// Reads Redis Streams (<c>XREAD</c> by entry id), one split per stream: subtask <c>i</c> of <c>p</c> reads the streams
 /// whose index in <see cref="StreamKeys"/> is <c>i</c> modulo <c>p</c>. The position of a split is the id of the last
 /// entry read from it; it is stored in every checkpoint (<see cref="ISplitPositionsReader"/>), and a restored reader,
-/// at any parallelism, continues strictly after it. See docs/connectors.md.
+/// at any parallelism, continues strictly after it. See docs/source-splits.md.
 /// </summary>
 /// <remarks>
 /// <see cref="ISourceReader{T}.Offset"/> is the number of records the subtask read (carried over restores), for metrics
