@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
 using Platform.Connectors;
 using Platform.Connectors.Redis;
 using Platform.Tests.Hosting;
@@ -333,6 +334,126 @@ public sealed class RedisStreamTests(RedisServerFixture redis) : IClassFixture<R
         {
             Assert.True(await Database.KeyExistsAsync(key), $"{key} of another subtask or job survives");
         }
+    }
+
+    [Fact]
+    public async Task Source_positions_and_sink_committables_in_one_checkpoint_give_exactly_once_output_across_a_crash()
+    {
+        var keys = Enumerable.Range(0, 3).Select(i => $"{_run}:in:{i}").ToList();
+        var expected = new List<string>();
+        foreach (var key in keys)
+        {
+            expected.AddRange(await AddAsync(key, Enumerable.Range(0, 1_500).Select(i => $"{key}/{i}")));
+        }
+
+        var target = $"{_run}:out";
+        var source = new RedisStreamSource<string> { ConnectionString = redis.Server.ConnectionString, StreamKeys = keys, Boundedness = RedisStreamBoundedness.LatestAtStart, BatchSize = 200 };
+        var sink = new RedisStreamSink<string> { ConnectionString = redis.Server.ConnectionString, StreamKey = target };
+        const int parallelism = 2;
+        var job = $"job-{_run}";
+
+        // What the runtime keeps per completed checkpoint: every subtask's split positions, and its committables.
+        var positions = new Dictionary<string, string>(StringComparer.Ordinal);
+        var pending = new List<RedisStreamCommittable>[parallelism];
+        long checkpoint = 0;
+
+        // Attempt 0: three checkpoints complete; the fourth is pre-committed but never completes; then the process dies.
+        var readers = Enumerable.Range(0, parallelism).Select(i => source.CreateReader(SourceContext(i, parallelism))).ToArray();
+        var writers = Enumerable.Range(0, parallelism).Select(i => sink.CreatePrecommittingWriter(SinkContext(job, i, attempt: 0))).ToArray();
+        var committers = Enumerable.Range(0, parallelism).Select(i => sink.CreateCommitter(SinkContext(job, i, attempt: 0))).ToArray();
+        for (var n = 1; n <= 4; n++)
+        {
+            var taken = new Dictionary<string, string>(StringComparer.Ordinal);
+            var committables = new List<RedisStreamCommittable>[parallelism];
+            for (var i = 0; i < parallelism; i++)
+            {
+                foreach (var record in (await ReadAsync(readers[i], max: 211)).Records)
+                {
+                    writers[i].Write(record);
+                }
+
+                await writers[i].FlushAsync(default);
+                foreach (var (split, position) in ((ISplitPositionsReader)readers[i]).SplitPositions)
+                {
+                    taken[split] = position;
+                }
+
+                committables[i] = [.. await writers[i].PrepareCommitAsync(n, default)];
+            }
+
+            if (n < 4)
+            {
+                positions = taken;
+                pending = committables;
+                checkpoint = n;
+                for (var i = 0; i < parallelism; i++)
+                {
+                    // Subtask 1 never hears that checkpoint 3 completed.
+                    if (n < 3 || i == 0)
+                    {
+                        await committers[i].CommitAsync(n, pending[i], default);
+                    }
+                }
+            }
+        }
+
+        foreach (var writer in writers)
+        {
+            writer.Write("written after the last barrier, lost with the process");
+            await writer.FlushAsync(default);
+        }
+
+        // Attempt 1 restores from checkpoint 3: commit its committables again, abort the rest, read on to the end.
+        var output = new List<string>();
+        for (var i = 0; i < parallelism; i++)
+        {
+            var context = SinkContext(job, i, attempt: 1, restoredCheckpoint: checkpoint);
+            await using var committer = sink.CreateCommitter(context);
+            await committer.CommitAsync(checkpoint, pending[i], default);
+            await committer.AbortLingeringTransactionsAsync(pending[i], default);
+            await using var writer = sink.CreatePrecommittingWriter(context);
+            using var reader = source.CreateReader(SourceContext(i, parallelism, positions));
+            var rest = await ReadAsync(reader);
+            Assert.True(rest.Ended);
+            foreach (var record in rest.Records)
+            {
+                writer.Write(record);
+            }
+
+            await writer.FinishAsync(default);
+            await committer.CommitAsync(checkpoint + 1, await writer.PrepareCommitAsync(checkpoint + 1, default), default);
+        }
+
+        Assert.Equal(expected.Order(StringComparer.Ordinal), (await TargetAsync(target)).Order(StringComparer.Ordinal));
+        Assert.Empty((await StagingKeysAsync(job, 0)).Concat(await StagingKeysAsync(job, 1)));
+    }
+
+    [Fact]
+    public void Source_sink_and_committable_survive_the_orleans_serializer()
+    {
+        var serializer = new ServiceCollection().AddSerializer().BuildServiceProvider().GetRequiredService<Orleans.Serialization.Serializer>();
+        var source = new RedisStreamSource<int>
+        {
+            ConnectionString = "127.0.0.1:6379",
+            StreamKeys = ["a", "b"],
+            Deserializer = new IntValueDeserializer(),
+            Boundedness = RedisStreamBoundedness.EntryCount,
+            EntriesPerStream = 12,
+            StartPosition = RedisStreamStartPosition.Latest,
+            BatchSize = 7,
+        };
+        var sink = new RedisStreamSink<int> { ConnectionString = "127.0.0.1:6379", StreamKey = "out", Serializer = new RedisStreamValueSerializer<int> { Field = "n" }, CommitChunkSize = 5 };
+        var committable = new RedisStreamCommittable { StagingKey = "s", MarkerKey = "m", TargetStream = "t", Count = 3, CheckpointId = 9 };
+
+        var source2 = Assert.IsType<RedisStreamSource<int>>(serializer.Deserialize<object>(serializer.SerializeToArray<object>(source)));
+        var sink2 = Assert.IsType<RedisStreamSink<int>>(serializer.Deserialize<object>(serializer.SerializeToArray<object>(sink)));
+
+        Assert.Equal(["a", "b"], source2.StreamKeys);
+        Assert.IsType<IntValueDeserializer>(source2.Deserializer);
+        Assert.Equal((RedisStreamBoundedness.EntryCount, 12L, RedisStreamStartPosition.Latest, 7), (source2.Boundedness, source2.EntriesPerStream, source2.StartPosition, source2.BatchSize));
+        Assert.Equal("n", Assert.IsType<RedisStreamValueSerializer<int>>(sink2.Serializer).Field);
+        Assert.Equal((sink.StreamKey, sink.CommitChunkSize, sink.MarkerTimeToLive), (sink2.StreamKey, sink2.CommitChunkSize, sink2.MarkerTimeToLive));
+        Assert.Equal(committable, serializer.Deserialize<RedisStreamCommittable>(serializer.SerializeToArray(committable)));
     }
 
     // ---- helpers ----
