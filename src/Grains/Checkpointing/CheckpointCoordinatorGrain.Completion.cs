@@ -47,11 +47,19 @@ internal sealed partial class CheckpointCoordinatorGrain
         _stats.ReportCompleted(pending, metadata.StateSize());
         if (savepoint is not null)
         {
-            // A savepoint is not a retained checkpoint: no retention, no base for incremental checkpoints, no commit notification.
+            // A savepoint is not a retained checkpoint: no retention, no base for incremental checkpoints. Only a stop
+            // with savepoint commits output (the job ends with it); another savepoint's committables stay pending and
+            // go into the next checkpoint (Flink's FLIP-193: a restart never restores from it).
             ForgetStop(pending.Id);
             LogSavepointCompleted(JobId, pending.Id, savepoint.Location.Directory, metadata.StateSize());
+            if (pending.Type.IsStop && pending.Attempt == S.Start?.Attempt)
+            {
+                S.CommitNotice = Math.Max(S.CommitNotice ?? 0, pending.Id);
+            }
+
             await state.WriteStateAsync();
             Wake(pending.Id);
+            ResendCommitNotice();
             return;
         }
 
@@ -66,14 +74,11 @@ internal sealed partial class CheckpointCoordinatorGrain
             await AbortAsync(older, CheckpointFailureReason.Subsumed, $"checkpoint {pending.Id} completed first");
         }
 
-        // Notify before anything else can fail: the checkpoint is committed. A subtask treats n as covering every
-        // checkpoint up to n, so a notification overtaken by a newer one is dropped there.
+        // Notify before anything else can fail: the checkpoint is committed. The notice is persisted below and sent
+        // again until every subtask confirmed it (see PublishCommitNotice).
         Wake(pending.Id);
         var start = S.Start;
-        foreach (var (task, _) in start.Subtasks)
-        {
-            _ = NotifyAsync(GrainFactory.GetGrain<IStreamTaskGrain>(task.GrainKey).NotifyCheckpointComplete(start.Attempt, pending.Id));
-        }
+        PublishCommitNotice(pending.Id);
 
         try
         {

@@ -67,6 +67,8 @@ internal sealed partial class CheckpointCoordinatorGrain(
         {
             await RecoverLostStopAsync(lost);
         }
+
+        ResendCommitNotice();
     }
 
     public async Task Start(CoordinatorStart start)
@@ -86,6 +88,8 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
 
         S.FailedStop = null;
+        S.CommitNotice = null;
+        _confirmedNotices.Clear();
         _failures.Reset();
         _decider.OnStarted(DateTimeOffset.UtcNow);
         await state.WriteStateAsync();
@@ -100,14 +104,43 @@ internal sealed partial class CheckpointCoordinatorGrain(
             ArmTimer(S.Start.Settings);
         }
 
+        // The job manager's heartbeat: a commit notice not confirmed by every subtask (a call lost, a coordinator
+        // re-activated elsewhere) goes out again.
+        if (S.Start?.Attempt == attempt)
+        {
+            ResendCommitNotice();
+        }
+
         return Task.CompletedTask;
+    }
+
+    public async Task<List<CheckpointTrigger>> RequestFinalCheckpoint(int attempt, TaskId task)
+    {
+        if (S.Start is not { } start || start.Attempt != attempt)
+        {
+            return [];
+        }
+
+        var waiting = _pending.Values.Where(p => p.Attempt == attempt && p.IsAwaiting(task) && p.Trigger is not null).OrderBy(p => p.Id).Select(p => p.Trigger!).ToList();
+        if (waiting.Count > 0 || S.PendingStop is not null || !S.Triggering)
+        {
+            // A stop with savepoint commits the subtask's output when it completes; without triggering, the attempt is
+            // being failed over or ended, and the next attempt commits from its checkpoint.
+            return waiting;
+        }
+
+        LogFinalCheckpointRequested(JobId, task);
+        var id = await TriggerAsync(manual: false, SnapshotType.Checkpoint, requestId: null, Settings.Timeout);
+        return _pending.TryGetValue(id, out var pending) && pending.Trigger is { } trigger ? [trigger] : [];
     }
 
     public async Task Suspend(string reason)
     {
         // The settings stay (retention on a cancel while restarting follows them); triggering stops, and acknowledgements
         // of the suspended attempt find nothing pending.
+        // The attempt's subtasks are being cancelled; the next attempt's sinks commit what the restored checkpoint holds.
         S.Triggering = false;
+        S.CommitNotice = null;
         await AbortAllAsync(CheckpointFailureReason.CoordinatorSuspended, reason);
     }
 
@@ -145,7 +178,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     public async Task Shutdown(JobState finalState)
     {
+        // The job ended: no subtask is left to hear of a commit.
         S.Triggering = false;
+        S.CommitNotice = null;
         _timer?.Dispose();
         _timer = null;
         if (S.Start is { } start)
@@ -283,7 +318,8 @@ internal sealed partial class CheckpointCoordinatorGrain(
         {
             var stream = this.GetStreamProvider(PlatformStreams.ProviderName)
                 .GetStream<CheckpointTrigger>(StreamId.Create(PlatformStreams.CheckpointTriggerNamespace, JobId));
-            await stream.OnNextAsync(new CheckpointTrigger(id, start.Attempt, triggeredAt, Settings.Mode, _store.LatestCompleted, type.Savepoint));
+            pending.Trigger = new CheckpointTrigger(id, start.Attempt, triggeredAt, Settings.Mode, _store.LatestCompleted, type.Savepoint);
+            await stream.OnNextAsync(pending.Trigger);
             LogTriggered(JobId, id, manual);
         }
         catch (Exception ex)
@@ -369,6 +405,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Checkpoint coordinator of job {JobId} started for attempt {Attempt}: interval {Interval}, storage: {Storage}")]
     private partial void LogStarted(string jobId, int attempt, TimeSpan? interval, string storage);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: subtask {Task} asked for a checkpoint to commit its last output")]
+    private partial void LogFinalCheckpointRequested(string jobId, TaskId task);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: triggered checkpoint {CheckpointId} (manual: {Manual})")]
     private partial void LogTriggered(string jobId, long checkpointId, bool manual);

@@ -113,6 +113,35 @@ public sealed record OperatorSnapshot
 
     /// <summary>For a keyed operator: its keyed state.</summary>
     [Id(2)] public KeyedStateSnapshot? KeyedState { get; init; }
+
+    /// <summary>
+    /// For a two-phase-commit sink: what it pre-committed and has not committed yet, per checkpoint, oldest first.
+    /// A restore commits them again (commits are idempotent) before the sink writes anything.
+    /// </summary>
+    [Id(3)] public List<SinkCommittables>? Committables { get; init; }
+
+    /// <summary>For a source of several splits: each split's position (see <c>ISplitPositionsReader</c>).</summary>
+    [Id(4)] public Dictionary<string, string>? SplitPositions { get; init; }
+
+    /// <summary>Whether the snapshot holds anything to restore.</summary>
+    [JsonIgnore] public bool HasState => SourceOffset is not null || KeyedState is not null || Committables is { Count: > 0 } || SplitPositions is not null;
+}
+
+/// <summary>
+/// The committables a two-phase-commit sink subtask pre-committed at one checkpoint's barrier (or at its end of input),
+/// serialized with the Orleans serializer as the sink's committable type.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("platform.SinkCommittables")]
+public sealed record SinkCommittables
+{
+    /// <summary>The checkpoint at whose barrier they were pre-committed.</summary>
+    [Id(0)] public required long CheckpointId { get; init; }
+
+    /// <summary>How many committables <see cref="Payload"/> holds.</summary>
+    [Id(1)] public required int Count { get; init; }
+
+    /// <summary>The committables, an array of the sink's committable type.</summary>
+    [Id(2)] public required byte[] Payload { get; init; }
 }
 
 /// <summary>What one subtask contributed to a checkpoint.</summary>

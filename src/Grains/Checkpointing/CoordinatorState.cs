@@ -45,6 +45,13 @@ public sealed class CoordinatorState
 
     /// <summary>The attempt whose stop with savepoint failed, and why: such an attempt must not end FINISHED.</summary>
     [Id(17)] public FailedStop? FailedStop { get; set; }
+
+    /// <summary>
+    /// The latest checkpoint (or stop-with-savepoint) of <see cref="Start"/>'s attempt whose completion the subtasks
+    /// must hear of, so that two-phase-commit sinks commit: persisted with the completion, and sent again on the job
+    /// manager's heartbeat until every subtask confirmed it (a coordinator re-activated elsewhere sends it again).
+    /// </summary>
+    [Id(18)] public long? CommitNotice { get; set; }
 }
 
 /// <summary>A stop with savepoint that failed: its attempt, and the job's failure message.</summary>

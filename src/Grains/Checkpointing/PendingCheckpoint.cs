@@ -94,6 +94,12 @@ internal sealed class PendingCheckpoint(long id, DateTimeOffset triggeredAt, boo
 
     public IEnumerable<TaskId> Missing => _missing;
 
+    /// <summary>What was published to make sources inject its barrier (a subtask whose input ended takes part on it directly).</summary>
+    public CheckpointTrigger? Trigger { get; set; }
+
+    /// <summary>Whether <paramref name="task"/> has not acknowledged it yet.</summary>
+    public bool IsAwaiting(TaskId task) => Phase == PendingCheckpointPhase.AwaitingAcknowledgements && _missing.Contains(task);
+
     public bool IsFullyAcknowledged => _missing.Count == 0;
 
     public bool IsExpired(DateTimeOffset now) => Phase == PendingCheckpointPhase.AwaitingAcknowledgements && now - TriggeredAt > Timeout;

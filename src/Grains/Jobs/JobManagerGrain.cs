@@ -211,7 +211,7 @@ internal sealed partial class JobManagerGrain(
         var plan = ExecutionPlan.Build(graph);
         var uids = graph.Vertices.Select(v => v.Uid).ToHashSet(StringComparer.Ordinal);
         var withState = metadata.Subtasks.SelectMany(s => s.Operators)
-            .Where(o => o.SourceOffset is not null || o.KeyedState is not null)
+            .Where(o => o.HasState)
             .Select(o => o.OperatorUid).Distinct(StringComparer.Ordinal).ToList();
         var unmatched = withState.Where(uid => !uids.Contains(uid)).ToList();
         if (unmatched.Count > 0 && !restore.AllowNonRestoredState)
@@ -225,8 +225,10 @@ internal sealed partial class JobManagerGrain(
         {
             foreach (var vertex in task.Chain)
             {
-                var offsets = metadata.Subtasks.Count(s => s.Operators.Any(o => o.OperatorUid == vertex.Uid && o.SourceOffset is not null));
-                if (offsets > 0 && offsets != task.Parallelism)
+                var sourceSnapshots = metadata.Subtasks.SelectMany(s => s.Operators).Where(o => o.OperatorUid == vertex.Uid && o.SourceOffset is not null).ToList();
+                var offsets = sourceSnapshots.Count;
+                // A source of splits with positions can change its parallelism: every subtask sees every split's position.
+                if (offsets > 0 && offsets != task.Parallelism && !sourceSnapshots.All(o => o.SplitPositions is not null))
                 {
                     problems.Add(
                         $"Source '{vertex.Name}' (uid '{vertex.Uid}') ran with parallelism {offsets} when the savepoint was taken and has {task.Parallelism} now; " +
@@ -516,7 +518,21 @@ internal sealed partial class JobManagerGrain(
             var keyed = task.IsKeyed && vertex == task.Head
                 ? snapshots.Select(x => x.Operator.KeyedState).OfType<KeyedStateSnapshot>().Where(k => k.KeyGroupEnd >= range.Start && k.KeyGroupStart <= range.End).ToList()
                 : [];
-            restores.Add(new OperatorRestore(vertex.Uid, offset, keyed));
+
+            // A sink's committables go to the subtask of the same index; after a change of parallelism, subtask i takes
+            // those of every former subtask j with j mod p = i, so each is committed again exactly by one subtask.
+            var committables = snapshots
+                .Where(x => x.Operator.Committables is { Count: > 0 } && x.Subtask.SubtaskIndex % task.Parallelism == id.SubtaskIndex)
+                .SelectMany(x => x.Operator.Committables!).OrderBy(c => c.CheckpointId).ToList();
+
+            // Split positions are the union over the source's subtasks (Flink's union redistribution): a reader picks its own.
+            Dictionary<string, string>? positions = null;
+            foreach (var split in snapshots.Where(x => x.Operator.SplitPositions is not null).SelectMany(x => x.Operator.SplitPositions!))
+            {
+                (positions ??= new(StringComparer.Ordinal))[split.Key] = split.Value;
+            }
+
+            restores.Add(new OperatorRestore(vertex.Uid, offset, keyed, committables.Count > 0 ? committables : null, positions));
         }
 
         return restores;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orleans.Serialization;
 using Platform.Connectors;
 using Platform.Functions;
@@ -40,6 +41,9 @@ internal sealed class OperatorChain
     public string? KeyedOperatorUid { get; init; }
 
     public bool HasSinks => Operators.Any(o => o.NeedsFlush);
+
+    /// <summary>Whether an operator holds pre-committed output not committed yet.</summary>
+    public bool HasUncommittedOutput => Operators.Any(o => o.HasUncommittedOutput);
 
     /// <summary>Builds the chain of a deployment; every function is deserialized and every operator created, none opened.</summary>
     public static OperatorChain Build(TaskDeployment deployment, IServiceProvider services)
@@ -144,6 +148,8 @@ internal sealed class OperatorChain
                 OperatorKind.Map => (StreamOperator)Invoke(nameof(CreateMap), [input[0], output!], function, downstream!, vertex),
                 OperatorKind.FlatMap => (StreamOperator)Invoke(nameof(CreateFlatMap), [input[0], output!], function, downstream!, vertex),
                 OperatorKind.Filter => (StreamOperator)Invoke(nameof(CreateFilter), [input[0]], function, downstream!, vertex),
+                OperatorKind.Sink when TwoPhaseCommittableType(function, input[0]) is { } committable =>
+                    (StreamOperator)Invoke(nameof(CreateTwoPhaseCommitSink), [input[0], committable], function, vertex),
                 OperatorKind.Sink => (StreamOperator)Invoke(nameof(CreateSink), [input[0]], function, vertex),
                 OperatorKind.KeyedProcess when isHead => CreateKeyed(vertex, function, input, output!, downstream!),
                 OperatorKind.KeyedCoProcess when isHead => CreateKeyed(vertex, function, input, output!, downstream!),
@@ -234,6 +240,7 @@ internal sealed class OperatorChain
                     SubtaskIndex = deployment.Id.SubtaskIndex,
                     Parallelism = deployment.Parallelism,
                     StartOffset = deployment.Restore?.FirstOrDefault(r => r.OperatorUid == vertex.Uid)?.SourceOffset,
+                    RestoredSplitPositions = deployment.Restore?.FirstOrDefault(r => r.OperatorUid == vertex.Uid)?.SplitPositions,
                     Services = services,
                 },
             };
@@ -252,17 +259,35 @@ internal sealed class OperatorChain
             {
                 Name = vertex.Name,
                 Uid = vertex.Uid,
-                WriterContext = new SinkWriterContext
-                {
-                    JobId = deployment.Id.JobId,
-                    OperatorUid = vertex.Uid,
-                    OperatorName = vertex.Name,
-                    SubtaskIndex = deployment.Id.SubtaskIndex,
-                    Parallelism = deployment.Parallelism,
-                    Attempt = deployment.Attempt,
-                    Services = services,
-                },
+                WriterContext = SinkContext(vertex),
             };
+
+        // The committable type of a two-phase-commit sink of records of type input, or null for a plain sink.
+        private static Type? TwoPhaseCommittableType(object function, Type input) =>
+            function.GetType().GetInterfaces()
+                .FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(ITwoPhaseCommittingSink<,>) && i.GetGenericArguments()[0] == input)
+                ?.GetGenericArguments()[1];
+
+        private TwoPhaseCommitSinkOperator<T, TCommittable> CreateTwoPhaseCommitSink<T, TCommittable>(ITwoPhaseCommittingSink<T, TCommittable> function, JobVertex vertex) =>
+            new(function, _serializer.GetSerializer<TCommittable[]>(), services.GetRequiredService<ILoggerFactory>().CreateLogger<TwoPhaseCommitSinkOperator<T, TCommittable>>())
+            {
+                Name = vertex.Name,
+                Uid = vertex.Uid,
+                WriterContext = SinkContext(vertex),
+                Restored = deployment.Restore?.FirstOrDefault(r => r.OperatorUid == vertex.Uid)?.Committables ?? [],
+            };
+
+        private SinkWriterContext SinkContext(JobVertex vertex) => new()
+        {
+            JobId = deployment.Id.JobId,
+            OperatorUid = vertex.Uid,
+            OperatorName = vertex.Name,
+            SubtaskIndex = deployment.Id.SubtaskIndex,
+            Parallelism = deployment.Parallelism,
+            Attempt = deployment.Attempt,
+            RestoredCheckpointId = deployment.RestoredFrom,
+            Services = services,
+        };
 
         private static KeyedProcessOperator<TKey, TIn, TOut> CreateKeyedProcess<TKey, TIn, TOut>(
             KeyedProcessFunction<TKey, TIn, TOut> function, IKeySelector<TIn, TKey> selector, IKeyedStateBackend backend, ICollector<TOut> output, JobVertex vertex)

@@ -18,9 +18,13 @@ internal sealed partial class StreamTask
     /// <summary>A checkpoint trigger from the job's control stream: a source injects the barrier at its next step.</summary>
     public void OnTrigger(CheckpointTrigger trigger)
     {
-        if (_chain.Source is not null && trigger.Attempt == Attempt && trigger.CheckpointId > _checkpoints.LastCheckpoint && State == TaskState.Running)
+        if ((_chain.Source is not null || _awaitingFinalCheckpoint) && trigger.Attempt == Attempt && trigger.CheckpointId > _checkpoints.LastCheckpoint && State == TaskState.Running)
         {
             _triggers.Enqueue(trigger);
+            if (_awaitingFinalCheckpoint)
+            {
+                Signal(ref _inputSignal);
+            }
         }
         else if (_chain.Source is not null && trigger.Attempt == Attempt && State is TaskState.Failed or TaskState.Canceled)
         {

@@ -19,7 +19,7 @@ namespace Platform.Tasks;
 /// Barrier alignment is the <see cref="BarrierAligner"/>'s, each checkpoint's synchronous and asynchronous parts the
 /// <see cref="SubtaskCheckpointCoordinator"/>'s, and reports to the job manager the <see cref="TaskReporter"/>'s.
 /// </summary>
-internal sealed partial class StreamTask : ITaskRuntime
+internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
 {
     private const int BatchesBetweenYields = 8;
 
@@ -64,7 +64,17 @@ internal sealed partial class StreamTask : ITaskRuntime
         _checkpoints = new SubtaskCheckpointCoordinator(
             deployment, chain, grains.GetGrain<ICheckpointAcknowledger>(deployment.Id.JobId), storage, restoreStorage, savepointStorage, _cancellation.Token, logger);
         _grantThreshold = Math.Max(1, deployment.ChannelWindow / 2);
+        foreach (var op in chain.Operators)
+        {
+            op.Host = this;
+        }
     }
+
+    CancellationToken IOperatorHost.Cancellation => _cancellation.Token;
+
+    void IOperatorHost.Fail(Exception exception) => Fail(exception);
+
+    void IOperatorHost.Wake() => Signal(ref _inputSignal);
 
     public int Attempt => _deployment.Attempt;
 
@@ -179,6 +189,7 @@ internal sealed partial class StreamTask : ITaskRuntime
             }
 
             await EmitEndOfInputAsync();
+            await CommitFinalOutputAsync();
 
             // A finished subtask acknowledges the checkpoints it took part in before it says it finished, so they
             // can complete (a stop-with-savepoint relies on it).

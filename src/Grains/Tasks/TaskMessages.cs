@@ -92,7 +92,9 @@ public sealed record TaskCheckpointSettings(
 public sealed record OperatorRestore(
     [property: Id(0)] string OperatorUid,
     [property: Id(1)] long? SourceOffset,
-    [property: Id(2)] List<KeyedStateSnapshot> KeyedState);
+    [property: Id(2)] List<KeyedStateSnapshot> KeyedState,
+    [property: Id(3)] List<SinkCommittables>? Committables = null,
+    [property: Id(4)] Dictionary<string, string>? SplitPositions = null);
 
 /// <summary>Timings of one subtask's part of a checkpoint.</summary>
 [GenerateSerializer, Immutable, Alias("platform.SubtaskCheckpointMetrics")]
@@ -298,6 +300,13 @@ public interface ICheckpointAcknowledger : IGrainWithStringKey
 
     /// <summary>The subtask cannot take part in checkpoint <paramref name="checkpointId"/>.</summary>
     Task DeclineCheckpoint(int attempt, TaskId task, long checkpointId, string reason);
+
+    /// <summary>
+    /// The subtask's input ended with output pre-committed and not committed yet: returns the triggers of the
+    /// checkpoints in progress that still wait for it, or triggers one now, so that a completed checkpoint covers that
+    /// output. Empty for another attempt, or while a stop with savepoint (whose completion commits it) is in progress.
+    /// </summary>
+    Task<List<CheckpointTrigger>> RequestFinalCheckpoint(int attempt, TaskId task);
 }
 
 /// <summary>How tasks report to their job manager.</summary>

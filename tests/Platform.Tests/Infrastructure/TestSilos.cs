@@ -38,5 +38,5 @@ public static class TestSilos
 public sealed class PlatformTestSiloConfigurator : ISiloConfigurator
 {
     /// <inheritdoc />
-    public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests().AddOutgoingGrainCallFilter<AckFaultFilter>();
+    public void Configure(ISiloBuilder siloBuilder) => siloBuilder.AddPlatformForTests().AddOutgoingGrainCallFilter<AckFaultFilter>().AddIncomingGrainCallFilter<CallFaultFilter>();
 }

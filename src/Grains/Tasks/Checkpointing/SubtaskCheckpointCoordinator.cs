@@ -67,6 +67,19 @@ internal sealed partial class SubtaskCheckpointCoordinator(
         LastCheckpoint = barrier.CheckpointId;
         var started = Stopwatch.GetTimestamp();
         var offset = chain.Source?.Offset;
+        var positions = chain.Source?.SplitPositions;
+
+        // Two-phase-commit sinks pre-commit before the barrier leaves. A failure here fails the subtask (it propagates):
+        // the records of the open transaction could not be made durable, and only a restart keeps them.
+        var committables = new List<OperatorSnapshot>();
+        foreach (var op in chain.Operators)
+        {
+            if (await op.SnapshotCommittablesAsync(barrier.CheckpointId, barrier.Savepoint is not null, cancellation) is { } pending)
+            {
+                committables.Add(new OperatorSnapshot { OperatorUid = op.Uid, Committables = pending });
+            }
+        }
+
         IKeyedStateSnapshot? keyed;
         var declined = false;
         try
@@ -98,12 +111,29 @@ internal sealed partial class SubtaskCheckpointCoordinator(
         {
             // Started before the barrier is flushed: sending may wait for credit, the upload need not.
             _asyncParts.RemoveAll(p => p.Answered.IsCompleted);
-            _asyncParts.Add(new AsyncPart(barrier.CheckpointId, UploadAndAcknowledgeAsync(barrier.CheckpointId, barrier.Savepoint, offset, keyed, sync, alignment)));
+            _asyncParts.Add(new AsyncPart(barrier.CheckpointId, UploadAndAcknowledgeAsync(barrier.CheckpointId, barrier.Savepoint, [.. SourceSnapshot(offset, positions), .. committables], keyed, sync, alignment)));
         }
     }
 
     /// <summary>Waits until every asynchronous part answered the coordinator (a finishing subtask acks before it says it finished).</summary>
     public Task WaitForAsyncPartsAsync() => Task.WhenAll(_asyncParts.Select(p => p.Answered).Where(t => !t.IsCompleted));
+
+    /// <summary>
+    /// Asks the coordinator for a checkpoint that covers this subtask's last output (its input ended): the triggers of
+    /// the checkpoints in progress that still wait for it, or of one it triggers now. Empty when the call fails.
+    /// </summary>
+    public async Task<List<CheckpointTrigger>> RequestFinalCheckpointAsync()
+    {
+        try
+        {
+            return await coordinator.RequestFinalCheckpoint(Attempt, Id);
+        }
+        catch (Exception ex)
+        {
+            LogFinalCheckpointRequestFailed(ex, Id);
+            return [];
+        }
+    }
 
     /// <summary>Tells the coordinator that this subtask cannot take part in <paramref name="checkpointId"/>.</summary>
     public async Task DeclineAsync(long checkpointId, string reason)
@@ -152,10 +182,10 @@ internal sealed partial class SubtaskCheckpointCoordinator(
         return new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = operators };
     }
 
-    /// <summary>The source operator's snapshot (its offset), or none for a subtask without a source.</summary>
-    public List<OperatorSnapshot> SourceSnapshot(long? offset = null) =>
+    /// <summary>The source operator's snapshot (its offset and split positions), or none for a subtask without a source.</summary>
+    public List<OperatorSnapshot> SourceSnapshot(long? offset = null, Dictionary<string, string>? positions = null) =>
         chain.Operators.FirstOrDefault(o => o is ISourceOperator) is { } source
-            ? [new OperatorSnapshot { OperatorUid = source.Uid, SourceOffset = offset ?? chain.Source!.Offset }]
+            ? [new OperatorSnapshot { OperatorUid = source.Uid, SourceOffset = offset ?? chain.Source!.Offset, SplitPositions = positions ?? chain.Source!.SplitPositions }]
             : [];
 
     private void ForwardBarrier(CheckpointBarrier barrier)
@@ -172,12 +202,11 @@ internal sealed partial class SubtaskCheckpointCoordinator(
         }
     }
 
-    private async Task UploadAndAcknowledgeAsync(long checkpointId, SavepointTarget? savepoint, long? offset, IKeyedStateSnapshot? keyed, TimeSpan sync, TimeSpan alignment)
+    private async Task UploadAndAcknowledgeAsync(long checkpointId, SavepointTarget? savepoint, List<OperatorSnapshot> operators, IKeyedStateSnapshot? keyed, TimeSpan sync, TimeSpan alignment)
     {
         var started = Stopwatch.GetTimestamp();
         try
         {
-            var operators = SourceSnapshot(offset);
             long size = 0, written = 0;
             if (keyed is not null)
             {
@@ -212,6 +241,9 @@ internal sealed partial class SubtaskCheckpointCoordinator(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} could not complete its part of checkpoint {CheckpointId}")]
     private partial void LogCheckpointFailed(Exception exception, TaskId task, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Task {Task} could not ask its checkpoint coordinator for a final checkpoint; it asks again")]
+    private partial void LogFinalCheckpointRequestFailed(Exception exception, TaskId task);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Task {Task} could not decline a checkpoint to its checkpoint coordinator")]
     private partial void LogDeclineFailed(Exception exception, TaskId task);

@@ -1,3 +1,4 @@
+using Platform.Checkpointing;
 using Platform.Connectors;
 using Platform.Functions;
 using Platform.State;
@@ -27,12 +28,45 @@ internal sealed class OperatorContext
     public required IServiceProvider Services { get; init; }
 }
 
+/// <summary>What an operator may ask of the subtask that runs it, from work it does outside the record loop.</summary>
+internal interface IOperatorHost
+{
+    /// <summary>Cancelled when the subtask stops.</summary>
+    CancellationToken Cancellation { get; }
+
+    /// <summary>Fails the subtask (the job restarts from its latest checkpoint).</summary>
+    void Fail(Exception exception);
+
+    /// <summary>Wakes the subtask's loop: something it may wait for happened (a commit completed).</summary>
+    void Wake();
+}
+
 /// <summary>An operator of a task's chain (Flink's <c>StreamOperator</c>): it wraps one user function.</summary>
 internal abstract class StreamOperator
 {
     public required string Name { get; init; }
 
     public required string Uid { get; init; }
+
+    /// <summary>The subtask running the operator; set before <see cref="OpenAsync"/>.</summary>
+    public IOperatorHost? Host { get; set; }
+
+    /// <summary>
+    /// Part of the synchronous part of checkpoint <paramref name="checkpointId"/>, before the barrier goes downstream
+    /// (Flink's <c>prepareSnapshotPreBarrier</c>): a two-phase-commit sink pre-commits and returns every committable
+    /// it has not committed yet. Null for operators without such state.
+    /// </summary>
+    public virtual ValueTask<List<SinkCommittables>?> SnapshotCommittablesAsync(long checkpointId, bool savepoint, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<List<SinkCommittables>?>(null);
+
+    /// <summary>
+    /// The input ended and <see cref="FinishAsync"/> ran: a two-phase-commit sink pre-commits its last transaction
+    /// under <paramref name="checkpointId"/>; without checkpointing it commits everything at once.
+    /// </summary>
+    public virtual ValueTask EndInputAsync(long checkpointId, bool checkpointing, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>Whether the operator holds pre-committed output not committed yet (the subtask must not finish before it is).</summary>
+    public virtual bool HasUncommittedOutput => false;
 
     /// <summary>Opens the function; runs in the task's loop before any record.</summary>
     public virtual ValueTask OpenAsync(OperatorContext context) => ValueTask.CompletedTask;
@@ -364,7 +398,7 @@ internal sealed class SinkOperator<T>(ISinkFunction<T> function) : StreamOperato
 
     public override void NotifyCheckpointComplete(long checkpointId)
     {
-        if (_writer is Connectors.ICheckpointListener listener)
+        if (_writer is ICheckpointListener listener)
         {
             listener.NotifyCheckpointComplete(checkpointId);
         }
@@ -389,6 +423,9 @@ internal interface ISourceOperator
     /// <summary>The offset of the next record (what a checkpoint stores).</summary>
     long Offset { get; }
 
+    /// <summary>A copy of each split's position, for a reader of several splits; null otherwise.</summary>
+    Dictionary<string, string>? SplitPositions { get; }
+
     /// <summary>Whether the source ends (a draining stop reads a bounded source to its end).</summary>
     bool IsBounded { get; }
 }
@@ -400,6 +437,14 @@ internal sealed class SourceOperator<T>(ISourceFunction<T> function, ICollector<
     public required SourceReaderContext ReaderContext { get; init; }
 
     public long Offset => _reader?.Offset ?? ReaderContext.StartOffset ?? 0;
+
+    public Dictionary<string, string>? SplitPositions => _reader switch
+    {
+        ISplitPositionsReader reader => new Dictionary<string, string>(reader.SplitPositions, StringComparer.Ordinal),
+        // Not open yet (or closed): what it was restored with stands.
+        null when ReaderContext.RestoredSplitPositions is { } restored => new Dictionary<string, string>(restored, StringComparer.Ordinal),
+        _ => null,
+    };
 
     public bool IsBounded => function.IsBounded;
 
