@@ -1,0 +1,75 @@
+using Platform.Checkpointing;
+using Platform.Connectors.Redis;
+using Platform.Graph;
+using Platform.Runtime;
+using Platform.Samples;
+using Platform.Tests.Hosting;
+using Platform.Tests.Infrastructure;
+using StackExchange.Redis;
+
+namespace Platform.Tests.Connectors;
+
+/// <summary>A job from Redis Streams to a Redis stream on a real cluster and a real redis-server, failed mid-run.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class RedisStreamJobTests(ClusterFixture fixture, RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task Redis_streams_through_a_keyed_count_into_a_redis_stream_are_exactly_once_across_a_failure()
+    {
+        const int streams = 3;
+        const int perStream = 4_000;
+        const int words = 25;
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var keys = Enumerable.Range(0, streams).Select(s => $"{run}:words:{s}").ToList();
+        var target = $"{run}:counts";
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString);
+        var database = connection.GetDatabase();
+        string WordOf(int stream, int index) => WordGenerator.WordAt(((long)stream * perStream) + index, words);
+        async Task WriteAsync(int from, int to)
+        {
+            var adds = new List<Task>();
+            for (var s = 0; s < streams; s++)
+            {
+                for (var i = from; i < to; i++)
+                {
+                    adds.Add(database.StreamAddAsync(keys[s], "value", WordOf(s, i)));
+                }
+            }
+
+            await Task.WhenAll(adds);
+        }
+
+        // The first half now; the source waits for the rest (it ends after perStream entries of each stream).
+        await WriteAsync(0, perStream / 2);
+        var job = new StreamJobBuilder("redis-exactly-once")
+        {
+            DefaultParallelism = 2,
+            Checkpointing = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(100), Storage = CheckpointStorageKind.FileSystem, Directory = TestData.NewDirectory("checkpoints") },
+            RestartStrategy = RestartStrategy.FixedDelayRestart(5, TimeSpan.FromMilliseconds(100)),
+        };
+        job.AddSource(new RedisStreamSource<string> { ConnectionString = redis.Server.ConnectionString, StreamKeys = keys, Boundedness = RedisStreamBoundedness.EntryCount, EntriesPerStream = perStream, BatchSize = 200 }, "redis words").Uid("redis-words")
+            .Map(new FailOnDemand<string>(), "fail-on-demand").Uid("fail-on-demand")
+            .KeyBy(new WordKey())
+            .Process(new CountWords(), "count").Uid("count")
+            .SinkTo(new RedisStreamSink<WordCount> { ConnectionString = redis.Server.ConnectionString, StreamKey = target }, "redis counts").Uid("redis-counts");
+        var jobId = await fixture.Platform.SubmitAsync(job);
+        await Poll.UntilAsync(async () => (await fixture.Platform.GetCheckpointStatisticsAsync(jobId)).Completed >= 2, Timeout, () => "two checkpoints complete");
+        Assert.True(await database.StreamLengthAsync(target) > 0, "committed output is visible while the job runs");
+
+        // The next record fails the job; it restarts from its latest checkpoint and reads the second half too.
+        FailureSwitch.Arm(jobId);
+        await WriteAsync(perStream / 2, perStream);
+        var status = await fixture.Platform.WaitForCompletionAsync(jobId, Timeout);
+
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        Assert.Equal(1, status.Restarts);
+        var expected = Enumerable.Range(0, streams).SelectMany(s => Enumerable.Range(0, perStream).Select(i => WordOf(s, i)))
+            .GroupBy(w => w)
+            .SelectMany(g => Enumerable.Range(1, g.Count()).Select(c => new WordCount(g.Key, c).ToString()))
+            .Order(StringComparer.Ordinal);
+        var output = (await database.StreamRangeAsync(target)).Select(e => (string)e["value"]!).Order(StringComparer.Ordinal);
+        Assert.Equal(expected, output);
+    }
+}
