@@ -292,6 +292,48 @@ public sealed class RedisStreamTests(RedisServerFixture redis) : IClassFixture<R
     }
 
     [Fact]
+    public async Task Sink_commits_a_transaction_larger_than_one_lua_unpack_with_the_default_chunk_size()
+    {
+        // 12,000 entries: one run of the script moves 10,000, more than Lua's unpack takes at once.
+        var target = $"{_run}:out";
+        var sink = Sink(target);
+        await using var writer = sink.CreatePrecommittingWriter(SinkContext("job", 0, attempt: 0));
+        await using var committer = sink.CreateCommitter(SinkContext("job", 0, attempt: 0));
+        await WriteAsync(writer, 0, 12_000);
+
+        var committables = await writer.PrepareCommitAsync(1, default);
+        await committer.CommitAsync(1, committables, default);
+
+        Assert.Equal(Values(0, 12_000), await TargetAsync(target));
+        Assert.False(await Database.KeyExistsAsync(committables[0].StagingKey));
+    }
+
+    [Fact]
+    public async Task Sink_commit_cut_between_chunks_resumes_after_the_last_entry_moved()
+    {
+        var target = $"{_run}:out";
+        var sink = Sink(target);
+        sink.CommitChunkSize = 100;
+        await using var writer = sink.CreatePrecommittingWriter(SinkContext("job", 0, attempt: 0));
+        await WriteAsync(writer, 0, 1_000);
+        var committables = await writer.PrepareCommitAsync(1, default);
+
+        // As a process that died after three runs of the script left it: 300 entries moved, and how far it got.
+        var staged = await Database.StreamRangeAsync(committables[0].StagingKey, count: 300);
+        foreach (var entry in staged)
+        {
+            await Database.StreamAddAsync(target, entry.Values);
+        }
+
+        await Database.StringSetAsync(committables[0].MarkerKey + ":moved", (string)staged[^1].Id!);
+        await using var committer = sink.CreateCommitter(SinkContext("job", 0, attempt: 1));
+        await committer.CommitAsync(1, committables, default);
+
+        Assert.Equal(Values(0, 1_000), await TargetAsync(target));
+        Assert.False(await Database.KeyExistsAsync(committables[0].MarkerKey + ":moved"));
+    }
+
+    [Fact]
     public async Task Sink_commit_of_a_lost_transaction_fails_naming_it()
     {
         var sink = Sink($"{_run}:out");

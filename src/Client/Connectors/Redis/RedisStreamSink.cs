@@ -61,8 +61,8 @@ public sealed record RedisStreamCommittable
 /// </summary>
 /// <remarks>
 /// Each run of the script is atomic on the server and moves at most <see cref="CommitChunkSize"/> entries (so that a
-/// large transaction does not stall the server); an entry is always either staged or appended, never both, so a commit
-/// interrupted between chunks resumes where it stopped. Readers may see a large transaction appear in chunks. The
+/// large transaction does not stall the server) and records the id of the last entry it moved in
+/// <c>{marker}:moved</c> in the same run, so a commit interrupted between chunks resumes exactly after it. Readers may see a large transaction appear in chunks. The
 /// staging streams, the marker keys and <see cref="StreamKey"/> must live on one server (no Redis Cluster).
 /// Commit markers and staging streams expire after <see cref="MarkerTimeToLive"/>: a checkpoint restored after that
 /// long fails its commit (the staged entries are gone and no marker says they were appended) rather than writing twice.
@@ -263,25 +263,25 @@ public sealed class RedisStreamSink<T> : ITwoPhaseCommittingSink<T, RedisStreamC
 
     private sealed class Committer : ISinkCommitter<RedisStreamCommittable>
     {
-        // KEYS: staging, marker, target; ARGV: chunk size, marker time to live (ms), entry count.
+        // KEYS: staging, marker, target, progress; ARGV: chunk size, time to live of marker and progress (ms), entry count.
         // Returns 1 when committed (now or before), 0 when entries are left to move, -1 when the transaction is lost.
+        // The staging stream no longer changes once pre-committed, so the id of the last entry moved (progress) is where
+        // the next run goes on; each run moves its chunk and records that id atomically.
         private const string CommitScript = """
             if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end
             if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-            local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', tonumber(ARGV[1]))
-            if #entries > 0 then
-              local ids = {}
-              for i, entry in ipairs(entries) do
-                redis.call('XADD', KEYS[3], '*', unpack(entry[2]))
-                ids[i] = entry[1]
-              end
-              redis.call('XDEL', KEYS[1], unpack(ids))
+            local chunk = tonumber(ARGV[1])
+            local moved = redis.call('GET', KEYS[4])
+            local entries = redis.call('XRANGE', KEYS[1], moved and ('(' .. moved) or '-', '+', 'COUNT', chunk)
+            for _, entry in ipairs(entries) do
+              redis.call('XADD', KEYS[3], '*', unpack(entry[2]))
             end
-            if redis.call('XLEN', KEYS[1]) == 0 then
+            if #entries < chunk then
               redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[2])
-              redis.call('DEL', KEYS[1])
+              redis.call('DEL', KEYS[1], KEYS[4])
               return 1
             end
+            redis.call('SET', KEYS[4], entries[#entries][1], 'PX', ARGV[2])
             return 0
             """;
 
@@ -303,7 +303,7 @@ public sealed class RedisStreamSink<T> : ITwoPhaseCommittingSink<T, RedisStreamC
             var database = (await _lease.GetAsync()).GetDatabase();
             foreach (var committable in committables)
             {
-                RedisKey[] keys = [committable.StagingKey, committable.MarkerKey, committable.TargetStream];
+                RedisKey[] keys = [committable.StagingKey, committable.MarkerKey, committable.TargetStream, committable.MarkerKey + ":moved"];
                 RedisValue[] arguments = [_sink.CommitChunkSize, (long)_sink.MarkerTimeToLive.TotalMilliseconds, committable.Count];
                 while (true)
                 {
