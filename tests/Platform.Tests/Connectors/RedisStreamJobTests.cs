@@ -72,4 +72,55 @@ public sealed class RedisStreamJobTests(ClusterFixture fixture, RedisServerFixtu
         var output = (await database.StreamRangeAsync(target)).Select(e => (string)e["value"]!).Order(StringComparer.Ordinal);
         Assert.Equal(expected, output);
     }
+
+    [Fact]
+    public async Task A_stop_with_savepoint_resumed_at_another_parallelism_continues_every_stream_exactly_once()
+    {
+        const int streams = 5;
+        const int perStream = 2_000;
+        const int words = 20;
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var keys = Enumerable.Range(0, streams).Select(s => $"{run}:words:{s}").ToList();
+        var target = $"{run}:counts";
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString);
+        var database = connection.GetDatabase();
+        string WordOf(int stream, int index) => WordGenerator.WordAt(((long)stream * perStream) + index, words);
+        Task WriteAsync(int from, int to) => Task.WhenAll(
+            Enumerable.Range(0, streams).SelectMany(s => Enumerable.Range(from, to - from).Select(i => database.StreamAddAsync(keys[s], "value", WordOf(s, i)))));
+        StreamJobBuilder Job(int parallelism, RestoreSettings? from)
+        {
+            var job = new StreamJobBuilder("redis-rescaled")
+            {
+                DefaultParallelism = parallelism,
+                RestoreFrom = from,
+                Checkpointing = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(100), Storage = CheckpointStorageKind.FileSystem, Directory = TestData.NewDirectory("checkpoints") },
+                RestartStrategy = RestartStrategy.NoRestart,
+            };
+            job.AddSource(new RedisStreamSource<string> { ConnectionString = redis.Server.ConnectionString, StreamKeys = keys, Boundedness = RedisStreamBoundedness.EntryCount, EntriesPerStream = perStream, BatchSize = 100 }, "redis words").Uid("redis-words")
+                .KeyBy(new WordKey())
+                .Process(new CountWords(), "count").Uid("count")
+                .SinkTo(new RedisStreamSink<WordCount> { ConnectionString = redis.Server.ConnectionString, StreamKey = target }, "redis counts").Uid("redis-counts");
+            return job;
+        }
+
+        await WriteAsync(0, perStream / 2);
+        var first = await fixture.Platform.SubmitAsync(Job(2, null));
+        await Poll.UntilAsync(async () => (await fixture.Platform.GetCheckpointStatisticsAsync(first)).Completed >= 1, Timeout, () => "a checkpoint completes");
+        var savepoint = await fixture.Platform.StopWithSavepointAsync(first, timeout: Timeout);
+        var before = await database.StreamLengthAsync(target);
+        Assert.True(before > 0, "the stop with savepoint committed the first job's output");
+
+        // Streams 0..4 were read by subtasks 0,1,0,1,0; now by 0,1,2,0,1, each from where the savepoint left it.
+        await WriteAsync(perStream / 2, perStream);
+        var second = await fixture.Platform.SubmitAsync(Job(3, new RestoreSettings { Path = savepoint.Path }));
+        var status = await fixture.Platform.WaitForCompletionAsync(second, Timeout);
+
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        var expected = Enumerable.Range(0, streams).SelectMany(s => Enumerable.Range(0, perStream).Select(i => WordOf(s, i)))
+            .GroupBy(w => w)
+            .SelectMany(g => Enumerable.Range(1, g.Count()).Select(c => new WordCount(g.Key, c).ToString()))
+            .Order(StringComparer.Ordinal);
+        var output = (await database.StreamRangeAsync(target)).Select(e => (string)e["value"]!).Order(StringComparer.Ordinal);
+        Assert.Equal(expected, output);
+    }
 }
