@@ -146,6 +146,9 @@ public sealed class JobGraph
     /// <summary>The savepoint or retained checkpoint the job starts from; <c>null</c> for empty state.</summary>
     [Id(7)] public Checkpointing.RestoreSettings? Restore { get; set; }
 
+    /// <summary>What happens to records a source cannot read or an operator throws on; <c>null</c> fails the subtask.</summary>
+    [Id(8)] public Connectors.PoisonRecordPolicy? PoisonRecords { get; set; }
+
     /// <summary>Finds a vertex by id.</summary>
     public JobVertex? FindVertex(int id) => Vertices.Find(v => v.Id == id);
 }

@@ -35,6 +35,9 @@ public sealed class StreamJobBuilder
     /// <summary>How the job restarts after a failure (default: exponential delay).</summary>
     public Checkpointing.RestartStrategy? RestartStrategy { get; set; }
 
+    /// <summary>What happens to records a source cannot read or an operator throws on; <c>null</c> fails the subtask naming the operator (and, at a source, the split and offset).</summary>
+    public Connectors.PoisonRecordPolicy? PoisonRecords { get; set; }
+
     /// <summary>Where keyed state lives (default: the silos' default, heap unless configured).</summary>
     public State.StateBackendKind? StateBackend { get; set; }
 
@@ -72,7 +75,7 @@ public sealed class StreamJobBuilder
     public JobGraph ToJobGraph(Serializer serializer)
     {
         ArgumentNullException.ThrowIfNull(serializer);
-        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism, Checkpointing = Checkpointing, RestartStrategy = RestartStrategy, StateBackend = StateBackend, Restore = RestoreFrom };
+        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism, Checkpointing = Checkpointing, RestartStrategy = RestartStrategy, StateBackend = StateBackend, Restore = RestoreFrom, PoisonRecords = PoisonRecords };
         foreach (var node in _nodes)
         {
             graph.Vertices.Add(new JobVertex

@@ -16,6 +16,9 @@ public static class PlatformMetrics
     /// <summary>Records taken in by subtasks (sources: read).</summary>
     public static readonly Counter<long> RecordsIn = Meter.CreateCounter<long>("platform.task.records_in", "{record}", "Records taken in by subtasks");
 
+    /// <summary>Poison records skipped into a dead-letter output.</summary>
+    public static readonly Counter<long> RecordsDeadLettered = Meter.CreateCounter<long>("platform.task.records_dead_lettered", "{record}", "Poison records skipped into the dead-letter output");
+
     /// <summary>Batches sent between subtasks.</summary>
     public static readonly Counter<long> BatchesSent = Meter.CreateCounter<long>("platform.task.batches_sent", "{batch}", "Batches sent on channels");
 

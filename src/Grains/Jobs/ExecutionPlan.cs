@@ -167,6 +167,7 @@ internal sealed class ExecutionPlan
             KeyGroups = keyGroups,
             BatchSize = batchSize,
             ChannelWindow = channelWindow,
+            PoisonRecords = Graph.PoisonRecords,
         };
     }
 

@@ -98,6 +98,11 @@ internal sealed class JobGraphValidator(Serializer serializer)
 
     private static void ValidateSettings(JobGraph graph, List<string> problems)
     {
+        if (graph.PoisonRecords is { } poison)
+        {
+            ValidatePoisonRecords(poison, problems);
+        }
+
         if (graph.StateBackend is { } backend && !Enum.IsDefined(backend))
         {
             problems.Add($"State backend {(int)backend} is unknown; use Heap or RocksDb.");
@@ -440,5 +445,45 @@ internal sealed class JobGraphValidator(Serializer serializer)
         }
 
         return null;
+    }
+
+    private static void ValidatePoisonRecords(PoisonRecordPolicy poison, List<string> problems)
+    {
+        if (!Enum.IsDefined(poison.Action))
+        {
+            problems.Add($"PoisonRecords.Action {(int)poison.Action} is unknown; use Fail or Skip.");
+        }
+
+        if (poison.MaxSkippedPerSubtask is < 0)
+        {
+            problems.Add($"PoisonRecords.MaxSkippedPerSubtask is {poison.MaxSkippedPerSubtask}; it must be 0 or more (or unset for no limit).");
+        }
+
+        if (poison.Action != PoisonRecordAction.Skip)
+        {
+            return;
+        }
+
+        if (string.IsNullOrWhiteSpace(poison.DeadLetterDirectory))
+        {
+            problems.Add("PoisonRecords.Action is Skip but PoisonRecords.DeadLetterDirectory is not set: set it to a directory the silos can write, where skipped records are kept (a skipped record is never just dropped).");
+            return;
+        }
+
+        try
+        {
+            var full = Path.GetFullPath(poison.DeadLetterDirectory);
+            if (File.Exists(full))
+            {
+                problems.Add($"PoisonRecords.DeadLetterDirectory '{full}' is a file; it must be a directory.");
+                return;
+            }
+
+            Directory.CreateDirectory(full);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            problems.Add($"PoisonRecords.DeadLetterDirectory '{poison.DeadLetterDirectory}' cannot be created: {ex.Message}");
+        }
     }
 }

@@ -42,6 +42,9 @@ internal sealed class OperatorChain
 
     public bool HasSinks => Operators.Any(o => o.NeedsFlush);
 
+    /// <summary>The dead-letter output of poison records, when the job skips them.</summary>
+    public PoisonRecordHandler? Poison { get; init; }
+
     /// <summary>Whether an operator holds pre-committed output not committed yet.</summary>
     public bool HasUncommittedOutput => Operators.Any(o => o.HasUncommittedOutput);
 
@@ -62,6 +65,9 @@ internal sealed class OperatorChain
         private readonly List<StreamOperator> _operators = [];
         private OperatorContext _context = null!;
         private IKeyedStateBackend? _keyedState;
+        private readonly PoisonRecordHandler? _poison = deployment.PoisonRecords is { Action: PoisonRecordAction.Skip } policy
+            ? new PoisonRecordHandler(policy, deployment, services.GetRequiredService<ILoggerFactory>().CreateLogger<PoisonRecordHandler>())
+            : null;
 
         public OperatorChain Build()
         {
@@ -134,6 +140,7 @@ internal sealed class OperatorChain
                 Context = _context,
                 KeyedState = _keyedState,
                 KeyedOperatorUid = _keyedState is null ? null : headVertex.Uid,
+                Poison = _poison,
             };
         }
 
@@ -215,7 +222,7 @@ internal sealed class OperatorChain
 
         private static BroadcastCollector<T> CreateBroadcast<T>(object[] writers) => new([.. writers.Cast<ICollector<T>>()]);
 
-        private GateReader<T> CreateGateReader<T>(ICollector<T> head) => new(_serializer.GetSerializer<T[]>(), head);
+        private GateReader<T> CreateGateReader<T>(ICollector<T> head) => new(_serializer.GetSerializer<T[]>(), head, _poison);
 
         private IKeyedStateBackend<TKey> CreateBackend<TKey>(JobVertex vertex)
             where TKey : notnull
@@ -233,6 +240,7 @@ internal sealed class OperatorChain
             {
                 Name = vertex.Name,
                 Uid = vertex.Uid,
+                Poison = _poison,
                 ReaderContext = new SourceReaderContext
                 {
                     JobId = deployment.Id.JobId,

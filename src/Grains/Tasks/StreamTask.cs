@@ -223,6 +223,8 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                     LogCloseFailed(ex, op.Name, Id);
                 }
             }
+
+            _chain.Poison?.Dispose();
         }
     }
 

@@ -244,6 +244,9 @@ public sealed record TaskDeployment
 
     /// <summary>Where the restored state's files are, when not in the job's own checkpoint storage (a savepoint, another job's checkpoint).</summary>
     [Id(16)] public Storage.SnapshotLocation? RestoreLocation { get; init; }
+
+    /// <summary>The job's policy for poison records; <c>null</c> fails the subtask.</summary>
+    [Id(17)] public Connectors.PoisonRecordPolicy? PoisonRecords { get; init; }
 }
 
 /// <summary>What a task grain reports once deployed.</summary>

@@ -31,6 +31,15 @@ public sealed class SiloFailureTests
     public Task Word_count_state_is_exactly_once_when_silos_die_long(int seed, int kills) => WordCountSurvivesSiloKills(seed, kills, records: 120_000);
 
     [Theory]
+    [InlineData(31, 2)]
+    public Task Two_phase_commit_sink_output_is_exactly_once_when_silos_die_short(int seed, int kills) => SinkOutputSurvivesSiloKills(seed, kills, records: 18_000);
+
+    [Theory]
+    [Trait("Category", "Long")]
+    [InlineData(131, 6)]
+    public Task Two_phase_commit_sink_output_is_exactly_once_when_silos_die_long(int seed, int kills) => SinkOutputSurvivesSiloKills(seed, kills, records: 90_000);
+
+    [Theory]
     [InlineData(23, 2)]
     public Task Two_input_keyed_state_is_exactly_once_when_silos_die_short(int seed, int kills) => EnrichmentSurvivesSiloKills(seed, kills, events: 12_000);
 
@@ -103,6 +112,42 @@ public sealed class SiloFailureTests
         Assert.NotEqual(jobManagerSilo, status.JobManagerSilo); // the silo hosting the job manager was killed
         var running = await cluster.Platform.GetCollectedAsync<WordCount>(jobId, CheckpointTestJobs.CountsSink);
         Assert.Equal(CheckpointTestJobs.ExpectedCounts(records, words).OrderBy(p => p.Key), WordCountJob.FinalCounts(running).OrderBy(p => p.Key));
+    }
+
+    private static async Task SinkOutputSurvivesSiloKills(int seed, int kills, long records)
+    {
+        await using var cluster = await KillableCluster.StartAsync();
+        var random = new Random(seed);
+        var output = TestData.NewDirectory("ledger");
+        Platform.Graph.StreamJobBuilder Build()
+        {
+            var job = new Platform.Graph.StreamJobBuilder("two-phase-commit-under-failures")
+            {
+                DefaultParallelism = 3,
+                Checkpointing = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(150), Storage = CheckpointStorageKind.FileSystem, RetainedCheckpoints = 2 },
+                RestartStrategy = RestartStrategy.FixedDelayRestart(50, TimeSpan.FromMilliseconds(200)),
+            };
+            job.AddSource(new Platform.Connectors.SequenceSource { Count = records, RecordsPerSecondPerSubtask = 1_500 }, "numbers").Uid("numbers")
+                .Rebalance()
+                .SinkTo(new LedgerSink { Directory = output }, "ledger").Uid("ledger");
+            return job;
+        }
+
+        var jobId = await SubmitWithJobManagerOnASecondaryAsync(cluster, Build);
+        var jobManagerSilo = await KillSilosWhileRunningAsync(cluster, jobId, random, kills);
+
+        var status = await cluster.Platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        Assert.True(status.Restarts >= 1, "the job never restarted");
+        Assert.NotEqual(jobManagerSilo, status.JobManagerSilo);
+
+        // What a reader of the output sees: every number exactly once (jobs cancelled while placing the job manager
+        // wrote under other job ids, so only this job's committed files count).
+        var committed = LedgerSink.ReadCommitted(output, jobId);
+        var duplicates = committed.GroupBy(n => n).Count(g => g.Count() > 1);
+        var missing = records - committed.Distinct().Count();
+        Assert.True(duplicates == 0 && missing == 0, $"{duplicates} numbers committed more than once, {missing} never, over {kills} kills");
+        Assert.DoesNotContain(LedgerSink.Staged(output), f => Path.GetFileName(f).StartsWith(jobId, StringComparison.Ordinal));
     }
 
     private static async Task EnrichmentSurvivesSiloKills(int seed, int kills, long events)

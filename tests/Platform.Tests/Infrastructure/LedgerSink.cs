@@ -16,9 +16,9 @@ public sealed class LedgerSink : ITwoPhaseCommittingSink<long, LedgerCommittable
 
     [Id(0)] public string Directory { get; set; } = "";
 
-    /// <summary>Every number in a committed file, in no particular order.</summary>
-    public static List<long> ReadCommitted(string directory) => !System.IO.Directory.Exists(Path.Combine(directory, "committed")) ? [] :
-        [.. System.IO.Directory.EnumerateFiles(Path.Combine(directory, "committed")).SelectMany(File.ReadAllLines).Where(l => l.Length > 0).Select(l => long.Parse(l, CultureInfo.InvariantCulture))];
+    /// <summary>Every number in a committed file (of one job, when given), in no particular order.</summary>
+    public static List<long> ReadCommitted(string directory, string? jobId = null) => !System.IO.Directory.Exists(Path.Combine(directory, "committed")) ? [] :
+        [.. System.IO.Directory.EnumerateFiles(Path.Combine(directory, "committed"), jobId is null ? "*" : jobId.Replace('/', '_') + ".*").SelectMany(File.ReadAllLines).Where(l => l.Length > 0).Select(l => long.Parse(l, CultureInfo.InvariantCulture))];
 
     /// <summary>The staged files left (pre-committed, never committed nor aborted).</summary>
     public static string[] Staged(string directory) => System.IO.Directory.Exists(Path.Combine(directory, "staged")) ? System.IO.Directory.GetFiles(Path.Combine(directory, "staged")) : [];

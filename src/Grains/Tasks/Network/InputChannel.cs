@@ -45,14 +45,31 @@ internal interface IGateReader
     void Process(byte[] payload);
 }
 
-internal sealed class GateReader<T>(Serializer<T[]> serializer, ICollector<T> head) : IGateReader
+internal sealed class GateReader<T>(Serializer<T[]> serializer, ICollector<T> head, PoisonRecordHandler? poison) : IGateReader
 {
     public void Process(byte[] payload)
     {
         var records = serializer.Deserialize(payload) ?? [];
+        if (poison is null)
+        {
+            foreach (var record in records)
+            {
+                head.Collect(record);
+            }
+
+            return;
+        }
+
         foreach (var record in records)
         {
-            head.Collect(record);
+            try
+            {
+                head.Collect(record);
+            }
+            catch (Operators.OperatorException ex)
+            {
+                poison.Skip(ex.OperatorName, record?.ToString(), ex);
+            }
         }
     }
 }

@@ -436,6 +436,9 @@ internal sealed class SourceOperator<T>(ISourceFunction<T> function, ICollector<
 
     public required SourceReaderContext ReaderContext { get; init; }
 
+    /// <summary>The job's skip policy for poison records; null when they fail the subtask.</summary>
+    public PoisonRecordHandler? Poison { get; init; }
+
     public long Offset => _reader?.Offset ?? ReaderContext.StartOffset ?? 0;
 
     public Dictionary<string, string>? SplitPositions => _reader switch
@@ -470,9 +473,23 @@ internal sealed class SourceOperator<T>(ISourceFunction<T> function, ICollector<
         {
             ReadStatus status;
             T record;
+            var offset = Poison is null ? 0 : reader.Offset;
             try
             {
                 status = reader.TryRead(out record);
+            }
+            catch (PoisonRecordException ex)
+            {
+                if (Poison is null)
+                {
+                    throw new OperatorException(Name, new InvalidDataException(
+                        $"Source '{Name}' cannot read the record at offset {ex.Offset} of split '{ex.Split}': {ex.Message}. " +
+                        "Fix the record, or let the job skip such records into a dead-letter directory: PoisonRecords = PoisonRecordPolicy.SkipTo(directory).",
+                        ex));
+                }
+
+                Poison.Skip(Name, ex.RawRecord, ex, ex.Split, ex.Offset);
+                continue;
             }
             catch (Exception ex)
             {
@@ -485,7 +502,20 @@ internal sealed class SourceOperator<T>(ISourceFunction<T> function, ICollector<
             }
 
             emitted++;
-            output.Collect(record);
+            if (Poison is null)
+            {
+                output.Collect(record);
+                continue;
+            }
+
+            try
+            {
+                output.Collect(record);
+            }
+            catch (OperatorException ex)
+            {
+                Poison.Skip(ex.OperatorName, record?.ToString(), ex, $"source '{Name}' subtask {ReaderContext.SubtaskIndex}", offset.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
         }
 
         return ReadStatus.Record;
