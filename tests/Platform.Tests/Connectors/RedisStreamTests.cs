@@ -193,20 +193,23 @@ public sealed class RedisStreamTests(RedisServerFixture redis) : IClassFixture<R
     }
 
     [Fact]
-    public async Task Source_fails_naming_the_stream_and_entry_it_cannot_deserialize()
+    public async Task Source_throws_a_poison_record_naming_the_stream_and_entry_it_cannot_deserialize_and_goes_on_after_it()
     {
         var key = $"{_run}:in";
-        var first = await Database.StreamAddAsync(key, "value", "1");
+        await Database.StreamAddAsync(key, "value", "1");
         var bad = await Database.StreamAddAsync(key, "value", "not a number");
-        var source = new RedisStreamSource<int> { ConnectionString = redis.Server.ConnectionString, StreamKeys = [key], Deserializer = new IntValueDeserializer() };
+        await Database.StreamAddAsync(key, "value", "3");
+        var source = new RedisStreamSource<int> { ConnectionString = redis.Server.ConnectionString, StreamKeys = [key], Deserializer = new IntValueDeserializer(), Boundedness = RedisStreamBoundedness.LatestAtStart };
 
         using var reader = source.CreateReader(SourceContext(0, 1));
-        var error = await Assert.ThrowsAsync<InvalidDataException>(() => ReadAsync(reader));
+        var error = await Assert.ThrowsAsync<PoisonRecordException>(() => ReadAsync(reader));
 
+        Assert.Equal((key, (string)bad!, "value=not a number"), (error.Split, error.Offset, error.RawRecord));
         Assert.Contains(key, error.Message, StringComparison.Ordinal);
         Assert.Contains((string)bad!, error.Message, StringComparison.Ordinal);
         Assert.Contains("'source'", error.Message, StringComparison.Ordinal);
-        Assert.Equal((string)first!, ((ISplitPositionsReader)reader).SplitPositions[key]);
+        Assert.Equal((string)bad!, ((ISplitPositionsReader)reader).SplitPositions[key]); // Moved past it, so it can be skipped.
+        Assert.Equal(["3"], (await ReadAsync(reader)).Records);
     }
 
     [Fact]

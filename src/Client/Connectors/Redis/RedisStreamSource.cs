@@ -67,7 +67,8 @@ public sealed class RedisStreamValueDeserializer : IRedisStreamDeserializer<stri
 /// </summary>
 /// <remarks>
 /// <see cref="ISourceReader{T}.Offset"/> is the number of records the subtask read (carried over restores), for metrics
-/// only: the split positions are what a restore resumes from. Reads never block: a batch is fetched in the background,
+/// only: the split positions are what a restore resumes from. An entry the deserializer throws on is a poison record
+/// (<see cref="PoisonRecordException"/>, naming the stream and entry id; the reader has moved past it). Reads never block: a batch is fetched in the background,
 /// and <see cref="ISourceReader{T}.TryRead"/> answers <see cref="ReadStatus.NothingAvailable"/> while none is buffered.
 /// </remarks>
 /// <typeparam name="T">The record type.</typeparam>
@@ -277,19 +278,24 @@ public sealed class RedisStreamSource<T> : ISourceFunction<T>, IValidatingFuncti
 
             if (_buffer.TryDequeue(out var next))
             {
+                // Past the entry whether it reads or not: a poison record policy of Skip goes on after it.
+                next.Split.Position = RedisStreamId.Parse((string)next.Entry.Id!);
+                _offset++;
+                StartFetchIfDue();
                 try
                 {
                     record = _deserializer.Deserialize(next.Split.Key, next.Entry);
                 }
                 catch (Exception ex)
                 {
-                    throw new InvalidDataException(
-                        $"Source '{_context.OperatorName}' (subtask {_context.SubtaskIndex}) cannot deserialize entry {next.Entry.Id} of Redis stream '{next.Split.Key}': {ex.Message}", ex);
+                    throw new PoisonRecordException(
+                        next.Split.Key,
+                        (string)next.Entry.Id!,
+                        string.Join(", ", next.Entry.Values.Select(v => $"{v.Name}={v.Value}")),
+                        $"Source '{_context.OperatorName}' (subtask {_context.SubtaskIndex}) cannot deserialize entry {next.Entry.Id} of Redis stream '{next.Split.Key}': {ex.Message}",
+                        ex);
                 }
 
-                next.Split.Position = RedisStreamId.Parse((string)next.Entry.Id!);
-                _offset++;
-                StartFetchIfDue();
                 return ReadStatus.Record;
             }
 
