@@ -123,4 +123,52 @@ public sealed class RedisStreamJobTests(ClusterFixture fixture, RedisServerFixtu
         var output = (await database.StreamRangeAsync(target)).Select(e => (string)e["value"]!).Order(StringComparer.Ordinal);
         Assert.Equal(expected, output);
     }
+
+    [Fact]
+    public async Task Entries_that_do_not_deserialize_are_skipped_into_the_dead_letter_output_naming_stream_and_entry_id()
+    {
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var keys = new List<string> { $"{run}:numbers:0", $"{run}:numbers:1" };
+        var target = $"{run}:good";
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.Server.ConnectionString);
+        var database = connection.GetDatabase();
+        var bad = new List<(string Key, string Id)>();
+        var good = new List<string>();
+        for (var i = 0; i < 400; i++)
+        {
+            var key = keys[i % 2];
+            var value = i % 37 == 5 ? $"garbage-{i}" : i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var id = (string)(await database.StreamAddAsync(key, "value", value))!;
+            if (value.StartsWith("garbage-", StringComparison.Ordinal))
+            {
+                bad.Add((key, id));
+            }
+            else
+            {
+                good.Add(value);
+            }
+        }
+
+        var deadLetters = TestData.NewDirectory("dead-letters");
+        var job = new StreamJobBuilder("redis-poison")
+        {
+            DefaultParallelism = 2,
+            PoisonRecords = Platform.Connectors.PoisonRecordPolicy.SkipTo(deadLetters),
+            Checkpointing = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(100), Storage = CheckpointStorageKind.FileSystem, Directory = TestData.NewDirectory("checkpoints") },
+            RestartStrategy = RestartStrategy.NoRestart,
+        };
+        job.AddSource(new RedisStreamSource<int> { ConnectionString = redis.Server.ConnectionString, StreamKeys = keys, Deserializer = new IntValueDeserializer(), Boundedness = RedisStreamBoundedness.LatestAtStart }, "redis numbers").Uid("redis-numbers")
+            .SinkTo(new RedisStreamSink<int> { ConnectionString = redis.Server.ConnectionString, StreamKey = target }, "redis good").Uid("redis-good");
+        var jobId = await fixture.Platform.SubmitAsync(job);
+        var status = await fixture.Platform.WaitForCompletionAsync(jobId, Timeout);
+
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        Assert.Equal(good.Order(StringComparer.Ordinal), (await database.StreamRangeAsync(target)).Select(e => (string)e["value"]!).Order(StringComparer.Ordinal));
+        var letters = Directory.GetFiles(Path.Combine(deadLetters, jobId), "*.jsonl").SelectMany(File.ReadAllLines)
+            .Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .Select(l => (Key: l.GetProperty("Split").GetString()!, Id: l.GetProperty("Offset").GetString()!, Record: l.GetProperty("Record").GetString()!))
+            .ToList();
+        Assert.Equal(bad.Order(), letters.Select(l => (l.Key, l.Id)).Order());
+        Assert.All(letters, l => Assert.StartsWith("value=garbage-", l.Record, StringComparison.Ordinal));
+    }
 }
