@@ -501,6 +501,25 @@ public sealed class RedisStreamTests(RedisServerFixture redis) : IClassFixture<R
         Assert.Equal(committable, serializer.Deserialize<RedisStreamCommittable>(serializer.SerializeToArray(committable)));
     }
 
+    [Fact]
+    public async Task Sink_abort_after_a_change_to_fewer_subtasks_also_deletes_the_gone_subtasks_lingering_transactions()
+    {
+        var sink = Sink($"{_run}:out");
+        var job = $"job:{_run}";
+        for (var subtask = 0; subtask < 5; subtask++)
+        {
+            var writer = sink.CreatePrecommittingWriter(SinkContext(job, subtask, attempt: 0, parallelism: 5));
+            await WriteAsync(writer, 0, 2);
+        }
+
+        // From 5 subtasks to 2: subtask 0 takes over 2 and 4, subtask 1 takes over 3.
+        await using var committer = sink.CreateCommitter(SinkContext(job, 0, attempt: 1, parallelism: 2));
+        await committer.AbortLingeringTransactionsAsync([], default);
+
+        var left = await Task.WhenAll(Enumerable.Range(0, 5).Select(async s => (await StagingKeysAsync(job, s)).Count > 0));
+        Assert.Equal(new[] { false, true, false, true, false }, left);
+    }
+
     // ---- helpers ----
 
     private RedisStreamSink<int> Sink(string target) => new() { ConnectionString = redis.Server.ConnectionString, StreamKey = target };
@@ -516,13 +535,13 @@ public sealed class RedisStreamTests(RedisServerFixture redis) : IClassFixture<R
         Services = Services,
     };
 
-    private static SinkWriterContext SinkContext(string job, int subtask, int attempt, long? restoredCheckpoint = null) => new()
+    private static SinkWriterContext SinkContext(string job, int subtask, int attempt, long? restoredCheckpoint = null, int parallelism = 2) => new()
     {
         JobId = job,
         OperatorUid = "sink-uid",
         OperatorName = "sink",
         SubtaskIndex = subtask,
-        Parallelism = 2,
+        Parallelism = parallelism,
         Attempt = attempt,
         RestoredCheckpointId = restoredCheckpoint,
         Services = Services,

@@ -138,7 +138,10 @@ public sealed class RedisStreamSink<T> : ITwoPhaseCommittingSink<T, RedisStreamC
 
     /// <summary>The prefix of every staging key of one subtask (what the abort on restore scans for).</summary>
     public static string StagingPrefix(string keyPrefix, string jobId, string sinkUid, int subtaskIndex) =>
-        string.Create(CultureInfo.InvariantCulture, $"{keyPrefix}:staging:{EscapePart(jobId)}:{EscapePart(sinkUid)}:{subtaskIndex}:");
+        string.Create(CultureInfo.InvariantCulture, $"{SinkStagingPrefix(keyPrefix, jobId, sinkUid)}{subtaskIndex}:");
+
+    private static string SinkStagingPrefix(string keyPrefix, string jobId, string sinkUid) =>
+        $"{keyPrefix}:staging:{EscapePart(jobId)}:{EscapePart(sinkUid)}:";
 
     /// <inheritdoc />
     public IPrecommittingSinkWriter<T, RedisStreamCommittable> CreatePrecommittingWriter(SinkWriterContext context)
@@ -329,19 +332,19 @@ public sealed class RedisStreamSink<T> : ITwoPhaseCommittingSink<T, RedisStreamC
         public async Task AbortLingeringTransactionsAsync(IReadOnlyCollection<RedisStreamCommittable> recovered, CancellationToken cancellationToken)
         {
             var keep = recovered.Select(c => c.StagingKey).ToHashSet(StringComparer.Ordinal);
-            var prefix = StagingPrefix(_sink.KeyPrefix, _context.JobId, _context.OperatorUid, _context.SubtaskIndex);
-            var ownAttempt = string.Create(CultureInfo.InvariantCulture, $"{prefix}{_context.Attempt}:");
+            var sinkPrefix = SinkStagingPrefix(_sink.KeyPrefix, _context.JobId, _context.OperatorUid);
+            var ownAttempt = string.Create(CultureInfo.InvariantCulture, $"{StagingPrefix(_sink.KeyPrefix, _context.JobId, _context.OperatorUid, _context.SubtaskIndex)}{_context.Attempt}:");
             var connection = await _lease.GetAsync();
             var database = connection.GetDatabase();
             var lingering = new List<RedisKey>();
             foreach (var server in connection.GetServers().Where(s => !s.IsReplica))
             {
-                await foreach (var key in server.KeysAsync(database.Database, EscapeGlob(prefix) + "*", pageSize: 1000).WithCancellation(cancellationToken))
+                await foreach (var key in server.KeysAsync(database.Database, EscapeGlob(sinkPrefix) + "*", pageSize: 1000).WithCancellation(cancellationToken))
                 {
                     var name = (string)key!;
 
                     // The current attempt's writer may already stage: its transactions are not lingering.
-                    if (!keep.Contains(name) && !name.StartsWith(ownAttempt, StringComparison.Ordinal))
+                    if (!keep.Contains(name) && !name.StartsWith(ownAttempt, StringComparison.Ordinal) && IsOurs(name[sinkPrefix.Length..]))
                     {
                         lingering.Add(key);
                     }
@@ -360,6 +363,20 @@ public sealed class RedisStreamSink<T> : ITwoPhaseCommittingSink<T, RedisStreamC
         {
             _lease.Dispose();
             return ValueTask.CompletedTask;
+        }
+
+        // This subtask's, and after a change to fewer subtasks those of gone subtasks j >= p with j mod p = i, whose
+        // committables the runtime hands to this one.
+        private bool IsOurs(string rest)
+        {
+            var colon = rest.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0 || !int.TryParse(rest.AsSpan(0, colon), NumberStyles.None, CultureInfo.InvariantCulture, out var subtask))
+            {
+                return false;
+            }
+
+            var parallelism = _context.Parallelism;
+            return subtask == _context.SubtaskIndex || (subtask >= parallelism && subtask % parallelism == _context.SubtaskIndex);
         }
 
         private static string EscapeGlob(string text)
