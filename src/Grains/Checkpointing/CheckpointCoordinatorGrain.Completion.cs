@@ -145,7 +145,7 @@ internal sealed partial class CheckpointCoordinatorGrain
         }
     }
 
-    private async Task AbortAllAsync(CheckpointFailureReason reason, string message)
+    private async Task AbortAllAsync(CheckpointFailureReason reason, string message, int? startingAttempt = null)
     {
         foreach (var pending in _pending.Values.OrderBy(p => p.Id).ToList())
         {
@@ -156,7 +156,11 @@ internal sealed partial class CheckpointCoordinatorGrain
         {
             // No orphans: remove whatever belongs to no committed checkpoint (aborted, or written by a lost silo), and
             // never hand out an id that is already committed (the coordinator's own state may be behind its storage).
-            var committed = await _store.RecoverAsync(InUseSharedPaths());
+            // A starting attempt's subtasks may already be writing their final snapshots (a short job can finish
+            // before this call arrives): those files are not orphans.
+            var inUse = InUseSharedPaths();
+            var finalPrefix = startingAttempt is { } attempt ? $"final-a{attempt}-" : null;
+            var committed = await _store.RecoverAsync(inUse, finalPrefix is null ? null : path => Path.GetFileName(path).StartsWith(finalPrefix, StringComparison.Ordinal));
             if (committed.Count > 0 && _ids.EnsureAbove(committed[^1]) is { } behind)
             {
                 LogNextIdRaised(JobId, behind, _ids.Peek);

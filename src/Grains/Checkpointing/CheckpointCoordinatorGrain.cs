@@ -79,7 +79,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         // The previous attempt's final snapshots stand in for nobody now: the sweep may delete their files unless the
         // checkpoint being restored references them.
         S.Finished.Clear();
-        await AbortAllAsync(CheckpointFailureReason.CoordinatorSuspended, $"the job restarted with attempt {start.Attempt}");
+        await AbortAllAsync(CheckpointFailureReason.CoordinatorSuspended, $"the job restarted with attempt {start.Attempt}", start.Attempt);
         S.Start = start;
         S.Triggering = true;
         if (S.PinnedForRestore is not null)

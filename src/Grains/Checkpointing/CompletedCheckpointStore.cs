@@ -42,7 +42,7 @@ internal sealed class CompletedCheckpointStore(CoordinatorState state, string jo
     /// Lines this activation up with what storage holds (after a re-activation or a restart): every committed checkpoint
     /// is retained and its shared files known; anything of no committed checkpoint is deleted. Returns the committed ids.
     /// </summary>
-    public async Task<IReadOnlyList<long>> RecoverAsync(IReadOnlySet<string> inUse)
+    public async Task<IReadOnlyList<long>> RecoverAsync(IReadOnlySet<string> inUse, Func<string, bool>? keep = null)
     {
         var storage = Storage!;
         var committed = await storage.ListCheckpointsAsync(jobId);
@@ -51,7 +51,7 @@ internal sealed class CompletedCheckpointStore(CoordinatorState state, string jo
         _retained.UnionWith(committed);
         await LoadAsync(committed);
         SharedState.RetainOnly(committed.ToHashSet());
-        var orphans = (await storage.ListSharedStateAsync(jobId)).Where(p => !SharedState.IsReferenced(p) && !inUse.Contains(p));
+        var orphans = (await storage.ListSharedStateAsync(jobId)).Where(p => !SharedState.IsReferenced(p) && !inUse.Contains(p) && keep?.Invoke(p) != true);
         await storage.DeleteSharedStateAsync(jobId, orphans);
         return committed;
     }
