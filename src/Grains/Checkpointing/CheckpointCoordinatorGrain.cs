@@ -89,6 +89,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
         S.FailedStop = null;
         S.CommitNotice = null;
+        S.NoFurtherCheckpoints = null;
         _confirmedNotices.Clear();
         _failures.Reset();
         _decider.OnStarted(DateTimeOffset.UtcNow);
@@ -114,24 +115,35 @@ internal sealed partial class CheckpointCoordinatorGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<List<CheckpointTrigger>> RequestFinalCheckpoint(int attempt, TaskId task)
+    public async Task<FinalCheckpointAnswer> RequestFinalCheckpoint(int attempt, TaskId task)
     {
         if (S.Start is not { } start || start.Attempt != attempt)
         {
-            return [];
+            return FinalCheckpointAnswer.None;
         }
 
         var waiting = _pending.Values.Where(p => p.Attempt == attempt && p.IsAwaiting(task) && p.Trigger is not null).OrderBy(p => p.Id).Select(p => p.Trigger!).ToList();
-        if (waiting.Count > 0 || S.PendingStop is not null || !S.Triggering)
+        if (waiting.Count > 0)
+        {
+            return new FinalCheckpointAnswer(waiting);
+        }
+
+        if (S.NoFurtherCheckpoints is { } impossible)
+        {
+            LogFinalCheckpointImpossible(JobId, task, impossible);
+            return new FinalCheckpointAnswer([], impossible);
+        }
+
+        if (S.PendingStop is not null || !S.Triggering)
         {
             // A stop with savepoint commits the subtask's output when it completes; without triggering, the attempt is
             // being failed over or ended, and the next attempt commits from its checkpoint.
-            return waiting;
+            return FinalCheckpointAnswer.None;
         }
 
         LogFinalCheckpointRequested(JobId, task);
         var id = await TriggerAsync(manual: false, SnapshotType.Checkpoint, requestId: null, Settings.Timeout);
-        return _pending.TryGetValue(id, out var pending) && pending.Trigger is { } trigger ? [trigger] : [];
+        return _pending.TryGetValue(id, out var pending) && pending.Trigger is { } trigger ? new FinalCheckpointAnswer([trigger]) : FinalCheckpointAnswer.None;
     }
 
     public async Task Suspend(string reason)
@@ -148,13 +160,17 @@ internal sealed partial class CheckpointCoordinatorGrain(
     {
         if (finalSnapshot is null)
         {
-            // The subtask could not write a final snapshot, so no later checkpoint can include it.
-            if (S.Triggering)
+            // The subtask could not write a final snapshot, so no later checkpoint can include it. Subtasks waiting
+            // for a final checkpoint to commit their sinks' output hear why and fail the attempt (RequestFinalCheckpoint).
+            if (S.Start is not null && S.NoFurtherCheckpoints is null)
             {
+                var reason = $"subtask {task} finished without a final snapshot of its state (writing it failed; see that subtask's log), so no checkpoint after {lastCheckpoint} can complete";
+                LogNoFurtherCheckpoints(JobId, task, lastCheckpoint);
+                S.NoFurtherCheckpoints = reason;
                 S.Triggering = false;
                 foreach (var pending in _pending.Values.Where(p => p.Id > lastCheckpoint).ToList())
                 {
-                    await AbortAsync(pending, CheckpointFailureReason.Declined, $"subtask {task} finished without a final snapshot of its state, so no further checkpoint can complete");
+                    await AbortAsync(pending, CheckpointFailureReason.Declined, reason);
                 }
 
                 await state.WriteStateAsync();
@@ -408,6 +424,12 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: subtask {Task} asked for a checkpoint to commit its last output")]
     private partial void LogFinalCheckpointRequested(string jobId, TaskId task);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: subtask {Task} finished without a final snapshot; no checkpoint after {LastCheckpoint} of this attempt can complete")]
+    private partial void LogNoFurtherCheckpoints(string jobId, TaskId task, long lastCheckpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: subtask {Task} waits for a final checkpoint that cannot complete ({Reason}); it fails the attempt")]
+    private partial void LogFinalCheckpointImpossible(string jobId, TaskId task, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: triggered checkpoint {CheckpointId} (manual: {Manual})")]
     private partial void LogTriggered(string jobId, long checkpointId, bool manual);

@@ -52,6 +52,12 @@ public sealed class CoordinatorState
     /// manager's heartbeat until every subtask confirmed it (a coordinator re-activated elsewhere sends it again).
     /// </summary>
     [Id(18)] public long? CommitNotice { get; set; }
+
+    /// <summary>
+    /// Why no checkpoint of <see cref="Start"/>'s attempt can complete any more (a subtask finished without a final
+    /// snapshot), so that subtasks waiting for a final checkpoint fail the attempt instead of waiting forever.
+    /// </summary>
+    [Id(19)] public string? NoFurtherCheckpoints { get; set; }
 }
 
 /// <summary>A stop with savepoint that failed: its attempt, and the job's failure message.</summary>

@@ -39,7 +39,15 @@ internal sealed partial class StreamTask
             if (DateTimeOffset.UtcNow - lastRequest >= FinalCheckpointRequestInterval)
             {
                 lastRequest = DateTimeOffset.UtcNow;
-                foreach (var trigger in await _checkpoints.RequestFinalCheckpointAsync())
+                var answer = await _checkpoints.RequestFinalCheckpointAsync();
+                if (answer.Impossible is { } reason)
+                {
+                    // Waiting longer would hang the job: its sinks' last output is committed by the next attempt,
+                    // which restores the latest completed checkpoint and replays what came after it.
+                    throw new InvalidOperationException($"Subtask {Id} cannot commit its sinks' last output: {reason}. The job restarts from its latest completed checkpoint.");
+                }
+
+                foreach (var trigger in answer.Triggers)
                 {
                     OnTrigger(trigger);
                 }

@@ -307,9 +307,22 @@ public interface ICheckpointAcknowledger : IGrainWithStringKey
     /// <summary>
     /// The subtask's input ended with output pre-committed and not committed yet: returns the triggers of the
     /// checkpoints in progress that still wait for it, or triggers one now, so that a completed checkpoint covers that
-    /// output. Empty for another attempt, or while a stop with savepoint (whose completion commits it) is in progress.
+    /// output. No trigger for another attempt, or while a stop with savepoint (whose completion commits it) is in
+    /// progress; a failure when no checkpoint of the attempt can complete any more.
     /// </summary>
-    Task<List<CheckpointTrigger>> RequestFinalCheckpoint(int attempt, TaskId task);
+    Task<FinalCheckpointAnswer> RequestFinalCheckpoint(int attempt, TaskId task);
+}
+
+/// <summary>
+/// The coordinator's answer to a subtask waiting for its final checkpoint: the triggers to take part in, or, when no
+/// checkpoint of the attempt can complete any more, why (the subtask then fails, so the job restarts from its latest
+/// checkpoint instead of waiting forever).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("platform.FinalCheckpointAnswer")]
+public sealed record FinalCheckpointAnswer([property: Id(0)] List<CheckpointTrigger> Triggers, [property: Id(1)] string? Impossible = null)
+{
+    /// <summary>Nothing to take part in now; ask again later.</summary>
+    public static FinalCheckpointAnswer None { get; } = new([]);
 }
 
 /// <summary>How tasks report to their job manager.</summary>

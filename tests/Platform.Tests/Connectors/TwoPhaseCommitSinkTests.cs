@@ -1,7 +1,9 @@
 using Platform.Checkpointing;
 using Platform.Connectors;
+using Platform.Functions;
 using Platform.Graph;
 using Platform.Runtime;
+using Platform.State;
 using Platform.Tests.Hosting;
 using Platform.Tests.Infrastructure;
 
@@ -170,5 +172,62 @@ public sealed class TwoPhaseCommitSinkTests(ClusterFixture fixture)
 
         Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
         AssertExactlyOnce(Enumerable.Range(0, (int)records).Select(i => (long)i), LedgerSink.ReadCommitted(output));
+    }
+    [Fact]
+    public async Task A_subtask_that_cannot_write_its_final_snapshot_fails_the_attempt_instead_of_leaving_the_sinks_waiting_forever()
+    {
+        const long records = 6_000;
+        var output = TestData.NewDirectory("ledger");
+        var checkpoints = Checkpoints();
+        // Keyed state in its own task, the two-phase-commit sink in another (parallelism 1, so not chained): the keyed
+        // subtasks finish first and must write final snapshots for any later checkpoint to commit the sink's last output.
+        var job = new StreamJobBuilder("final-snapshot-fails")
+        {
+            DefaultParallelism = 2,
+            Checkpointing = checkpoints,
+            RestartStrategy = RestartStrategy.FixedDelayRestart(20, TimeSpan.FromMilliseconds(100)),
+        };
+        job.AddSource(new SequenceSource { Count = records, RecordsPerSecondPerSubtask = 1_000 }, "numbers").Uid("numbers")
+            .KeyBy(new ModuloKey { Modulo = 7 })
+            .Process(new CountingPassThrough(), "count").Uid("count")
+            .SinkTo(new LedgerSink { Directory = output }, "ledger").Uid("ledger").SetParallelism(1);
+        var jobId = await fixture.Platform.SubmitAsync(job);
+
+        // A file where the job's shared/ directory belongs: final snapshots (written there) fail, checkpoints do not.
+        var blocker = Path.Combine(checkpoints.Directory!, jobId, "shared");
+        Directory.CreateDirectory(Path.GetDirectoryName(blocker)!);
+        await File.WriteAllTextAsync(blocker, "not a directory");
+        try
+        {
+            await Poll.UntilAsync(
+                async () => (await fixture.Platform.GetStatusAsync(jobId)).Restarts >= 1,
+                Timeout,
+                () => "the attempt whose final snapshots failed was restarted (the sink must not wait forever for a checkpoint that cannot complete)");
+        }
+        finally
+        {
+            File.Delete(blocker);
+        }
+
+        var status = await fixture.Platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        Assert.Contains(status.RestartCauses, c => c.Message.Contains("final snapshot", StringComparison.Ordinal));
+        AssertExactlyOnce(Enumerable.Range(0, (int)records).Select(i => (long)i), LedgerSink.ReadCommitted(output));
+        Assert.Empty(LedgerSink.Staged(output));
+    }
+}
+
+/// <summary>Counts records per key in keyed state and passes each record on unchanged.</summary>
+[GenerateSerializer]
+public sealed class CountingPassThrough : KeyedProcessFunction<long, long, long>
+{
+    [NonSerialized] private IValueState<long>? _count;
+
+    public override void Open(IRuntimeContext context) => _count = context.GetState(new ValueStateDescriptor<long>("count"));
+
+    public override void ProcessElement(long value, IKeyedContext<long> context, ICollector<long> output)
+    {
+        _count!.Update(_count.Value + 1);
+        output.Collect(value);
     }
 }

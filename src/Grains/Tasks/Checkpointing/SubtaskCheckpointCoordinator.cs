@@ -120,9 +120,9 @@ internal sealed partial class SubtaskCheckpointCoordinator(
 
     /// <summary>
     /// Asks the coordinator for a checkpoint that covers this subtask's last output (its input ended): the triggers of
-    /// the checkpoints in progress that still wait for it, or of one it triggers now. Empty when the call fails.
+    /// the checkpoints in progress that still wait for it, or of one it triggers now. None when the call fails.
     /// </summary>
-    public async Task<List<CheckpointTrigger>> RequestFinalCheckpointAsync()
+    public async Task<FinalCheckpointAnswer> RequestFinalCheckpointAsync()
     {
         try
         {
@@ -131,7 +131,7 @@ internal sealed partial class SubtaskCheckpointCoordinator(
         catch (Exception ex)
         {
             LogFinalCheckpointRequestFailed(ex, Id);
-            return [];
+            return FinalCheckpointAnswer.None;
         }
     }
 
