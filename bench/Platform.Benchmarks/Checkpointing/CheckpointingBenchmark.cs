@@ -168,11 +168,13 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
         var cpu = BenchEnvironment.CpuTime();
         var gc = GcCounters.Now();
         _meter.Start();
+        using var progress = ProgressSampler.Start();
         var wall = Stopwatch.StartNew();
         var jobId = await platform.SubmitAsync(job);
         var seen = new Dictionary<long, CheckpointStats>();
         var status = await PollUntilTerminalAsync(platform, jobId, checkpoints ? seen : null);
         wall.Stop();
+        var steady = await progress.StopAsync(settings.Records);
         var meter = _meter.Stop();
         var cpuSeconds = (BenchEnvironment.CpuTime() - cpu).TotalSeconds;
         var gcDelta = GcCounters.Now() - gc;
@@ -198,6 +200,7 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
             label,
             settings.Records,
             wall.Elapsed.TotalSeconds,
+            steady,
             cpuSeconds,
             others,
             completed,
@@ -206,7 +209,7 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
             gcDelta,
             ok,
             message);
-        Console.WriteLine($"{label,-10} {(checkpoints ? "checkpoints" : "none"),-11} {run.RecordsPerSecond,12:N0} records/s {run.RecordsPerCpuSecond,12:N0} records/CPU-s " +
+        Console.WriteLine($"{label,-10} {(checkpoints ? "checkpoints" : "none"),-11} {run.SteadyRecordsPerSecond,12:N0} records/s steady {run.RecordsPerSecond,12:N0} records/s {run.RecordsPerCpuSecond,12:N0} records/CPU-s " +
                           $"({run.WallSeconds:F2} s wall, {run.CpuSeconds:F2} CPU-s" +
                           (checkpoints ? $", {completed.Count} checkpoint(s) completed, {run.Failed.Count} failed, p99 {Percentile(completed.Select(DurationMs), 0.99):F0} ms, " +
                                          $"sync p99 {Percentile(completed.SelectMany(KeyedSyncMs), 0.99):F2} ms" : "") +
@@ -399,6 +402,7 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
             warmups,
             on,
             off,
+            Median(on.Select(r => r.SteadyRecordsPerSecond)) / Median(off.Select(r => r.SteadyRecordsPerSecond)),
             Median(on.Select(r => r.RecordsPerSecond)) / Median(off.Select(r => r.RecordsPerSecond)),
             Median(on.Select(r => r.RecordsPerCpuSecond)) / Median(off.Select(r => r.RecordsPerCpuSecond)),
             [.. checkpoints.Select(DurationMs)],
@@ -415,7 +419,8 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
         Console.WriteLine();
         Console.WriteLine("RESULT");
         Console.WriteLine($"  throughputRatio          {r.ThroughputRatio,8:F3}   target ≥ {TargetThroughputRatio}: {Met(r.ThroughputRatio >= TargetThroughputRatio)}  " +
-                          $"(median records/s with {Median(r.On.Select(x => x.RecordsPerSecond)):N0}, without {Median(r.Off.Select(x => x.RecordsPerSecond)):N0}; per CPU-second {r.CpuRatio:F3})");
+                          $"(steady state, median records/s with {Median(r.On.Select(x => x.SteadyRecordsPerSecond)):N0}, without {Median(r.Off.Select(x => x.SteadyRecordsPerSecond)):N0}; " +
+                          $"submit to FINISHED {r.WallClockRatio:F3}; per CPU-second {r.CpuRatio:F3})");
         Console.WriteLine($"  checkpointDurationP50Ms  {Percentile(r.DurationsMs, 0.5),8:F1}");
         Console.WriteLine($"  checkpointDurationP99Ms  {Percentile(r.DurationsMs, 0.99),8:F1}   target < {TargetCheckpointP99Ms}: {Met(Percentile(r.DurationsMs, 0.99) < TargetCheckpointP99Ms)}  " +
                           $"({r.DurationsMs.Count} completed checkpoints of the timed runs; max {r.DurationsMs.DefaultIfEmpty(double.NaN).Max():F1} ms)");
@@ -470,7 +475,8 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
             },
             ["method"] = new JsonObject
             {
-                ["throughputRatio"] = "median records/s (submit to FINISHED) of the timed runs with checkpoints over the median of those without; runs interleaved (off on, on off, ...) after warm-ups of each, one process",
+                ["throughputRatio"] = $"steady state: median records/s of the timed runs with checkpoints over the median of those without, each run's rate taken between the moments the counting subtasks had processed {ProgressSampler.WindowStart:P0} and {ProgressSampler.WindowEnd:P0} of the records (a shared counter published every {CheckpointProbe.ProcessedStep} records per subtask, sampled every {ProgressSampler.Interval.TotalMilliseconds} ms), so deployment, start-up and the end of input are outside the window; runs interleaved (off on, on off, ...) after warm-ups of each, one process",
+                ["wallClockThroughputRatio"] = "the same with each run's records over its submit-to-FINISHED time",
                 ["cpuThroughputRatio"] = "the same with records per CPU-second of this process",
                 ["checkpointDuration"] = "EndToEndDuration (trigger to completion) of every completed checkpoint of the timed runs with checkpoints, from the coordinator's statistics polled every 250 ms (each run checks that the polls saw as many as the coordinator completed)",
                 ["syncPause"] = "SyncDuration of the counting (keyed, stateful) subtasks in every completed checkpoint of the timed runs; syncPauseAllSubtasks adds the sources; meter.syncP99Ms is the meter Platform.Streaming's platform.checkpoint.sync histogram over the same runs (all subtasks, every snapshot taken, in-process MeterListener)",
@@ -478,12 +484,16 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
             },
             ["throughput"] = new JsonObject
             {
+                ["withCheckpointsSteadyRecordsPerSecond"] = Math.Round(Median(r.On.Select(x => x.SteadyRecordsPerSecond))),
+                ["withoutCheckpointsSteadyRecordsPerSecond"] = Math.Round(Median(r.Off.Select(x => x.SteadyRecordsPerSecond))),
+                ["wallClockThroughputRatio"] = Math.Round(r.WallClockRatio, 4),
                 ["withCheckpointsRecordsPerSecond"] = Math.Round(Median(r.On.Select(x => x.RecordsPerSecond))),
                 ["withoutCheckpointsRecordsPerSecond"] = Math.Round(Median(r.Off.Select(x => x.RecordsPerSecond))),
                 ["withCheckpointsRecordsPerCpuSecond"] = Math.Round(Median(r.On.Select(x => x.RecordsPerCpuSecond))),
                 ["withoutCheckpointsRecordsPerCpuSecond"] = Math.Round(Median(r.Off.Select(x => x.RecordsPerCpuSecond))),
                 ["cpuThroughputRatio"] = Math.Round(r.CpuRatio, 4),
-                ["ratioPerRound"] = new JsonArray([.. r.On.Zip(r.Off, (a, b) => (JsonNode)Math.Round(a.RecordsPerSecond / b.RecordsPerSecond, 4))]),
+                ["ratioPerRound"] = new JsonArray([.. r.On.Zip(r.Off, (a, b) => (JsonNode)Math.Round(a.SteadyRecordsPerSecond / b.SteadyRecordsPerSecond, 4))]),
+                ["wallClockRatioPerRound"] = new JsonArray([.. r.On.Zip(r.Off, (a, b) => (JsonNode)Math.Round(a.RecordsPerSecond / b.RecordsPerSecond, 4))]),
             },
             ["checkpoints"] = new JsonObject
             {
@@ -530,6 +540,8 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
         ["checkpoints"] = r.Checkpoints,
         ["records"] = r.Records,
         ["wallSeconds"] = Math.Round(r.WallSeconds, 3),
+        ["steadyWindowSeconds"] = Math.Round(r.Steady.Seconds, 3),
+        ["steadyRecordsPerSecond"] = Math.Round(r.SteadyRecordsPerSecond),
         ["cpuSeconds"] = Math.Round(r.CpuSeconds, 3),
         ["recordsPerSecond"] = Math.Round(r.RecordsPerSecond),
         ["recordsPerCpuSecond"] = Math.Round(r.RecordsPerCpuSecond),
@@ -602,6 +614,7 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
         string Label,
         long Records,
         double WallSeconds,
+        SteadyWindow Steady,
         double CpuSeconds,
         double? OthersCpuSeconds,
         List<CheckpointStats> Completed,
@@ -613,6 +626,8 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
     {
         public double RecordsPerSecond => Records / WallSeconds;
 
+        public double SteadyRecordsPerSecond => Steady.RecordsPerSecond;
+
         public double RecordsPerCpuSecond => Records / CpuSeconds;
     }
 
@@ -623,6 +638,7 @@ internal sealed class CheckpointingBenchmark(CheckpointingBenchSettings settings
         List<Run> On,
         List<Run> Off,
         double ThroughputRatio,
+        double WallClockRatio,
         double CpuRatio,
         List<double> DurationsMs,
         List<double> KeyedSyncMs,
@@ -671,4 +687,73 @@ internal sealed class MeterSamples : IDisposable
 
     /// <summary>Samples of one window, in milliseconds.</summary>
     public sealed record Window(List<double> SyncMs, List<double> DurationMs);
+}
+
+/// <summary>The rate of a run between two fractions of its records, away from its start-up and its end.</summary>
+internal sealed record SteadyWindow(long Records, double Seconds)
+{
+    public double RecordsPerSecond => Records / Seconds;
+}
+
+/// <summary>
+/// Samples <see cref="CheckpointProbe.Processed"/> during a run, to measure its steady-state rate: between the moments
+/// the counting subtasks had processed <see cref="WindowStart"/> and <see cref="WindowEnd"/> of the records.
+/// </summary>
+internal sealed class ProgressSampler : IDisposable
+{
+    public const double WindowStart = 0.1;
+    public const double WindowEnd = 0.9;
+    public static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(5);
+
+    private readonly List<(long Timestamp, long Processed)> _samples = [];
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+
+    private ProgressSampler() => _loop = Task.Run(LoopAsync);
+
+    public static ProgressSampler Start() => new();
+
+    private async Task LoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            _samples.Add((Stopwatch.GetTimestamp(), CheckpointProbe.Processed));
+            try
+            {
+                await Task.Delay(Interval, _stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    /// <summary>Stops sampling and returns the window of a run of <paramref name="records"/> records.</summary>
+    public async Task<SteadyWindow> StopAsync(long records)
+    {
+        await _stop.CancelAsync();
+        await _loop;
+        var start = (long)(records * WindowStart);
+        var end = (long)(records * WindowEnd);
+        var seconds = Stopwatch.GetElapsedTime(Crossing(start), Crossing(end)).TotalSeconds;
+        return new SteadyWindow(end - start, seconds);
+    }
+
+    // When the processed count reached `threshold`, interpolated between the samples on either side.
+    private long Crossing(long threshold)
+    {
+        var after = _samples.FindIndex(s => s.Processed >= threshold);
+        if (after <= 0)
+        {
+            throw new BenchmarkFailedException($"the run's progress samples never crossed {threshold:N0} records (saw {_samples.LastOrDefault().Processed:N0} in {_samples.Count} samples)");
+        }
+
+        var (t0, p0) = _samples[after - 1];
+        var (t1, p1) = _samples[after];
+        return t0 + (long)((t1 - t0) * (double)(threshold - p0) / (p1 - p0));
+    }
+
+    // Only cancels: a run that failed leaves the loop to end by itself (the source has no timer to release).
+    public void Dispose() => _stop.Cancel();
 }

@@ -12,8 +12,12 @@ namespace Platform.Benchmarks.Checkpointing;
 /// </summary>
 internal static class CheckpointProbe
 {
+    /// <summary>How many records the counting function publishes at a time (a shared counter per record would cost more than it measures).</summary>
+    public const int ProcessedStep = 4096;
+
     private static int s_failureArmed;
     private static long s_failedAt;
+    private static long s_processed;
 
     /// <summary>(subtask, attempt) → Stopwatch timestamp of the first record the counting function processed.</summary>
     public static ConcurrentDictionary<(int Subtask, int Attempt), long> FirstRecord { get; } = new();
@@ -24,8 +28,14 @@ internal static class CheckpointProbe
     /// <summary>Whether a failure is armed and not yet taken (read on every record, so a plain field read).</summary>
     public static bool Armed => s_failureArmed != 0;
 
+    /// <summary>Records the counting subtasks processed, in steps of <see cref="ProcessedStep"/>: the steady-state window's clock.</summary>
+    public static long Processed => Volatile.Read(ref s_processed);
+
+    public static void AddProcessed() => Interlocked.Add(ref s_processed, ProcessedStep);
+
     public static void Reset()
     {
+        Volatile.Write(ref s_processed, 0);
         Volatile.Write(ref s_failureArmed, 0);
         Volatile.Write(ref s_failedAt, 0);
         FirstRecord.Clear();
@@ -68,6 +78,7 @@ public sealed class ProbedCountPerKey : KeyedProcessFunction<long, long, long>
     [NonSerialized] private int _subtask;
     [NonSerialized] private int _attempt;
     [NonSerialized] private bool _seenRecord;
+    [NonSerialized] private int _unpublished;
 
     /// <inheritdoc />
     public override void Open(IRuntimeContext context)
@@ -86,6 +97,12 @@ public sealed class ProbedCountPerKey : KeyedProcessFunction<long, long, long>
         {
             _seenRecord = true;
             CheckpointProbe.FirstRecord.TryAdd((_subtask, _attempt), Stopwatch.GetTimestamp());
+        }
+
+        if (++_unpublished == CheckpointProbe.ProcessedStep)
+        {
+            _unpublished = 0;
+            CheckpointProbe.AddProcessed();
         }
 
         var state = _count!;
