@@ -330,20 +330,15 @@ internal sealed class KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> : StreamOpe
     }
 }
 
-internal sealed class SinkOperator<T>(ISinkFunction<T> function) : StreamOperator, ICollector<T>
+internal sealed class SinkOperator<T>(ISinkFunction<T> function) : SinkWriterOperator<T, ISinkWriter<T>>
 {
-    private ISinkWriter<T>? _writer;
-    private bool _dirty;
-
-    public override bool NeedsFlush => true;
-
     public required SinkWriterContext WriterContext { get; init; }
 
     public override ValueTask OpenAsync(OperatorContext context)
     {
         try
         {
-            _writer = function.CreateWriter(WriterContext);
+            Writer = function.CreateWriter(WriterContext);
         }
         catch (Exception ex)
         {
@@ -353,65 +348,15 @@ internal sealed class SinkOperator<T>(ISinkFunction<T> function) : StreamOperato
         return ValueTask.CompletedTask;
     }
 
-    public void Collect(T record)
-    {
-        try
-        {
-            _writer!.Write(record);
-            _dirty = true;
-        }
-        catch (Exception ex)
-        {
-            throw Fail(ex);
-        }
-    }
-
-    public override async ValueTask FlushAsync(CancellationToken cancellationToken)
-    {
-        if (!_dirty)
-        {
-            return;
-        }
-
-        _dirty = false;
-        try
-        {
-            await _writer!.FlushAsync(cancellationToken);
-        }
-        catch (Exception ex)
-        {
-            throw Fail(ex);
-        }
-    }
-
-    public override async ValueTask FinishAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _writer!.FinishAsync(cancellationToken);
-        }
-        catch (Exception ex)
-        {
-            throw Fail(ex);
-        }
-    }
-
     public override void NotifyCheckpointComplete(long checkpointId)
     {
-        if (_writer is ICheckpointListener listener)
+        if (Writer is ICheckpointListener listener)
         {
             listener.NotifyCheckpointComplete(checkpointId);
         }
     }
 
-    public override async ValueTask CloseAsync()
-    {
-        if (_writer is not null)
-        {
-            await _writer.DisposeAsync();
-            _writer = null;
-        }
-    }
+    public override ValueTask CloseAsync() => DisposeWriterAsync();
 }
 
 /// <summary>The head of a source task: reads records and pushes them through the chain.</summary>

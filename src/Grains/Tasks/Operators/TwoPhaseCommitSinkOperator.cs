@@ -17,24 +17,20 @@ namespace Platform.Tasks.Operators;
 internal sealed partial class TwoPhaseCommitSinkOperator<TIn, TCommittable>(
     ITwoPhaseCommittingSink<TIn, TCommittable> sink,
     Serializer<TCommittable[]> serializer,
-    ILogger logger) : StreamOperator, ICollector<TIn>
+    ILogger logger) : SinkWriterOperator<TIn, IPrecommittingSinkWriter<TIn, TCommittable>>
 {
     private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(200);
 
     // Pre-committed and not committed yet, by the checkpoint they were pre-committed at.
     private readonly SortedDictionary<long, TCommittable[]> _uncommitted = [];
-    private IPrecommittingSinkWriter<TIn, TCommittable>? _writer;
     private ISinkCommitter<TCommittable>? _committer;
     private long _completedUpTo = -1;
     private Task? _committing;
-    private bool _dirty;
 
     public required SinkWriterContext WriterContext { get; init; }
 
     /// <summary>The committables of the checkpoint the subtask restores from, oldest first.</summary>
     public IReadOnlyList<SinkCommittables> Restored { get; init; } = [];
-
-    public override bool NeedsFlush => true;
 
     public override bool HasUncommittedOutput => _uncommitted.Count > 0;
 
@@ -44,7 +40,7 @@ internal sealed partial class TwoPhaseCommitSinkOperator<TIn, TCommittable>(
     {
         try
         {
-            _writer = sink.CreatePrecommittingWriter(WriterContext);
+            Writer = sink.CreatePrecommittingWriter(WriterContext);
             _committer = sink.CreateCommitter(WriterContext);
         }
         catch (Exception ex)
@@ -85,49 +81,6 @@ internal sealed partial class TwoPhaseCommitSinkOperator<TIn, TCommittable>(
         if (Restored.Count > 0)
         {
             LogRecovered(Name, WriterContext.SubtaskIndex, recovered.Count, WriterContext.RestoredCheckpointId ?? -1);
-        }
-    }
-
-    public void Collect(TIn record)
-    {
-        try
-        {
-            _writer!.Write(record);
-            _dirty = true;
-        }
-        catch (Exception ex)
-        {
-            throw Fail(ex);
-        }
-    }
-
-    public override async ValueTask FlushAsync(CancellationToken cancellationToken)
-    {
-        if (!_dirty)
-        {
-            return;
-        }
-
-        _dirty = false;
-        try
-        {
-            await _writer!.FlushAsync(cancellationToken);
-        }
-        catch (Exception ex)
-        {
-            throw Fail(ex);
-        }
-    }
-
-    public override async ValueTask FinishAsync(CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _writer!.FinishAsync(cancellationToken);
-        }
-        catch (Exception ex)
-        {
-            throw Fail(ex);
         }
     }
 
@@ -180,11 +133,7 @@ internal sealed partial class TwoPhaseCommitSinkOperator<TIn, TCommittable>(
             }
         }
 
-        if (_writer is not null)
-        {
-            await _writer.DisposeAsync();
-            _writer = null;
-        }
+        await DisposeWriterAsync();
 
         if (_committer is not null)
         {
@@ -198,7 +147,7 @@ internal sealed partial class TwoPhaseCommitSinkOperator<TIn, TCommittable>(
         IReadOnlyList<TCommittable> prepared;
         try
         {
-            prepared = await _writer!.PrepareCommitAsync(checkpointId, cancellationToken);
+            prepared = await Writer!.PrepareCommitAsync(checkpointId, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
