@@ -33,6 +33,13 @@ internal static class CommandLine
         Recursive = true,
     };
 
+    public static readonly Option<string?> ConnectTimeout = new("--connect-timeout")
+    {
+        Description = $"How long to wait for the cluster to accept this client, in seconds; refused connections are retried with backoff meanwhile. Default: ${ConnectionSettings.ConnectTimeoutVariable}, else {ConnectionSettings.DefaultConnectTimeoutSeconds}.",
+        HelpName = "seconds",
+        Recursive = true,
+    };
+
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Write the result as one JSON document on stdout (errors still go to stderr).",
@@ -56,6 +63,7 @@ internal static class CommandLine
             Redis,
             ClusterId,
             ServiceId,
+            ConnectTimeout,
             Json,
             Verbose,
             JobCommands.Run(),

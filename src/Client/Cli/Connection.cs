@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -26,6 +27,19 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
     public const string RedisVariable = "PLATFORM_REDIS";
     public const string ClusterIdVariable = "PLATFORM_CLUSTER_ID";
     public const string ServiceIdVariable = "PLATFORM_SERVICE_ID";
+    public const string ConnectTimeoutVariable = "PLATFORM_CONNECT_TIMEOUT";
+
+    /// <summary>
+    /// The default connect timeout (Flink's <c>client.timeout</c> is 60 s too): a command line started among many others
+    /// on a busy machine needs seconds of CPU before its first call, so a short timeout reports a healthy cluster as down.
+    /// </summary>
+    public const int DefaultConnectTimeoutSeconds = 60;
+
+    /// <summary>How long to wait for the cluster to accept the client.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(DefaultConnectTimeoutSeconds);
+
+    /// <summary>Which option or variable set <see cref="ConnectTimeout"/>, or null for the default.</summary>
+    public string? ConnectTimeoutSource { get; init; }
 
     /// <summary>
     /// The Redis connection string of the cluster's membership table (silos with <c>Orleans:Clustering:ProviderType</c> =
@@ -44,7 +58,31 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
     /// The gateway is not <c>host:port</c> or the Redis connection string cannot be read (bad usage), or the gateway's host
     /// name does not resolve.
     /// </exception>
-    public static ConnectionSettings Resolve(string? gateway, string? clusterId, string? serviceId, string? redis = null)
+    public static ConnectionSettings Resolve(string? gateway, string? clusterId, string? serviceId, string? redis = null, string? connectTimeout = null)
+    {
+        var (timeout, timeoutSource) = ResolveConnectTimeout(connectTimeout);
+        return ResolveCluster(gateway, clusterId, serviceId, redis) with { ConnectTimeout = timeout, ConnectTimeoutSource = timeoutSource };
+    }
+
+    private static (TimeSpan Timeout, string? Source) ResolveConnectTimeout(string? option)
+    {
+        var (text, source) = FirstSet(option) is { } o ? (o, "--connect-timeout")
+            : FirstSet(Environment.GetEnvironmentVariable(ConnectTimeoutVariable)) is { } v ? (v, ConnectTimeoutVariable)
+            : (null, null);
+        if (text is null)
+        {
+            return (TimeSpan.FromSeconds(DefaultConnectTimeoutSeconds), null);
+        }
+
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || !double.IsFinite(seconds) || seconds <= 0 || seconds > 3600)
+        {
+            throw new CliException(ExitCodes.BadUsage, $"{source} '{text}' is not a number of seconds from 0 to 3600 (exclusive of 0); for example {DefaultConnectTimeoutSeconds}.");
+        }
+
+        return (TimeSpan.FromSeconds(seconds), source);
+    }
+
+    private static ConnectionSettings ResolveCluster(string? gateway, string? clusterId, string? serviceId, string? redis)
     {
         var clusterIdValue = FirstSet(clusterId, Environment.GetEnvironmentVariable(ClusterIdVariable)) ?? DefaultId;
         var serviceIdValue = FirstSet(serviceId, Environment.GetEnvironmentVariable(ServiceIdVariable)) ?? DefaultId;
@@ -135,8 +173,11 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
 /// <summary>An Orleans client connected to the cluster's gateway, and the <see cref="PlatformClient"/> over it.</summary>
 internal sealed class Connection : IAsyncDisposable
 {
-    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(5);
+
+    // Refusals are retried this long at most: a silo restarting opens its gateway within seconds, and a gateway
+    // nobody listens on should not keep a user waiting the whole connect timeout.
+    private static readonly TimeSpan RefusedGrace = TimeSpan.FromSeconds(5);
     private readonly IHost _host;
 
     private Connection(IHost host, ConnectionSettings settings)
@@ -157,6 +198,8 @@ internal sealed class Connection : IAsyncDisposable
     public static async Task<Connection> OpenAsync(ConnectionSettings settings, bool verbose, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        var started = Stopwatch.GetTimestamp();
+        var attempts = new ConnectAttempts();
 
         // Ctrl+C belongs to the command line (it cancels the command), not to the client's host.
         builder.Services.AddSingleton<IHostLifetime, NoSignalsLifetime>();
@@ -185,13 +228,33 @@ internal sealed class Connection : IAsyncDisposable
                 options.ServiceId = settings.ServiceId;
             });
 
-            // A command line reports a gateway that does not answer at once; Orleans would otherwise keep retrying.
-            client.UseConnectionRetryFilter((_, _) => Task.FromResult(false));
+            // Refused connections (a silo restarting, a gateway not open yet) are retried with backoff until the deadline;
+            // Orleans' own default would retry forever.
+            client.UseConnectionRetryFilter(async (exception, token) =>
+            {
+                attempts.Record(exception);
+                var delay = attempts.NextDelay();
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                if (elapsed + delay >= settings.ConnectTimeout || (IsRefused(exception) && elapsed >= RefusedGrace))
+                {
+                    return false;
+                }
+
+                try
+                {
+                    await Task.Delay(delay, token);
+                    return true;
+                }
+                catch (OperationCanceledException)
+                {
+                    return false;
+                }
+            });
         });
 
         var host = builder.Build();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(ConnectTimeout);
+        timeout.CancelAfter(settings.ConnectTimeout);
         try
         {
             await host.StartAsync(timeout.Token);
@@ -205,19 +268,62 @@ internal sealed class Connection : IAsyncDisposable
                 throw new OperationCanceledException(cancellationToken);
             }
 
-            var reason = ex is OperationCanceledException ? $"no answer within {ConnectTimeout.TotalSeconds:0} s"
-                // The Redis client goes on to advise abortConnect=false, which is not the cure for a server that is down.
-                : Errors.Innermost(ex) is RedisConnectionException redisError ? redisError.Message.Split(". ", 2)[0]
-                : Errors.Innermost(ex).Message;
-            throw new CliException(
-                ExitCodes.CannotConnect,
-                $"Cannot connect to the cluster at {settings.Describe()}: {reason.TrimEnd('.')}. " +
-                (settings.Redis is null
-                    ? $"Is a silo running there? Set the gateway with --gateway or {ConnectionSettings.GatewayVariable} (or the silos' Redis with --redis or {ConnectionSettings.RedisVariable}), "
-                    : $"Is Redis ({settings.RedisSource}) up, and a silo of that cluster running? Set ") +
-                $"the cluster id with --cluster-id or {ConnectionSettings.ClusterIdVariable}, the service id with --service-id or {ConnectionSettings.ServiceIdVariable}.",
-                ex);
+            var waited = Stopwatch.GetElapsedTime(started);
+            throw new CliException(ExitCodes.CannotConnect, await DescribeFailureAsync(settings, ex, attempts, waited), ex);
         }
+    }
+
+    // What was waited for, and what to do: a refused connection means nothing listens there; a gateway that accepts
+    // connections but did not let the client in within the timeout is busy, not down.
+    private static async Task<string> DescribeFailureAsync(ConnectionSettings settings, Exception failure, ConnectAttempts attempts, TimeSpan waited)
+    {
+        var ids = $"the cluster id with --cluster-id or {ConnectionSettings.ClusterIdVariable}, the service id with --service-id or {ConnectionSettings.ServiceIdVariable}";
+        var timeoutHint = $"raise the timeout with --connect-timeout or {ConnectionSettings.ConnectTimeoutVariable} (now {settings.ConnectTimeout.TotalSeconds:0.#} s)";
+        var tries = attempts.Count > 0 ? $" ({attempts.Count + 1} attempts over {waited.TotalSeconds:0.#} s)" : "";
+        if (settings.Redis is not null)
+        {
+            var reason = failure is OperationCanceledException ? $"the client was not let in within {settings.ConnectTimeout.TotalSeconds:0.#} s"
+                // The Redis client goes on to advise abortConnect=false, which is not the cure for a server that is down.
+                : Errors.Innermost(failure) is RedisConnectionException redisError ? redisError.Message.Split(". ", 2)[0]
+                : Errors.Innermost(attempts.Last ?? failure).Message;
+            return $"Cannot connect to the cluster at {settings.Describe()}: {reason.TrimEnd('.')}{tries}. " +
+                   $"Is Redis ({settings.RedisSource}) up, and a silo of that cluster running? Set {ids}; {timeoutHint}.";
+        }
+
+        var refused = IsRefused(failure) || (attempts.Last is { } last && IsRefused(last));
+        if (!refused && await AcceptsConnectionsAsync(settings.Gateways))
+        {
+            return $"Cannot connect to the cluster at {settings.Describe()}: the gateway accepts connections, but the client was not let in " +
+                   $"within {settings.ConnectTimeout.TotalSeconds:0.#} s{tries} (a busy machine or silo, or other cluster or service ids: {Errors.Innermost(attempts.Last ?? failure).Message.TrimEnd('.')}). " +
+                   $"Check {ids}; {timeoutHint}.";
+        }
+
+        var cause = failure is OperationCanceledException && attempts.Last is null ? $"no answer within {settings.ConnectTimeout.TotalSeconds:0.#} s" : Errors.Innermost(attempts.Last ?? failure).Message;
+        return $"Cannot connect to the cluster at {settings.Describe()}: {cause.TrimEnd('.')}{tries}. " +
+               $"Is a silo running there? Set the gateway with --gateway or {ConnectionSettings.GatewayVariable} (or the silos' Redis with --redis or {ConnectionSettings.RedisVariable}), {ids}.";
+    }
+
+    private static bool IsRefused(Exception exception) =>
+        Errors.Innermost(exception) is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
+
+    private static async Task<bool> AcceptsConnectionsAsync(IReadOnlyList<IPEndPoint> gateways)
+    {
+        foreach (var gateway in gateways)
+        {
+            using var socket = new Socket(gateway.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            using var probe = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            try
+            {
+                await socket.ConnectAsync(gateway, probe.Token);
+                return true;
+            }
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+            {
+                // Try the next one.
+            }
+        }
+
+        return false;
     }
 
     /// <inheritdoc />
@@ -269,4 +375,25 @@ internal sealed class Connection : IAsyncDisposable
                                         (exception is null ? "" : $" ({exception.GetType().Name}: {exception.Message})"));
         }
     }
+}
+
+/// <summary>The failed connection attempts of one client start, and the backoff before the next (0.1 s doubling to 2 s).</summary>
+internal sealed class ConnectAttempts
+{
+    private static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxDelay = TimeSpan.FromSeconds(2);
+
+    /// <summary>How many attempts failed.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>The last attempt's failure.</summary>
+    public Exception? Last { get; private set; }
+
+    public void Record(Exception failure)
+    {
+        Count++;
+        Last = failure;
+    }
+
+    public TimeSpan NextDelay() => TimeSpan.FromTicks(Math.Min(MaxDelay.Ticks, FirstDelay.Ticks << Math.Min(Count - 1, 10)));
 }

@@ -29,7 +29,8 @@ internal sealed class Invocation(ParseResult parseResult, Output output, Cancell
                 ParseResult.GetValue(CommandLine.Gateway),
                 ParseResult.GetValue(CommandLine.ClusterId),
                 ParseResult.GetValue(CommandLine.ServiceId),
-                ParseResult.GetValue(CommandLine.Redis));
+                ParseResult.GetValue(CommandLine.Redis),
+                ParseResult.GetValue(CommandLine.ConnectTimeout));
             _connection = await Connection.OpenAsync(Settings, Output.Verbose, CancellationToken);
         }
 

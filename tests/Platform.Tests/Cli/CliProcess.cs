@@ -14,7 +14,7 @@ public sealed record CliResult(string[] Arguments, int ExitCode, string Standard
 /// <summary>Runs the built command line as a child process, with stdout and stderr captured apart.</summary>
 public static class CliProcess
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
 
     /// <summary>Runs <c>platform <paramref name="args"/></c> with <paramref name="environment"/> and waits for it to exit.</summary>
     public static async Task<CliResult> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] args)
@@ -33,7 +33,7 @@ public static class CliProcess
         }
 
         // Only what the test sets: a PLATFORM_* variable of the machine running the tests must not leak in.
-        foreach (var variable in new[] { "PLATFORM_GATEWAY", "PLATFORM_REDIS", "PLATFORM_CLUSTER_ID", "PLATFORM_SERVICE_ID" })
+        foreach (var variable in new[] { "PLATFORM_GATEWAY", "PLATFORM_REDIS", "PLATFORM_CLUSTER_ID", "PLATFORM_SERVICE_ID", "PLATFORM_CONNECT_TIMEOUT" })
         {
             start.Environment.Remove(variable);
         }

@@ -125,6 +125,15 @@ public sealed class CliTests(ITestOutputHelper output)
             var list = Ok(await Cli("list"));
             Assert.Contains(jobId, list.StandardOutput);
 
+            // Twenty command lines started at once on this (2-core, busy) machine: each needs seconds of CPU before its
+            // first call, and none may report the healthy cluster as unreachable.
+            var crowd = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => CliProcess.RunAsync(environment, "list", "--json")));
+            foreach (var result in crowd)
+            {
+                Assert.True(result.ExitCode == 0, result.ToString());
+                Assert.Contains(jobId, result.StandardOutput);
+            }
+
             // savepoint: the job keeps running; stop: a savepoint, then the job finishes; run --from-savepoint resumes it.
             var taken = SavepointPath(Ok(await Cli("savepoint", jobId, "--json")));
             Assert.True(File.Exists(Path.Combine(taken, "_metadata")), taken);
@@ -215,6 +224,8 @@ public sealed class CliTests(ITestOutputHelper output)
         // --gateway wins over PLATFORM_GATEWAY; nobody listens on it.
         var list = await CliProcess.RunAsync(unreachable, "list", "--gateway", gateway);
         AssertFailure(list, 4, gateway);
+        Assert.Contains("attempts over", list.StandardError);
+        Assert.Contains("Is a silo running there?", list.StandardError);
         var json = await CliProcess.RunAsync(unreachable, "status", "some-job", "--gateway", gateway, "--json");
         AssertFailure(json, 4, gateway);
 
@@ -223,6 +234,8 @@ public sealed class CliTests(ITestOutputHelper output)
         Assert.Equal(2, (await CliProcess.RunAsync(unreachable, "run", "word-count", "--arg", "novalue")).ExitCode);
         Assert.Equal(2, (await CliProcess.RunAsync(unreachable, "list", "--gateway", "localhost")).ExitCode);
         Assert.Equal(2, (await CliProcess.RunAsync(unreachable, "frobnicate")).ExitCode);
+        AssertFailure(await CliProcess.RunAsync(unreachable, "list", "--connect-timeout", "abc"), 2, "--connect-timeout 'abc'");
+        AssertFailure(await CliProcess.RunAsync(new Dictionary<string, string>(unreachable) { ["PLATFORM_CONNECT_TIMEOUT"] = "0" }, "list"), 2, "PLATFORM_CONNECT_TIMEOUT '0'");
     }
 
     private static CliResult Ok(CliResult result)
