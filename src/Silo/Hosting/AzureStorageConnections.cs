@@ -228,8 +228,9 @@ internal static class AzureStorageConnections
         }
 
         // A connection string that lists endpoints but not this service's would send the client to the public cloud.
-        var endpoints = parts.Keys.Cast<string>().Where(k => k.EndsWith("Endpoint", StringComparison.OrdinalIgnoreCase)).ToList();
-        if (endpoints.Count > 0 && !endpoints.Contains(endpointName, StringComparer.OrdinalIgnoreCase))
+        // (The builder lowercases the names it read, so ask for the storage's own spellings.)
+        var endpoints = new[] { "BlobEndpoint", "QueueEndpoint", "TableEndpoint", "FileEndpoint" }.Where(parts.ContainsKey).ToList();
+        if (endpoints.Count > 0 && !endpoints.Contains(endpointName))
         {
             problems?.Add($"{key} names {string.Join(" and ", endpoints)} but no {endpointName}, which {use.What} needs; give the {service} service's connection string.");
             return null;
