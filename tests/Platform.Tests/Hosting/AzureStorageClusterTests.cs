@@ -189,6 +189,9 @@ public sealed class AzureStorageClusterTests(AzuriteWithTablesFixture azurite, I
     {
         var run = new ClusterRun(azurite.Azurite, "azure-bad");
         var environment = run.SiloEnvironment(0);
+        // Checkpoints on disk here, so that only the Orleans providers' settings are judged (the checkpoint storage checks its own).
+        environment.Remove("Platform__DefaultCheckpointStorage");
+        environment.Remove("Platform__AzureBlob__ConnectionName");
         environment.Remove($"ConnectionStrings__{key}");
         if (value is not null)
         {
