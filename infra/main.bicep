@@ -1,9 +1,10 @@
 // The streaming platform on Azure Container Apps: N silos, each a container app with exactly one replica, in an
-// internal environment on a virtual network; Redis for cluster membership, blob storage for checkpoints (managed
-// identity, no keys), an Azure Files share for the silos' shared control state, Log Analytics for logs, and a
-// container registry for the silo image. With privateNetworking (the default) Redis and both storage accounts have
-// their public endpoints disabled and are reached through private endpoints in the virtual network. See
-// infra/README.md.
+// internal environment on a virtual network; one storage account reached with the silos' managed identity (no keys)
+// for Orleans' membership (Azure Table storage), the control state (Orleans' Azure Blob grain storage) and the
+// checkpoints (blobs); Log Analytics for logs, and a container registry for the silo image. Optional: Redis for the
+// membership instead (redisClustering), an Azure Files share for the control state instead (sharedState). With
+// privateNetworking (the default) the services have their public endpoints disabled and are reached through private
+// endpoints in the virtual network. See infra/README.md.
 
 targetScope = 'resourceGroup'
 
@@ -42,8 +43,11 @@ param serviceId string = 'platform'
 ])
 param defaultStateBackend string = 'Heap'
 
-@description('Whether to mount an Azure Files share as the silos\' shared state directory (job managers, checkpoint coordinators, stream subscriptions, savepoints). Today every silo of a cluster must share that directory.')
-param sharedState bool = true
+@description('Whether to keep the control state (job managers, checkpoint coordinators, stream subscriptions) on an Azure Files share that every silo mounts, instead of in Orleans\' Azure Blob grain storage in the storage account.')
+param sharedState bool = false
+
+@description('Whether to keep Orleans\' membership table in an Azure Cache for Redis instead of Azure Table storage in the storage account.')
+param redisClustering bool = false
 
 @description('Where the shared state share is mounted in each silo container.')
 param stateMountPath string = '/mnt/platform'
@@ -54,7 +58,7 @@ param siloCpu string = '1.0'
 @description('Memory per silo (Consumption allows 2Gi per core).')
 param siloMemory string = '2Gi'
 
-@description('Azure Cache for Redis tier for the membership table.')
+@description('Azure Cache for Redis tier for the membership table (with redisClustering).')
 @allowed([
   'Basic'
   'Standard'
@@ -73,7 +77,7 @@ param vnetAddressPrefix string = '10.42.0.0/16'
 @description('Subnet of the Container Apps environment (at least /27).')
 param environmentSubnetPrefix string = '10.42.0.0/23'
 
-@description('Subnet of the private endpoints of Redis and the storage accounts (created also when privateNetworking is false).')
+@description('Subnet of the private endpoints of the storage accounts and Redis (created also when privateNetworking is false).')
 param privateEndpointSubnetPrefix string = '10.42.2.0/27'
 
 @description('Whether Redis and the storage accounts are reachable only through private endpoints in the virtual network (public network access disabled). false: they keep their public endpoints (key or Entra ID authentication still required), for a simpler deployment.')
@@ -99,6 +103,8 @@ var prefix = toLower(baseName)
 var compactPrefix = replace(prefix, '-', '')
 var suffix = take(uniqueString(subscription().subscriptionId, resourceGroup().id, prefix), 6)
 var checkpointContainerName = 'checkpoints'
+var grainStateContainerName = 'grainstate'
+var membershipTableName = 'OrleansSiloInstances'
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: '${prefix}-silo-id'
@@ -124,6 +130,8 @@ module storage 'modules/storage.bicep' = {
     location: location
     checkpointAccountName: '${take(compactPrefix, 12)}chk${suffix}'
     checkpointContainerName: checkpointContainerName
+    grainStateContainerName: grainStateContainerName
+    membershipTableName: membershipTableName
     siloPrincipalId: identity.properties.principalId
     stateAccountName: sharedState ? '${take(compactPrefix, 12)}st${suffix}' : ''
     publicNetworkAccess: publicNetworkAccess
@@ -131,7 +139,7 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
-module redis 'modules/redis.bicep' = {
+module redis 'modules/redis.bicep' = if (redisClustering) {
   name: '${prefix}-redis'
   params: {
     location: location
@@ -144,15 +152,16 @@ module redis 'modules/redis.bicep' = {
 }
 
 // Private endpoints (privateNetworking): one per service, each with its private DNS zone linked to the network, so the
-// usual host names (<cache>.redis.cache.windows.net, <account>.blob.<suffix>, <account>.file.<suffix>) resolve to
-// private IPs inside it. The silos and the environment's Azure Files mount keep using those host names.
-module redisPrivateEndpoint 'modules/private-endpoint.bicep' = if (privateNetworking) {
+// usual host names (<account>.blob.<suffix>, <account>.table.<suffix>, <cache>.redis.cache.windows.net,
+// <account>.file.<suffix>) resolve to private IPs inside it. The silos and the environment's Azure Files mount keep
+// using those host names.
+module redisPrivateEndpoint 'modules/private-endpoint.bicep' = if (privateNetworking && redisClustering) {
   name: '${prefix}-redis-pe'
   params: {
     location: location
     name: '${prefix}-redis-pe'
     subnetId: network.outputs.privateEndpointSubnetId
-    targetId: redis.outputs.id
+    targetId: redis!.outputs.id
     groupId: 'redisCache'
     zoneName: 'privatelink.redis.cache.windows.net'
     vnetId: network.outputs.vnetId
@@ -169,6 +178,20 @@ module checkpointPrivateEndpoint 'modules/private-endpoint.bicep' = if (privateN
     targetId: storage.outputs.checkpointAccountId
     groupId: 'blob'
     zoneName: 'privatelink.blob.${az.environment().suffixes.storage}'
+    vnetId: network.outputs.vnetId
+    tags: tags
+  }
+}
+
+module tablePrivateEndpoint 'modules/private-endpoint.bicep' = if (privateNetworking && !redisClustering) {
+  name: '${prefix}-table-pe'
+  params: {
+    location: location
+    name: '${prefix}-table-pe'
+    subnetId: network.outputs.privateEndpointSubnetId
+    targetId: storage.outputs.checkpointAccountId
+    groupId: 'table'
+    zoneName: 'privatelink.table.${az.environment().suffixes.storage}'
     vnetId: network.outputs.vnetId
     tags: tags
   }
@@ -216,10 +239,10 @@ module environment 'modules/environment.bicep' = {
 var useOwnRegistry = empty(siloImage)
 var image = useOwnRegistry ? '${registry.outputs.loginServer}/platform-silo:${siloImageTag}' : siloImage
 
-// Each silo waits for the registry and storage modules (it uses their outputs), so the identity's AcrPull and blob
-// role assignments exist before a silo pulls its image or writes a checkpoint, and (dependsOn, no output is used) for
-// the private endpoints, their DNS records and zone links, so that its first connection to Redis, blob storage and the
-// share resolves to a private IP: with public access disabled, the public IP would refuse it. One silo at a time: an
+// Each silo waits for the registry and storage modules (it uses their outputs), so the identity's AcrPull, blob and
+// table role assignments exist before a silo pulls its image, joins the membership table or writes state, and
+// (dependsOn, no output is used) for the private endpoints, their DNS records and zone links, so that its first
+// connection to blob and table storage, Redis and the share resolves to a private IP: with public access disabled, the public IP would refuse it. One silo at a time: an
 // update restarts a silo (its new revision takes over its endpoint), and jobs recover from a checkpoint after each,
 // not all at once.
 @batchSize(1)
@@ -228,6 +251,7 @@ module silos 'modules/silo.bicep' = [for i in range(0, siloCount): if (deploySil
   dependsOn: [
     redisPrivateEndpoint
     checkpointPrivateEndpoint
+    tablePrivateEndpoint
     statePrivateEndpoint
   ]
   params: {
@@ -245,9 +269,11 @@ module silos 'modules/silo.bicep' = [for i in range(0, siloCount): if (deploySil
     identityClientId: identity.properties.clientId
     clusterId: clusterId
     serviceId: serviceId
-    redisName: redis.outputs.name
+    redisName: redisClustering ? redis!.outputs.name : ''
     checkpointAccountName: storage.outputs.checkpointAccountName
     checkpointContainerName: storage.outputs.checkpointContainerName
+    grainStateContainerName: storage.outputs.grainStateContainerName
+    membershipTableName: storage.outputs.membershipTableName
     defaultStateBackend: defaultStateBackend
     stateStorageName: environment.outputs.stateStorageName
     stateMountPath: stateMountPath
@@ -272,8 +298,11 @@ output siloAppNames string[] = [for i in range(0, deploySilos ? siloCount : 0): 
 @description('Gateway endpoints of the silos, for Orleans clients in the virtual network (platform --gateway).')
 output gatewayEndpoints string[] = [for i in range(0, deploySilos ? siloCount : 0): silos[i]!.outputs.gatewayEndpoint]
 
-@description('Name of the checkpoint storage account.')
+@description('Name of the storage account (checkpoints, control state, membership table).')
 output checkpointStorageAccount string = storage.outputs.checkpointAccountName
+
+@description('Name of the control state blob container (Orleans grain storage platform-state and PubSubStore).')
+output grainStateContainer string = storage.outputs.grainStateContainerName
 
 @description('Name of the checkpoint blob container.')
 output checkpointContainer string = storage.outputs.checkpointContainerName

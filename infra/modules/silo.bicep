@@ -45,11 +45,17 @@ param clusterId string
 @description('Orleans service id.')
 param serviceId string
 
-@description('Name of the Azure Cache for Redis holding the membership table.')
-param redisName string
+@description('Name of the Azure Cache for Redis holding the membership table; empty: the membership table is in the storage account\'s Azure Table storage.')
+param redisName string = ''
 
-@description('Name of the checkpoint storage account.')
+@description('Name of the platform\'s storage account (checkpoints, control state, membership table).')
 param checkpointAccountName string
+
+@description('Table of Orleans\' membership in the storage account (when redisName is empty).')
+param membershipTableName string = 'OrleansSiloInstances'
+
+@description('Blob container of the control state (Orleans grain storage platform-state and PubSubStore), when stateStorageName is empty.')
+param grainStateContainerName string = 'grainstate'
 
 @description('Blob container of the checkpoints.')
 param checkpointContainerName string
@@ -57,7 +63,7 @@ param checkpointContainerName string
 @description('State backend of jobs that do not choose one.')
 param defaultStateBackend string
 
-@description('Name under which the environment knows the shared state share; empty for none.')
+@description('Name under which the environment knows the shared state share; empty: the control state is in Azure Blob storage.')
 param stateStorageName string
 
 @description('Where the shared state share is mounted in the container.')
@@ -77,21 +83,30 @@ var gatewayTargetPort = 30000
 var httpTargetPort = 8080
 
 var withSharedState = !empty(stateStorageName)
+var withRedis = !empty(redisName)
 
-resource redis 'Microsoft.Cache/redis@2024-11-01' existing = {
+resource redis 'Microsoft.Cache/redis@2024-11-01' existing = if (withRedis) {
   name: redisName
 }
 
-// What the silo reads (see src/Silo/Hosting/SiloConfiguration.cs and the Platform section of the silo's options).
+// The storage account's endpoints: a bare endpoint URI as a connection string makes the silo sign in with its managed
+// identity (AZURE_CLIENT_ID), as .NET Aspire gives an Azure storage resource to a project.
+var blobEndpoint = 'https://${checkpointAccountName}.blob.${environment().suffixes.storage}'
+var tableEndpoint = 'https://${checkpointAccountName}.table.${environment().suffixes.storage}'
+
+// What the silo reads (see src/Silo/Hosting/SiloConfiguration.cs, AzureStorageConnections.cs and the Platform section of
+// the silo's options): Orleans' keys as .NET Aspire's WithClustering and WithGrainStorage set them.
 var orleansSettings = [
   { name: 'Orleans__ClusterId', value: clusterId }
   { name: 'Orleans__ServiceId', value: serviceId }
   { name: 'Orleans__Name', value: siloName }
-  { name: 'Orleans__Clustering__ProviderType', value: 'Redis' }
-  // Orleans' Redis clustering resolves the IConnectionMultiplexer registered under this key (as .NET Aspire's
-  // AddKeyedRedisClient("clustering") registers it from ConnectionStrings:clustering).
+  // Orleans' Azure Table (or Redis) clustering resolves the TableServiceClient (IConnectionMultiplexer) that the silo host
+  // registers under this key from ConnectionStrings:clustering, as Aspire's client integrations would.
+  { name: 'Orleans__Clustering__ProviderType', value: withRedis ? 'Redis' : 'AzureTableStorage' }
   { name: 'Orleans__Clustering__ServiceKey', value: 'clustering' }
-  { name: 'ConnectionStrings__clustering', secretRef: 'clustering-connection' }
+  withRedis
+    ? { name: 'ConnectionStrings__clustering', secretRef: 'clustering-connection' }
+    : { name: 'ConnectionStrings__clustering', value: tableEndpoint }
   // Advertised: the environment's IP and this silo's own exposed ports (silo i: 11111 + i, 30000 + i), stored in the
   // membership table and dialled by other silos and clients. Listening: 11111 and 30000 inside every container.
   { name: 'Orleans__Endpoints__AdvertisedIPAddress', value: advertisedIPAddress }
@@ -103,17 +118,34 @@ var orleansSettings = [
   { name: 'AZURE_CLIENT_ID', value: identityClientId }
 ]
 
+// Orleans' default table name, set so that the table the storage module creates and the one the silos use are one.
+var membershipSettings = withRedis ? [] : [
+  { name: 'Orleans__Clustering__TableName', value: membershipTableName }
+]
+
+// The control state (job managers, checkpoint coordinators, the job registry, stream subscriptions) in Orleans' Azure
+// Blob grain storage, one container for both, unless it is on the shared mount (Platform__StateDirectory below).
+var grainStorageSettings = withSharedState ? [] : [
+  { name: 'Orleans__GrainStorage__platform-state__ProviderType', value: 'AzureBlobStorage' }
+  { name: 'Orleans__GrainStorage__platform-state__ServiceKey', value: 'grainstate' }
+  { name: 'Orleans__GrainStorage__platform-state__ContainerName', value: grainStateContainerName }
+  { name: 'Orleans__GrainStorage__PubSubStore__ProviderType', value: 'AzureBlobStorage' }
+  { name: 'Orleans__GrainStorage__PubSubStore__ServiceKey', value: 'grainstate' }
+  { name: 'Orleans__GrainStorage__PubSubStore__ContainerName', value: grainStateContainerName }
+  { name: 'ConnectionStrings__grainstate', value: blobEndpoint }
+]
+
 var platformSettings = [
   { name: 'Platform__DefaultCheckpointStorage', value: 'AzureBlob' }
-  { name: 'Platform__AzureBlob__ServiceUri', value: 'https://${checkpointAccountName}.blob.${environment().suffixes.storage}' }
+  { name: 'Platform__AzureBlob__ServiceUri', value: blobEndpoint }
   { name: 'Platform__AzureBlob__ContainerName', value: checkpointContainerName }
   // Savepoints in the same container, under savepoints/ (Platform:AzureBlob:SavepointPrefix): they outlive the job and
   // any silo, and can be copied to another prefix or an allow-listed container and restored from there.
   { name: 'Platform__SavepointStorage', value: 'AzureBlob' }
   { name: 'Platform__DefaultStateBackend', value: defaultStateBackend }
-  // Control state (job managers, checkpoint coordinators, stream subscriptions): on the shared mount, which every silo
-  // must see; without it, in the container (a single silo only, lost with the container). The savepoint directory
-  // there is used only by requests that name a directory rather than a blob URL.
+  // Control state on the shared mount, when there is one, which every silo must see; otherwise it is in Azure Blob
+  // storage and nothing is written here. The savepoint directory is used only by requests that name a directory
+  // rather than a blob URL (on the container's disk without the mount).
   { name: 'Platform__StateDirectory', value: withSharedState ? '${stateMountPath}/state' : 'data/state' }
   { name: 'Platform__SavepointDirectory', value: withSharedState ? '${stateMountPath}/savepoints' : 'data/savepoints' }
 ]
@@ -198,12 +230,12 @@ resource silo 'Microsoft.App/containerApps@2025-01-01' = {
           identity: identityId
         }
       ]
-      secrets: [
+      secrets: withRedis ? [
         {
           name: 'clustering-connection'
-          value: '${redis.properties.hostName}:${redis.properties.sslPort},password=${redis.listKeys().primaryKey},ssl=True,abortConnect=False'
+          value: '${redis!.properties.hostName}:${redis!.properties.sslPort},password=${redis!.listKeys().primaryKey},ssl=True,abortConnect=False'
         }
-      ]
+      ] : []
     }
     template: {
       terminationGracePeriodSeconds: 60
@@ -211,7 +243,7 @@ resource silo 'Microsoft.App/containerApps@2025-01-01' = {
         {
           name: 'silo'
           image: image
-          env: concat(orleansSettings, platformSettings)
+          env: concat(orleansSettings, membershipSettings, grainStorageSettings, platformSettings)
           probes: probes
           resources: {
             cpu: json(cpu)

@@ -34,6 +34,10 @@ try
     // Redis client integration would register).
     await RedisConnections.RegisterAsync(builder.Configuration, builder.Services);
     RedisConnections.UseBinaryStateFormat(builder.Configuration, builder.Services, PlatformStreams.StateStorageName, PlatformSiloBuilderExtensions.PubSubStoreName);
+    // Azure Table / Blob storage for clustering or grain storage: the keyed clients a ServiceKey names (as Aspire's Azure
+    // Storage client integrations would register), and the same binary state format.
+    AzureStorageConnections.Register(builder.Configuration, builder.Services);
+    AzureStorageConnections.UseBinaryStateFormat(builder.Configuration, builder.Services, PlatformStreams.StateStorageName, PlatformSiloBuilderExtensions.PubSubStoreName);
 
     builder.Services.AddSiloHealthChecks();
 

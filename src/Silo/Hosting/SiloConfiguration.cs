@@ -142,6 +142,7 @@ internal static class SiloConfiguration
         }
 
         RedisConnections.Validate(configuration, problems);
+        AzureStorageConnections.Validate(configuration, problems);
         ValidatePlatform(configuration, problems);
         return problems;
     }

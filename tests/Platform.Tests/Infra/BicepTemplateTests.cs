@@ -96,6 +96,45 @@ public sealed class BicepTemplateTests
         Assert.Equal(Enum.GetNames<StateBackendKind>().Order(StringComparer.Ordinal), allowed);
     }
 
+    [Fact]
+    public async Task By_default_the_silos_keep_membership_in_Azure_Table_storage_and_control_state_in_Azure_Blob_storage_with_the_managed_identity()
+    {
+        var result = await BicepCompiler.RunAsync("build", Path.Combine(Infra, "main.bicep"));
+        AssertClean(result, "bicep build infra/main.bicep");
+        using var template = JsonDocument.Parse(result.Output);
+        var root = template.RootElement;
+
+        // Redis and the Azure Files share are options, off by default.
+        Assert.False(root.GetProperty("parameters").GetProperty("redisClustering").GetProperty("defaultValue").GetBoolean(), "redisClustering must default to false.");
+        Assert.False(root.GetProperty("parameters").GetProperty("sharedState").GetProperty("defaultValue").GetBoolean(), "sharedState must default to false.");
+
+        // Orleans' keys as .NET Aspire's WithClustering(table) and WithGrainStorage(name, blobs) set them, with endpoint
+        // URIs as connection strings (the silo signs in with AZURE_CLIENT_ID's identity). The optional ones are in
+        // if(...) expressions of the compiled template, so look for the names in either form.
+        var json = result.Output;
+        var environment = EnvironmentVariableNames(root);
+        foreach (var variable in new[]
+        {
+            "Orleans__Clustering__ProviderType", "Orleans__Clustering__ServiceKey", "Orleans__Clustering__TableName", "ConnectionStrings__clustering",
+            "Orleans__GrainStorage__platform-state__ProviderType", "Orleans__GrainStorage__platform-state__ServiceKey", "Orleans__GrainStorage__platform-state__ContainerName",
+            "Orleans__GrainStorage__PubSubStore__ProviderType", "Orleans__GrainStorage__PubSubStore__ServiceKey", "Orleans__GrainStorage__PubSubStore__ContainerName",
+            "ConnectionStrings__grainstate", "AZURE_CLIENT_ID",
+        })
+        {
+            Assert.True(
+                environment.Contains(variable) || json.Contains($"createObject('name', '{variable}', 'value'", StringComparison.Ordinal),
+                $"The silo app does not set {variable}; it sets: {string.Join(", ", environment.Order())}.");
+        }
+
+        Assert.Contains("'Redis', 'AzureTableStorage')", json, StringComparison.Ordinal);
+        Assert.Contains("'Orleans__GrainStorage__platform-state__ProviderType', 'value', 'AzureBlobStorage'", json, StringComparison.Ordinal);
+        Assert.Contains(".table.", json, StringComparison.Ordinal);
+
+        // The identity may use blobs and tables of the account: Storage Blob Data Contributor, Storage Table Data Contributor.
+        Assert.Contains("ba92f5b4-2d11-453d-a403-e96b0029c9fe", json, StringComparison.Ordinal);
+        Assert.Contains("0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3", json, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(true, "Disabled")]
     [InlineData(false, "Enabled")]
@@ -152,7 +191,7 @@ public sealed class BicepTemplateTests
             .ToDictionary(
                 r => r.Resource.GetProperty("properties").GetProperty("parameters").GetProperty("groupId").GetProperty("value").GetString()!,
                 r => r.Name);
-        Assert.Equal(["blob", "file", "redisCache"], endpoints.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(["blob", "file", "redisCache", "table"], endpoints.Keys.Order(StringComparer.Ordinal));
         foreach (var (groupId, module) in endpoints)
         {
             var condition = resources.Single(r => r.Name == module).Resource.GetProperty("condition").GetString()!;

@@ -7,8 +7,9 @@ namespace Platform.Tests.Infrastructure;
 
 /// <summary>
 /// A real Azurite blob service (<c>azurite-blob</c>, installed under <c>tools/azurite</c> by
-/// <c>scripts/install-test-dependencies</c>) on 127.0.0.1 and a free port, with its own data folder. It can be killed
-/// and started again on the same port and data, as an outage of the storage service.
+/// <c>scripts/install-test-dependencies</c>) on 127.0.0.1 and a free port, with its own data folder; or the whole Azurite
+/// (blob, queue and table services, each on a free port) for Orleans' Azure Table membership. It can be killed and
+/// started again on the same ports and data, as an outage of the storage service.
 /// </summary>
 public sealed class AzuriteProcess : IAsyncDisposable
 {
@@ -23,14 +24,22 @@ public sealed class AzuriteProcess : IAsyncDisposable
     private readonly Lock _lock = new();
     private Process? _process;
 
-    private AzuriteProcess(int port, string location)
+    private AzuriteProcess(int port, string location, int? queuePort = null, int? tablePort = null)
     {
         Port = port;
         Location = location;
+        QueuePort = queuePort;
+        TablePort = tablePort;
     }
 
     /// <summary>The blob service's port on 127.0.0.1.</summary>
     public int Port { get; }
+
+    /// <summary>The queue service's port, when the whole Azurite runs.</summary>
+    public int? QueuePort { get; }
+
+    /// <summary>The table service's port, when the whole Azurite runs.</summary>
+    public int? TablePort { get; }
 
     /// <summary>The folder Azurite keeps its data in; it survives a kill.</summary>
     public string Location { get; }
@@ -38,6 +47,11 @@ public sealed class AzuriteProcess : IAsyncDisposable
     /// <summary>A connection string to the development account.</summary>
     public string ConnectionString =>
         $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={AccountKey};BlobEndpoint=http://127.0.0.1:{Port}/{Account};";
+
+    /// <summary>A connection string to the development account's table service, as .NET Aspire gives a table resource.</summary>
+    public string TableConnectionString => TablePort is { } tablePort
+        ? $"DefaultEndpointsProtocol=http;AccountName={Account};AccountKey={AccountKey};TableEndpoint=http://127.0.0.1:{tablePort}/{Account};"
+        : throw new InvalidOperationException("This Azurite runs the blob service only; start it with StartWithTablesAsync.");
 
     /// <summary>Whether the process is running.</summary>
     public bool IsRunning => _process is { HasExited: false };
@@ -47,12 +61,14 @@ public sealed class AzuriteProcess : IAsyncDisposable
     {
         get
         {
-            var script = Path.Combine(BuiltPrograms.Root, "tools", "azurite", "node_modules", "azurite", "dist", "src", "blob", "main.js");
+            var script = Path.Combine(AzuriteSources, "blob", "main.js");
             return File.Exists(script)
                 ? script
                 : throw new FileNotFoundException($"Azurite is not installed ({script} is missing); run scripts/install-test-dependencies (needs node and npm).", script);
         }
     }
+
+    private static string AzuriteSources => Path.Combine(BuiltPrograms.Root, "tools", "azurite", "node_modules", "azurite", "dist", "src");
 
     /// <summary>
     /// Starts two in-process silos (TCP between them) whose checkpoints go to <paramref name="container"/> of this
@@ -87,6 +103,15 @@ public sealed class AzuriteProcess : IAsyncDisposable
         return azurite;
     }
 
+    /// <summary>Starts the whole Azurite (blob, queue and table services on free ports) with a new data folder.</summary>
+    public static async Task<AzuriteProcess> StartWithTablesAsync()
+    {
+        var ports = Ports.Free(3);
+        var azurite = new AzuriteProcess(ports[0], TestData.NewDirectory("azurite"), ports[1], ports[2]);
+        await azurite.StartAgainAsync();
+        return azurite;
+    }
+
     /// <summary>Starts the process (again) on the same port and data folder, and returns once it accepts connections.</summary>
     public async Task StartAgainAsync()
     {
@@ -102,13 +127,20 @@ public sealed class AzuriteProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = Location,
         };
-        foreach (var arg in new[]
+        var services = TablePort is { } tablePort
+            ? new[]
+            {
+                Path.Combine(AzuriteSources, "azurite.js"), "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--queueHost", "127.0.0.1", "--queuePort", QueuePort!.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                "--tableHost", "127.0.0.1", "--tablePort", tablePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            }
+            : [Script, "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)];
+        foreach (var arg in services.Concat(new[]
         {
-            Script, "--blobHost", "127.0.0.1", "--blobPort", Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--location", Location, "--debug", Path.Combine(Location, "debug.log"),
             // The SDK may speak a newer API version than this Azurite knows; the calls the storage makes are old ones.
             "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent",
-        })
+        }))
         {
             start.ArgumentList.Add(arg);
         }
@@ -123,9 +155,9 @@ public sealed class AzuriteProcess : IAsyncDisposable
         await Poll.UntilAsync(
             async () => process.HasExited
                 ? throw new InvalidOperationException($"Azurite exited with code {process.ExitCode} while starting: {Output}")
-                : await AcceptsAsync(),
+                : await AcceptsAsync(Port) && (TablePort is not { } table || await AcceptsAsync(table)),
             StartTimeout,
-            () => $"Azurite answers on 127.0.0.1:{Port}; it wrote: {Output}");
+            () => $"Azurite answers on 127.0.0.1:{Port}{(TablePort is { } table ? $" and {table}" : "")}; it wrote: {Output}");
     }
 
     /// <summary>
@@ -173,12 +205,12 @@ public sealed class AzuriteProcess : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    private async Task<bool> AcceptsAsync()
+    private static async Task<bool> AcceptsAsync(int port)
     {
         try
         {
             using var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", Port);
+            await client.ConnectAsync("127.0.0.1", port);
             return true;
         }
         catch (SocketException)
@@ -210,6 +242,25 @@ public sealed class AzuriteFixture : IAsyncLifetime
 
     /// <inheritdoc />
     public async Task InitializeAsync() => Azurite = await AzuriteProcess.StartAsync();
+
+    /// <inheritdoc />
+    public async Task DisposeAsync()
+    {
+        if (Azurite is not null)
+        {
+            await Azurite.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>One whole Azurite (blob, queue and table services) shared by the tests of a class; each test uses its own tables and containers.</summary>
+public sealed class AzuriteWithTablesFixture : IAsyncLifetime
+{
+    /// <summary>The running Azurite.</summary>
+    public AzuriteProcess Azurite { get; private set; } = null!;
+
+    /// <inheritdoc />
+    public async Task InitializeAsync() => Azurite = await AzuriteProcess.StartWithTablesAsync();
 
     /// <inheritdoc />
     public async Task DisposeAsync()
