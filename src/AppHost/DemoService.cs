@@ -1,6 +1,5 @@
 using System.Globalization;
 using Aspire.Hosting.ApplicationModel;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -20,7 +19,7 @@ internal sealed class DemoService(
     DemoOutcome outcome,
     ConsoleOutput console,
     ResourceNotificationService notifications,
-    IConfiguration configuration,
+    DistributedApplicationModel model,
     IHostApplicationLifetime lifetime) : BackgroundService
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromMinutes(3);
@@ -37,10 +36,7 @@ internal sealed class DemoService(
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
             // Ctrl+C or SIGTERM: a successful demo with --keep-running ends this way; anything earlier is an interruption.
-            if (!outcome.Completion.Task.IsCompletedSuccessfully)
-            {
-                outcome.ExitCode = 130;
-            }
+            outcome.ExitCode = outcome.Completion.Task.IsCompletedSuccessfully && outcome.Result is not null ? 0 : 130;
         }
         catch (Exception ex)
         {
@@ -60,7 +56,6 @@ internal sealed class DemoService(
     private async Task<bool> RunAsync(CancellationToken cancellationToken)
     {
         var options = settings.Options;
-        console.Info($"dashboard: {configuration[LocalDashboard.UrlsKey]} (the login link with its token is printed above)");
         var clustering = options.Clustering == ClusteringChoice.Redis ? "Redis clustering" : $"development clustering, primary {settings.Silos[0].SiloEndpoint}";
         console.Info($"starting {settings.Silos.Count} silo{(settings.Silos.Count == 1 ? "" : "s")} of cluster '{settings.ClusterId}' ({clustering}; " +
                      $"{(options.Storage == StorageChoice.AzureBlob ? "Azure Blob" : "file-system")} checkpoints; {(options.Backend == BackendChoice.RocksDb ? "RocksDB" : "heap")} state)");
@@ -83,6 +78,11 @@ internal sealed class DemoService(
                 {
                     await notifications.WaitForResourceHealthyAsync(silo.Name, WaitBehavior.StopOnResourceUnavailable, deadline.Token);
                     console.Info($"{silo.Name} pid={Pid(silo.Name)} silo={silo.SiloEndpoint} gateway={silo.GatewayEndpoint} http={silo.HttpAddress} is healthy");
+                }
+
+                if (DashboardUrl() is { } dashboard)
+                {
+                    console.Info($"dashboard: {dashboard} (resources, logs, traces and metrics; the login link with its token is printed above)");
                 }
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
@@ -120,6 +120,15 @@ internal sealed class DemoService(
         console.Info("stopping the application");
         return true;
     }
+
+    /// <summary>The dashboard's address, once DCP has given its resource an endpoint; <c>null</c> without a dashboard.</summary>
+    private string? DashboardUrl() =>
+        model.Resources.FirstOrDefault(r => r.Name == DashboardResourceName) is IResourceWithEndpoints dashboard
+        && dashboard.Annotations.OfType<EndpointAnnotation>().FirstOrDefault(e => e.AllocatedEndpoint is not null) is { } endpoint
+            ? endpoint.AllocatedEndpoint!.UriString
+            : null;
+
+    private const string DashboardResourceName = "aspire-dashboard";
 
     private string Pid(string resource) =>
         notifications.TryGetCurrentState(resource, out var state)
