@@ -106,6 +106,39 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Ctrl_C_before_the_demo_finished_stops_every_silo_and_exits_130()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // SIGINT is a POSIX signal; the checks read /proc.
+        }
+
+        var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
+        await using var appHost = ChildProcess.Start(BuiltPrograms.AppHost, ["--silos", "2", "--output", outputDirectory], new Dictionary<string, string>());
+        try
+        {
+            // silo-1 only starts once silo-0 (the primary) is healthy, so the demo cannot have run yet when this is seen.
+            await Poll.UntilAsync(
+                () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("] silo-0 pid=", StringComparison.Ordinal),
+                Timeout,
+                () => "the AppHost reports silo-0 healthy");
+            var clusterId = ClusterId(appHost.Output);
+            Assert.NotEmpty(SiloProcesses(clusterId));
+
+            appHost.Interrupt();
+
+            Assert.True(await appHost.WaitForExitAsync(Timeout), $"The AppHost was still running {Timeout} after SIGINT.");
+            Assert.Equal(130, appHost.ExitCode);
+            Assert.DoesNotContain("submitted job", appHost.Output, StringComparison.Ordinal);
+            await UntilNothingIsLeftAsync(appHost, clusterId, ports: []);
+        }
+        finally
+        {
+            output.WriteLine(appHost.Output);
+        }
+    }
+
+    [Fact]
     public async Task A_killed_AppHost_leaves_no_silo_redis_server_Azurite_or_DCP_behind()
     {
         if (!OperatingSystem.IsLinux())
