@@ -190,6 +190,15 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
         Assert.DoesNotContain("Distributed application starting", appHost.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void The_README_shows_the_AppHost_s_Program_cs_as_it_is()
+    {
+        var program = File.ReadAllText(Path.Combine(BuiltPrograms.Root, "src", "AppHost", "Program.cs")).ReplaceLineEndings("\n").TrimEnd('\n');
+        var readme = File.ReadAllText(Path.Combine(BuiltPrograms.Root, "README.md")).ReplaceLineEndings("\n");
+
+        Assert.Contains($"```csharp\n{program}\n```", readme, StringComparison.Ordinal);
+    }
+
     /// <summary>Each word's count in the sample input, counted here independently of the platform.</summary>
     internal static Dictionary<string, long> ExpectedCounts() =>
         File.ReadLines(Path.Combine(BuiltPrograms.Root, "samples", "wordcount", "input.txt"))
