@@ -1,30 +1,50 @@
 using System.Globalization;
+using Microsoft.Extensions.Configuration;
 
 namespace Platform.AppHost;
 
-/// <summary>The AppHost's command-line options.</summary>
+/// <summary>
+/// The AppHost's options: configuration keys of the <c>AppHost</c> section (appsettings.json, <c>AppHost__Silos</c>, ...),
+/// onto which the command-line switches map (<c>--silos 3</c> is <c>AppHost:Silos=3</c>).
+/// </summary>
 internal sealed record AppHostOptions
 {
+    /// <summary>The configuration section of the options.</summary>
+    public const string SectionName = "AppHost";
+
     public const string Usage = """
         Usage: dotnet run --project src/AppHost [-- options]
 
-        Starts a local cluster of silos (child processes), runs the word-count demo on it, prints the top words and
-        stops the cluster.
+        A .NET Aspire AppHost: starts the silos as project resources (and redis-server or Azurite as executable
+        resources when an option asks for them), prints the dashboard's URL, runs the word-count demo on the cluster,
+        prints the top words and stops the application.
 
-        Options:
-          --silos N          silos to start (1-16, default 2)
+        Options (each is also the configuration key in brackets, e.g. AppHost__Silos=3):
+          --silos N          silos to start (1-16, default 2) [AppHost:Silos]
           --storage KIND     checkpoint storage: fs (a directory under .artifacts; the default) or azure (Azure Blob
-                             storage on a local Azurite, started and stopped by the AppHost)
-          --backend KIND     keyed-state backend: heap (the default) or rocksdb
+                             storage on a local Azurite, an executable resource) [AppHost:Storage]
+          --backend KIND     keyed-state backend: heap (the default) or rocksdb [AppHost:Backend]
           --clustering KIND  membership: development (silo-0 is the primary; the default) or redis (a local
-                             redis-server, started and stopped by the AppHost)
-          --parallelism N    parallelism of the word-count job (1-128, default 2)
-          --input PATH       text file to count (default samples/wordcount/input.txt)
-          --output DIR       directory for the job's part files (default .artifacts/wordcount-output)
-          --keep-running     keep the cluster up after the demo, with an endless job (generated-word-count)
-                             checkpointing every second, until Ctrl+C
+                             redis-server, an executable resource) [AppHost:Clustering]
+          --parallelism N    parallelism of the word-count job (1-128, default 2) [AppHost:Parallelism]
+          --input PATH       text file to count (default samples/wordcount/input.txt) [AppHost:Input]
+          --output DIR       directory for the job's part files (default .artifacts/wordcount-output) [AppHost:Output]
+          --keep-running     keep the application up after the demo, with an endless job (generated-word-count)
+                             checkpointing every second, until Ctrl+C [AppHost:KeepRunning]
           -h, --help         show this help
         """;
+
+    private static readonly (string Switch, string Key, bool HasValue)[] Switches =
+    [
+        ("--silos", nameof(Silos), true),
+        ("--storage", nameof(Storage), true),
+        ("--backend", nameof(Backend), true),
+        ("--clustering", nameof(Clustering), true),
+        ("--parallelism", nameof(Parallelism), true),
+        ("--input", nameof(Input), true),
+        ("--output", nameof(Output), true),
+        ("--keep-running", nameof(KeepRunning), false),
+    ];
 
     /// <summary>How many silos to start.</summary>
     public int Silos { get; init; } = 2;
@@ -47,16 +67,20 @@ internal sealed record AppHostOptions
     /// <summary>The output directory as given, or <c>null</c> for the default under the repository's .artifacts.</summary>
     public string? Output { get; init; }
 
-    /// <summary>Whether the cluster stays up after the demo until Ctrl+C.</summary>
+    /// <summary>Whether the application stays up after the demo until Ctrl+C.</summary>
     public bool KeepRunning { get; init; }
 
-    /// <summary>Whether only the usage was asked for.</summary>
-    public bool Help { get; init; }
+    /// <summary>Whether the arguments ask for the usage only.</summary>
+    public static bool IsHelp(IReadOnlyList<string> args) => args.Any(a => a is "-h" or "--help" or "-?");
 
-    /// <summary>Parses the arguments; throws <see cref="UsageException"/> naming the bad option.</summary>
-    public static AppHostOptions Parse(IReadOnlyList<string> args)
+    /// <summary>
+    /// Turns the switches into configuration arguments (<c>--AppHost:Silos=3</c>) for the application builder; other
+    /// configuration arguments (<c>--Some:Key=value</c>, <c>Some:Key=value</c>) pass through. Throws
+    /// <see cref="UsageException"/> naming an unknown switch or a missing value.
+    /// </summary>
+    public static string[] ToConfigurationArguments(IReadOnlyList<string> args)
     {
-        var options = new AppHostOptions();
+        var result = new List<string>();
         for (var i = 0; i < args.Count; i++)
         {
             var arg = args[i];
@@ -67,80 +91,89 @@ internal sealed record AppHostOptions
                 arg = arg[..eq];
             }
 
-            switch (arg)
+            var known = Switches.FirstOrDefault(s => s.Switch == arg);
+            if (known.Switch is null)
             {
-                case "--silos":
-                    options = options with { Silos = Integer(arg, Value(), 1, 16) };
-                    break;
-                case "--storage":
-                    options = options with { Storage = Choice(arg, Value(), ("fs", StorageChoice.FileSystem), ("azure", StorageChoice.AzureBlob)) };
-                    break;
-                case "--backend":
-                    options = options with { Backend = Choice(arg, Value(), ("heap", BackendChoice.Heap), ("rocksdb", BackendChoice.RocksDb)) };
-                    break;
-                case "--clustering":
-                    options = options with { Clustering = Choice(arg, Value(), ("development", ClusteringChoice.Development), ("redis", ClusteringChoice.Redis)) };
-                    break;
-                case "--parallelism":
-                    options = options with { Parallelism = Integer(arg, Value(), 1, 128) };
-                    break;
-                case "--input":
-                    options = options with { Input = NonEmpty(arg, Value()) };
-                    break;
-                case "--output":
-                    options = options with { Output = NonEmpty(arg, Value()) };
-                    break;
-                case "--keep-running":
-                    NoValue();
-                    options = options with { KeepRunning = true };
-                    break;
-                case "-h" or "--help" or "-?":
-                    NoValue();
-                    options = options with { Help = true };
-                    break;
-                default:
-                    throw new UsageException($"Unknown option '{args[i]}'.");
-            }
-
-            string Value()
-            {
-                if (inlineValue is not null)
+                // A configuration key (it has a ':' or is key=value without dashes) goes to the builder as it is.
+                if (arg.Contains(':', StringComparison.Ordinal) || (!arg.StartsWith('-') && inlineValue is null && args[i].Contains('=', StringComparison.Ordinal)))
                 {
-                    return inlineValue;
+                    result.Add(args[i]);
+                    continue;
                 }
 
-                if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
-                {
-                    throw new UsageException($"Option '{arg}' needs a value.");
-                }
-
-                return args[++i];
+                throw new UsageException($"Unknown option '{args[i]}'.");
             }
 
-            void NoValue()
+            string value;
+            if (!known.HasValue)
             {
                 if (inlineValue is not null)
                 {
                     throw new UsageException($"Option '{arg}' takes no value.");
                 }
+
+                value = "true";
             }
+            else if (inlineValue is not null)
+            {
+                value = inlineValue;
+            }
+            else if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+            {
+                throw new UsageException($"Option '{arg}' needs a value.");
+            }
+            else
+            {
+                value = args[++i];
+            }
+
+            result.Add($"--{SectionName}:{known.Key}={value}");
         }
 
-        return options;
+        return [.. result];
     }
 
-    private static int Integer(string option, string value, int min, int max) =>
-        int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var result) && result >= min && result <= max
-            ? result
-            : throw new UsageException($"Option '{option}' is '{value}'; it must be a whole number from {min} to {max}.");
+    /// <summary>Reads the options from the <c>AppHost</c> section; throws <see cref="UsageException"/> naming a bad one.</summary>
+    public static AppHostOptions From(IConfiguration configuration)
+    {
+        var section = configuration.GetSection(SectionName);
+        var defaults = new AppHostOptions();
+        return new AppHostOptions
+        {
+            Silos = Integer(section, nameof(Silos), 1, 16, defaults.Silos),
+            Storage = Choice(section, nameof(Storage), defaults.Storage, ("fs", StorageChoice.FileSystem), ("azure", StorageChoice.AzureBlob)),
+            Backend = Choice(section, nameof(Backend), defaults.Backend, ("heap", BackendChoice.Heap), ("rocksdb", BackendChoice.RocksDb)),
+            Clustering = Choice(section, nameof(Clustering), defaults.Clustering, ("development", ClusteringChoice.Development), ("redis", ClusteringChoice.Redis)),
+            Parallelism = Integer(section, nameof(Parallelism), 1, 128, defaults.Parallelism),
+            Input = NonEmpty(section, nameof(Input)),
+            Output = NonEmpty(section, nameof(Output)),
+            KeepRunning = Boolean(section, nameof(KeepRunning)),
+        };
+    }
 
-    private static T Choice<T>(string option, string value, params (string Name, T Value)[] choices) =>
-        choices.FirstOrDefault(c => string.Equals(c.Name, value, StringComparison.OrdinalIgnoreCase)) is { Name: not null } match
-            ? match.Value
-            : throw new UsageException($"Option '{option}' is '{value}'; it must be {string.Join(" or ", choices.Select(c => c.Name))}.");
+    /// <summary>How an option is named in messages: the switch and the configuration key.</summary>
+    private static string Name(string key) =>
+        $"'{Switches.First(s => s.Key == key).Switch}' ({SectionName}:{key})";
 
-    private static string NonEmpty(string option, string value) =>
-        string.IsNullOrWhiteSpace(value) ? throw new UsageException($"Option '{option}' needs a non-empty value.") : value;
+    private static int Integer(IConfigurationSection section, string key, int min, int max, int fallback) =>
+        section[key] is not { } value ? fallback
+        : int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var result) && result >= min && result <= max ? result
+        : throw new UsageException($"Option {Name(key)} is '{value}'; it must be a whole number from {min} to {max}.");
+
+    private static T Choice<T>(IConfigurationSection section, string key, T fallback, params (string Name, T Value)[] choices) =>
+        section[key] is not { } value ? fallback
+        : choices.FirstOrDefault(c => string.Equals(c.Name, value, StringComparison.OrdinalIgnoreCase)) is { Name: not null } match ? match.Value
+        : throw new UsageException($"Option {Name(key)} is '{value}'; it must be {string.Join(" or ", choices.Select(c => c.Name))}.");
+
+    private static string? NonEmpty(IConfigurationSection section, string key) =>
+        section[key] is not { } value ? null
+        : string.IsNullOrWhiteSpace(value) ? throw new UsageException($"Option {Name(key)} needs a non-empty value.")
+        : value;
+
+    private static bool Boolean(IConfigurationSection section, string key) =>
+        section[key] is not { } value ? false
+        : bool.TryParse(value, out var result) ? result
+        : throw new UsageException($"Option {Name(key)} is '{value}'; it must be true or false.");
 }
 
 /// <summary>The checkpoint storage the AppHost configures the silos with.</summary>
@@ -173,7 +206,7 @@ internal enum ClusteringChoice
     Redis,
 }
 
-/// <summary>The command line is wrong; the message says how.</summary>
+/// <summary>An option is wrong; the message says which and how.</summary>
 internal sealed class UsageException(string message) : Exception(message);
 
 /// <summary>The AppHost cannot go on; the message says why (no stack trace needed).</summary>

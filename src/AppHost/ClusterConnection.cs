@@ -7,7 +7,7 @@ using Orleans.Runtime;
 
 namespace Platform.AppHost;
 
-/// <summary>An Orleans client connected to the local cluster's gateways (static clustering).</summary>
+/// <summary>An Orleans client, in the AppHost's process, connected to the silos' gateways (static clustering).</summary>
 internal sealed class ClusterConnection : IAsyncDisposable
 {
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromMinutes(1);
@@ -27,11 +27,11 @@ internal sealed class ClusterConnection : IAsyncDisposable
     /// Connects to the cluster's gateways, retrying while they come up, and waits until every silo is an active member
     /// of the cluster.
     /// </summary>
-    public static async Task<ClusterConnection> ConnectAsync(LocalCluster cluster, ConsoleOutput console, CancellationToken cancellationToken)
+    public static async Task<ClusterConnection> ConnectAsync(DemoSettings cluster, ConsoleOutput console, CancellationToken cancellationToken)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
 
-        // The AppHost handles Ctrl+C and SIGTERM itself (it must stop its silos); the client host must not.
+        // The AppHost's own host handles Ctrl+C and SIGTERM (it stops the whole application); the client host must not.
         builder.Services.AddSingleton<IHostLifetime, ManualLifetime>();
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(new PrefixedConsoleLoggerProvider(console, "client"));
@@ -43,7 +43,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
             .Configure<ClusterOptions>(options =>
             {
                 options.ClusterId = cluster.ClusterId;
-                options.ServiceId = cluster.ServiceId;
+                options.ServiceId = DemoSettings.ServiceId;
             })
             .UseConnectionRetryFilter(async (_, token) =>
             {
@@ -106,7 +106,7 @@ internal sealed class ClusterConnection : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
-            // The silos are stopped next either way.
+            // The application stops the silos next either way.
         }
         finally
         {

@@ -1,6 +1,6 @@
 namespace Platform.AppHost;
 
-/// <summary>Writes whole lines from several threads (the AppHost and its silos' output) without interleaving them.</summary>
+/// <summary>Writes whole lines from several threads (the demo and its Orleans client's log) without interleaving them.</summary>
 internal sealed class ConsoleOutput
 {
     private readonly Lock _lock = new();
@@ -23,7 +23,7 @@ internal sealed class ConsoleOutput
         }
     }
 
-    /// <summary>Writes the AppHost's own message, prefixed so that it stands out among the silos' lines.</summary>
+    /// <summary>Writes the AppHost's own message, prefixed so that it stands out among Aspire's log lines.</summary>
     public void Info(string message) => Line($"[apphost] {message}");
 
     /// <summary>Writes the AppHost's own error message to standard error.</summary>

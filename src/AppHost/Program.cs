@@ -1,13 +1,25 @@
+using Aspire.Hosting;
 using Platform.AppHost;
+using Platform.AppHost.Resources;
 
-// A small orchestrator standing in for a .NET Aspire AppHost: starts the services a setup needs (redis-server, Azurite)
-// and silos as child processes (configured with the environment variables Aspire would set), runs the word-count demo
-// on them, prints the result and stops them. Every process it starts is stopped on the way out: on success, on an
-// error, on Ctrl+C or SIGTERM.
+// The .NET Aspire AppHost. Each silo is a project resource (src/Silo) carrying the Orleans resource's keys; redis-server
+// and Azurite, when an option asks for them, are executable resources (no container runtime needed); the silos wait for
+// them. The word-count demo runs in this process once every silo is healthy (DemoService), and then the application stops.
+if (AppHostOptions.IsHelp(args))
+{
+    Console.WriteLine(AppHostOptions.Usage);
+    return 0;
+}
+
+IDistributedApplicationBuilder builder;
 AppHostOptions options;
+RepositoryLayout layout;
 try
 {
-    options = AppHostOptions.Parse(args);
+    builder = DistributedApplication.CreateBuilder(AppHostOptions.ToConfigurationArguments(args));
+    options = AppHostOptions.From(builder.Configuration);
+    layout = RepositoryLayout.Locate();
+    LocalDashboard.AddDefaults(builder.Configuration);
 }
 catch (UsageException ex)
 {
@@ -16,101 +28,100 @@ catch (UsageException ex)
     Console.Error.WriteLine(AppHostOptions.Usage);
     return 2;
 }
-
-if (options.Help)
+catch (AppHostException ex)
 {
-    Console.WriteLine(AppHostOptions.Usage);
-    return 0;
+    Console.Error.WriteLine($"[apphost] error: {ex.Message}");
+    return 1;
 }
 
-var console = new ConsoleOutput();
-using var signals = new ShutdownSignals(console);
-LocalServices? services = null;
-LocalCluster? cluster = null;
-var demoSucceeded = false;
+var demo = DemoSettings.Create(options, layout);
+if (!File.Exists(demo.Input))
+{
+    Console.Error.WriteLine($"error: the input file {demo.Input} does not exist (option --input).");
+    return 2;
+}
+
 try
 {
-    var layout = RepositoryLayout.Locate();
-    var input = Path.GetFullPath(options.Input ?? layout.DefaultInput);
-    var output = Path.GetFullPath(options.Output ?? layout.DefaultOutput);
-    if (!File.Exists(input))
+    var runDirectory = demo.RunDirectory;
+
+    var orleans = builder.AddOrleans("platform")
+        .WithClusterId(demo.ClusterId)
+        .WithServiceId(DemoSettings.ServiceId);
+
+    IResourceBuilder<RedisServerResource>? redis = null;
+    if (options.Clustering == ClusteringChoice.Redis)
     {
-        console.Error($"the input file {input} does not exist (option --input).");
-        return 2;
+        // Membership and the platform's control state (job managers, coordinators, stream subscriptions) in Redis.
+        redis = builder.AddRedisServer("redis", Path.Combine(runDirectory, "redis"));
+        orleans.WithClustering(redis)
+            .WithGrainStorage("platform-state", redis)
+            .WithGrainStorage("PubSubStore", redis);
+    }
+    else
+    {
+        // silo-0 keeps the membership table; every silo is told its endpoint below (Aspire leaves the primary out).
+        orleans.WithDevelopmentClustering();
     }
 
-    await layout.EnsureSiloBuiltAsync(console, signals.Token);
-
-    // Everything of this run (the silos' shared state, checkpoints, RocksDB files, the services' data) in one folder.
-    var clusterId = LocalCluster.NewClusterId();
-    var runDirectory = Path.Combine(layout.Root, ".artifacts", "apphost", clusterId);
-    services = await LocalServices.StartAsync(options, layout, runDirectory, console, signals.Token);
-    cluster = await LocalCluster.StartAsync(clusterId, options, services, runDirectory, layout, console, signals.Token);
-    await using var connection = await ClusterConnection.ConnectAsync(cluster, console, signals.Token);
-    demoSucceeded = await WordCountDemo.RunAsync(connection.Client, input, output, options.Parallelism, cluster.NameOf, console, signals.Token);
-    var streamingJob = demoSucceeded && options.KeepRunning
-        ? await StreamingDemo.StartAsync(connection.Client, options.Parallelism, console, signals.Token)
-        : null;
-
-    console.Line();
-    console.Line($"Cluster '{cluster.ClusterId}' (service '{cluster.ServiceId}'){(options.Clustering == ClusteringChoice.Development ? ", silo-0 is the primary" : ", membership in Redis")}:");
-    foreach (var silo in cluster.Silos)
+    IResourceBuilder<AzuriteResource>? azurite = null;
+    IResourceBuilder<AzuriteServiceResource>? checkpoints = null;
+    if (options.Storage == StorageChoice.AzureBlob)
     {
-        console.Line($"  {silo.Spec.Name} pid={silo.Id} silo={silo.Spec.SiloEndpoint} gateway={silo.Spec.GatewayEndpoint} http={silo.Spec.HttpAddress}");
+        azurite = builder.AddAzurite("azurite", layout.AzuriteScript, Path.Combine(runDirectory, "azurite"));
+        checkpoints = azurite.AddService("checkpoints", "blob");
     }
 
-    if (services.RedisConnectionString is { } redis)
+    IResourceBuilder<ProjectResource>? primary = null;
+    foreach (var spec in demo.Silos)
     {
-        console.Line($"  redis {redis} (cluster membership)");
+        var silo = builder.AddProject<Projects.Platform_Silo>(spec.Name)
+            .WithReference(orleans)
+            .WithSiloEndpoints(spec)
+            .WithHttpHealthCheck("/health/ready")
+            .WithEnvironment("Orleans__Name", spec.Name)
+            .WithEnvironment("Orleans__Endpoints__AdvertisedIPAddress", "127.0.0.1")
+            // The platform's own state and the checkpoints are shared by the silos of this run and start empty.
+            .WithEnvironment("Platform__StateDirectory", Path.Combine(runDirectory, "state"))
+            .WithEnvironment("Platform__CheckpointDirectory", Path.Combine(runDirectory, "checkpoints"))
+            .WithEnvironment("Platform__SavepointDirectory", Path.Combine(runDirectory, "savepoints"))
+            .WithEnvironment("Platform__RocksDb__LocalDirectory", Path.Combine(runDirectory, "rocksdb"))
+            .WithEnvironment("Platform__DefaultStateBackend", options.Backend == BackendChoice.RocksDb ? "RocksDb" : "Heap");
+
+        if (options.Clustering == ClusteringChoice.Development)
+        {
+            silo.WithEnvironment("Orleans__Clustering__PrimarySiloEndPoint", demo.Silos[0].SiloEndpoint.ToString());
+            if (primary is not null)
+            {
+                silo.WaitFor(primary);
+            }
+        }
+
+        if (redis is not null)
+        {
+            silo.WaitFor(redis);
+        }
+
+        if (azurite is not null && checkpoints is not null)
+        {
+            // ConnectionStrings__checkpoints, which the platform's Azure Blob checkpoint storage reads by default.
+            silo.WithReference(checkpoints)
+                .WithEnvironment("Platform__DefaultCheckpointStorage", "AzureBlob")
+                .WithEnvironment("Platform__SavepointStorage", "AzureBlob")
+                .WaitFor(azurite);
+        }
+
+        primary ??= silo;
     }
 
-    if (services.AzuriteBlobEndpoint is { } blob)
-    {
-        console.Line($"  azurite {blob} (checkpoints)");
-    }
+    builder.Services.AddDemo(demo);
 
-    console.Line($"  run directory {runDirectory}");
-
-    if (demoSucceeded && options.KeepRunning)
-    {
-        console.Line();
-        console.Info("the cluster keeps running; press Ctrl+C to stop it");
-        await StreamingDemo.WatchAsync(connection.Client, streamingJob!, console, signals.Token);
-        await Task.Delay(Timeout.Infinite, signals.Token);
-    }
-
-    return demoSucceeded ? 0 : 1;
-}
-catch (OperationCanceledException) when (signals.Token.IsCancellationRequested)
-{
-    // After a successful demo with --keep-running, Ctrl+C is the expected way out.
-    return demoSucceeded ? 0 : signals.ExitCode;
+    await using var app = builder.Build();
+    await app.RunAsync();
+    return app.Services.GetDemoExitCode();
 }
 catch (AppHostException ex)
 {
-    console.Error(ex.Message);
+    Console.Error.WriteLine($"[apphost] error: {ex.Message}");
     return 1;
-}
-catch (Exception ex)
-{
-    console.Error(ex.ToString());
-    return 1;
-}
-finally
-{
-    // The silos first, then the services they use, even when stopping the silos failed.
-    try
-    {
-        if (cluster is not null)
-        {
-            await cluster.DisposeAsync();
-        }
-    }
-    finally
-    {
-        if (services is not null)
-        {
-            await services.DisposeAsync();
-        }
-    }
 }

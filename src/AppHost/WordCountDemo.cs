@@ -13,9 +13,9 @@ internal static class WordCountDemo
     private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(5);
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
 
-    /// <summary>Runs the demo; returns whether the job finished.</summary>
+    /// <summary>Runs the demo; returns its result when the job finished, else <c>null</c> (the reason is printed).</summary>
     /// <param name="siloName">Names a silo from the address a task status reports, for the summary.</param>
-    public static async Task<bool> RunAsync(
+    public static async Task<WordCountResult?> RunAsync(
         IClusterClient client,
         string input,
         string outputDirectory,
@@ -38,7 +38,7 @@ internal static class WordCountDemo
         catch (JobValidationException ex)
         {
             console.Error(ex.Message);
-            return false;
+            return null;
         }
 
         console.Info($"submitted job {jobId}: word count over {input}, parallelism {parallelism}");
@@ -46,7 +46,7 @@ internal static class WordCountDemo
         if (status.State != JobState.Finished)
         {
             console.Error($"job {jobId} ended {status.State}: {status.Failure?.Describe() ?? "no failure was reported"}");
-            return false;
+            return null;
         }
 
         var running = await platform.GetCollectedAsync<WordCount>(jobId, WordCountJob.CollectSinkUid);
@@ -59,7 +59,7 @@ internal static class WordCountDemo
         console.Line();
         PrintTasks(status, siloName, console);
         PrintOutputFiles(outputDirectory, console);
-        return true;
+        return new WordCountResult(jobId, counts, running.Count);
     }
 
     /// <summary>Waits for the job to end, printing its subtasks' states and completed checkpoints whenever they change.</summary>
@@ -133,3 +133,6 @@ internal static class WordCountDemo
         console.Line("  Each line is 'word<TAB>running count', one per occurrence; a word's highest count is its total.");
     }
 }
+
+/// <summary>What a finished word-count job counted: each word's total, and how many words it read.</summary>
+internal sealed record WordCountResult(string JobId, IReadOnlyDictionary<string, long> Counts, long Words);

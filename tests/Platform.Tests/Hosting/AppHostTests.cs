@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.RegularExpressions;
 using Platform.Connectors;
 using Platform.Samples;
@@ -5,14 +6,18 @@ using Xunit.Abstractions;
 
 namespace Platform.Tests.Hosting;
 
-/// <summary>The AppHost (Platform.AppHost.dll) as the README runs it: a local cluster of silo processes and the demo.</summary>
+/// <summary>
+/// The Aspire AppHost (Platform.AppHost.dll) as the README runs it, as a process of its own: it starts the silos through
+/// DCP, runs the demo, and leaves no silo, service or DCP process behind however it ends.
+/// </summary>
 [Collection(HostingCollection.Name)]
 public sealed partial class AppHostTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(3);
+    private static readonly TimeSpan CleanupTimeout = TimeSpan.FromSeconds(60);
 
     [Fact]
-    public async Task The_demo_runs_on_two_silos_prints_the_top_words_and_leaves_no_silo_running()
+    public async Task The_demo_runs_on_two_silos_prints_the_dashboard_and_the_top_words_exits_0_and_leaves_no_process_running()
     {
         var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
         await using var appHost = ChildProcess.Start(BuiltPrograms.AppHost, ["--silos", "2", "--output", outputDirectory], new Dictionary<string, string>());
@@ -22,68 +27,36 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
 
         Assert.True(exited, $"The AppHost was still running after {Timeout}.");
         Assert.Equal(0, appHost.ExitCode);
+        Assert.Matches(@"Login to the dashboard at http://localhost:\d+/login\?t=\w+", text);
+        Assert.Matches(@"\[apphost\] dashboard: http://localhost:\d+", text);
 
-        var counts = File.ReadLines(Path.Combine(BuiltPrograms.Root, "samples", "wordcount", "input.txt"))
-            .SelectMany(Tokenizer.Split)
-            .GroupBy(w => w)
-            .Select(g => (Word: g.Key, Count: (long)g.Count()))
-            .ToList();
+        var counts = ExpectedCounts();
         var expected = counts
-            .OrderByDescending(p => p.Count).ThenBy(p => p.Word, StringComparer.Ordinal)
+            .OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal)
             .Take(10)
-            .Select((p, i) => $"{i + 1} {p.Word} {p.Count}")
+            .Select((p, i) => $"{i + 1} {p.Key} {p.Value}")
             .ToList();
         var printed = TableRow().Matches(text).Select(m => $"{m.Groups["rank"].Value} {m.Groups["word"].Value} {m.Groups["count"].Value}").ToList();
         Assert.Equal(expected, printed);
+        Assert.Matches(@"Subtasks per silo: silo-0 \(\d+\), silo-1 \(\d+\)", text);
 
         // The file sink committed part files of both subtasks, holding each running count of each word exactly once.
         var committed = FileSink.CommittedFiles(outputDirectory).Select(Path.GetFileName).ToList();
         Assert.Contains(committed, f => f!.StartsWith("part-0-", StringComparison.Ordinal));
         Assert.Contains(committed, f => f!.StartsWith("part-1-", StringComparison.Ordinal));
-        var expectedLines = counts.SelectMany(p => Enumerable.Range(1, (int)p.Count).Select(n => $"{p.Word}\t{n.ToString(System.Globalization.CultureInfo.InvariantCulture)}"));
-        Assert.Equal(expectedLines.Order(StringComparer.Ordinal), FileSink.ReadCommittedLines(outputDirectory).Order(StringComparer.Ordinal));
+        Assert.Equal(ExpectedLines(counts), FileSink.ReadCommittedLines(outputDirectory).Order(StringComparer.Ordinal));
         Assert.Contains($"  {committed[0]}  ", text, StringComparison.Ordinal);
 
-        var silos = StartedSilos(text);
-        Assert.Equal(2, silos.Count);
-        await Poll.UntilAsync(() => silos.All(IsGone), TimeSpan.FromSeconds(30), () => $"silo processes {string.Join(", ", silos)} are gone");
+        Assert.Equal(2, HealthySilos().Matches(text).Count);
+        await UntilNothingIsLeftAsync(appHost, ClusterId(text), ports: []);
     }
 
     [Fact]
-    public async Task Terminating_the_AppHost_stops_every_silo_it_started()
+    public async Task With_Redis_clustering_Azure_Blob_checkpoints_and_RocksDB_the_demo_runs_and_SIGTERM_stops_every_process()
     {
-        if (OperatingSystem.IsWindows())
+        if (!OperatingSystem.IsLinux())
         {
-            return; // SIGTERM is a POSIX signal.
-        }
-
-        var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
-        await using var appHost = ChildProcess.Start(BuiltPrograms.AppHost, ["--silos", "2", "--output", outputDirectory, "--keep-running"], new Dictionary<string, string>());
-        try
-        {
-            await UntilItKeepsRunningAsync(appHost);
-            var silos = StartedSilos(appHost.Output);
-            Assert.Equal(2, silos.Count);
-            Assert.All(silos, pid => Assert.False(IsGone(pid), $"silo process {pid} should be running"));
-
-            appHost.Terminate();
-
-            Assert.True(await appHost.WaitForExitAsync(Timeout), $"The AppHost was still running {Timeout} after SIGTERM.");
-            Assert.Equal(0, appHost.ExitCode);
-            await Poll.UntilAsync(() => silos.All(IsGone), TimeSpan.FromSeconds(30), () => $"silo processes {string.Join(", ", silos)} are gone");
-        }
-        finally
-        {
-            output.WriteLine(appHost.Output);
-        }
-    }
-
-    [Fact]
-    public async Task With_Redis_clustering_Azure_Blob_checkpoints_and_RocksDB_the_demo_runs_and_Ctrl_C_stops_every_process()
-    {
-        if (OperatingSystem.IsWindows())
-        {
-            return; // SIGINT is a POSIX signal.
+            return; // SIGTERM is a POSIX signal; the checks read /proc.
         }
 
         var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
@@ -95,26 +68,20 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
         {
             await UntilItKeepsRunningAsync(appHost);
             var text = appHost.Output;
-            Assert.Contains("Redis clustering at 127.0.0.1:", text);
-            Assert.Contains("Azure Blob checkpoints; RocksDB state", text);
+            Assert.Contains("(Redis clustering; Azure Blob checkpoints; RocksDB state)", text, StringComparison.Ordinal);
             Assert.Matches(@"job word-count-\w+ Finished", text);
             Assert.Equal(10, TableRow().Matches(text).Count);
-
-            // Every process it started: the silos, redis-server and Azurite's node process.
-            var silos = StartedSilos(text);
-            var services = StartedServices().Matches(text).ToDictionary(m => m.Groups["name"].Value, m => int.Parse(m.Groups["pid"].Value, System.Globalization.CultureInfo.InvariantCulture));
-            Assert.Equal(2, silos.Count);
-            Assert.Equal(["azurite", "redis"], services.Keys.Order(StringComparer.Ordinal));
-            Assert.All(silos.Concat(services.Values), pid => Assert.True(IsRunning(pid), $"process {pid} should be running"));
+            var clusterId = ClusterId(text);
+            var redisPort = RedisPort().Match(text).Groups["port"].Value;
+            var blobPort = BlobPort().Match(text).Groups["port"].Value;
+            Assert.NotEmpty(SiloProcesses(clusterId));
+            Assert.NotEmpty(ProcessesListeningOn(redisPort));
+            Assert.NotEmpty(ProcessesListeningOn(blobPort));
 
             // The streaming job checkpoints into Azurite's blob container, not into the file-system checkpoint directory.
-            await Poll.UntilAsync(
-                () => CompletedCheckpoints().IsMatch(appHost.Output),
-                Timeout,
-                () => "the AppHost reports a completed checkpoint of its streaming job");
-            var blobEndpoint = BlobEndpoint().Match(text).Groups["endpoint"].Value;
+            await Poll.UntilAsync(() => CompletedCheckpoints().IsMatch(appHost.Output), Timeout, () => "the AppHost reports a completed checkpoint of its streaming job");
             var container = new Azure.Storage.Blobs.BlobContainerClient(
-                $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={Infrastructure.AzuriteProcess.AccountKey};BlobEndpoint={blobEndpoint};",
+                $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={Infrastructure.AzuriteProcess.AccountKey};BlobEndpoint=http://127.0.0.1:{blobPort}/devstoreaccount1;",
                 "checkpoints");
             var blobs = new List<string>();
             await foreach (var blob in container.GetBlobsAsync())
@@ -123,18 +90,14 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
             }
 
             Assert.Contains(blobs, name => name.EndsWith("/_metadata", StringComparison.Ordinal) && name.Contains("/chk-", StringComparison.Ordinal));
-            var runDirectory = RunDirectory().Match(text).Groups["dir"].Value.Trim();
-            var checkpointDirectory = Path.Combine(runDirectory, "checkpoints");
+            var checkpointDirectory = Path.Combine(RunDirectory().Match(text).Groups["dir"].Value.Trim(), "checkpoints");
             Assert.False(Directory.Exists(checkpointDirectory) && Directory.EnumerateFileSystemEntries(checkpointDirectory).Any(), $"{checkpointDirectory} should stay empty");
 
-            appHost.Interrupt();
+            appHost.Terminate();
 
-            Assert.True(await appHost.WaitForExitAsync(Timeout), $"The AppHost was still running {Timeout} after SIGINT.");
+            Assert.True(await appHost.WaitForExitAsync(Timeout), $"The AppHost was still running {Timeout} after SIGTERM.");
             Assert.Equal(0, appHost.ExitCode);
-            await Poll.UntilAsync(
-                () => silos.All(IsGone) && services.Values.All(pid => !IsRunning(pid)),
-                TimeSpan.FromSeconds(30),
-                () => $"silo processes {string.Join(", ", silos)} and services {string.Join(", ", services)} are gone");
+            await UntilNothingIsLeftAsync(appHost, clusterId, [redisPort, blobPort]);
         }
         finally
         {
@@ -143,7 +106,40 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_killed_AppHost_leaves_no_silo_redis_server_or_Azurite_behind()
+    public async Task Ctrl_C_before_the_demo_finished_stops_every_silo_and_exits_130()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // SIGINT is a POSIX signal; the checks read /proc.
+        }
+
+        var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
+        await using var appHost = ChildProcess.Start(BuiltPrograms.AppHost, ["--silos", "2", "--output", outputDirectory], new Dictionary<string, string>());
+        try
+        {
+            // silo-1 only starts once silo-0 (the primary) is healthy, so the demo cannot have run yet when this is seen.
+            await Poll.UntilAsync(
+                () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("] silo-0 pid=", StringComparison.Ordinal),
+                Timeout,
+                () => "the AppHost reports silo-0 healthy");
+            var clusterId = ClusterId(appHost.Output);
+            Assert.NotEmpty(SiloProcesses(clusterId));
+
+            appHost.Interrupt();
+
+            Assert.True(await appHost.WaitForExitAsync(Timeout), $"The AppHost was still running {Timeout} after SIGINT.");
+            Assert.Equal(130, appHost.ExitCode);
+            Assert.DoesNotContain("submitted job", appHost.Output, StringComparison.Ordinal);
+            await UntilNothingIsLeftAsync(appHost, clusterId, ports: []);
+        }
+        finally
+        {
+            output.WriteLine(appHost.Output);
+        }
+    }
+
+    [Fact]
+    public async Task A_killed_AppHost_leaves_no_silo_redis_server_Azurite_or_DCP_behind()
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -159,20 +155,18 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
         {
             await UntilItKeepsRunningAsync(appHost);
             var text = appHost.Output;
-            var silos = StartedSilos(text);
-            var redisPort = RedisAddress().Match(text).Groups["port"].Value;
-            var azuritePort = BlobEndpointPort().Match(text).Groups["port"].Value;
-            Assert.Equal(2, silos.Count);
-            Assert.NotEmpty(ProcessesWith("--port", redisPort));
-            Assert.NotEmpty(ProcessesWith("--blobPort", azuritePort));
+            var clusterId = ClusterId(text);
+            var redisPort = RedisPort().Match(text).Groups["port"].Value;
+            var blobPort = BlobPort().Match(text).Groups["port"].Value;
+            Assert.NotEmpty(SiloProcesses(clusterId));
+            Assert.NotEmpty(ProcessesListeningOn(redisPort));
+            Assert.NotEmpty(ProcessesListeningOn(blobPort));
+            Assert.NotEmpty(DcpProcessesOf(appHost.Id));
 
-            // SIGKILL: the AppHost runs no cleanup at all; silos watch their parent, the services their watching shell.
+            // SIGKILL: the AppHost runs no cleanup at all; DCP watches it and stops every resource it started.
             appHost.Kill();
 
-            await Poll.UntilAsync(
-                () => silos.All(IsGone) && ProcessesWith("--port", redisPort).Count == 0 && ProcessesWith("--blobPort", azuritePort).Count == 0,
-                TimeSpan.FromSeconds(30),
-                () => $"silos {string.Join(", ", silos)}, redis-server on {redisPort} ({string.Join(", ", ProcessesWith("--port", redisPort))}) and Azurite on {azuritePort} ({string.Join(", ", ProcessesWith("--blobPort", azuritePort))}) are gone");
+            await UntilNothingIsLeftAsync(appHost, clusterId, [redisPort, blobPort]);
         }
         finally
         {
@@ -180,111 +174,122 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>
-    /// The ids of live processes whose command line holds <paramref name="option"/> followed by <paramref name="value"/>,
-    /// or an argument ending in 127.0.0.1:<paramref name="value"/>.
-    /// </summary>
-    private static List<int> ProcessesWith(string option, string value)
+    [Theory]
+    [InlineData("--silos", "0", "Option '--silos' (AppHost:Silos) is '0'; it must be a whole number from 1 to 16.")]
+    [InlineData("--clustering", "zookeeper", "Option '--clustering' (AppHost:Clustering) is 'zookeeper'; it must be development or redis.")]
+    [InlineData("--colour", "red", "Unknown option '--colour'.")]
+    public async Task A_bad_option_is_named_with_what_to_do_and_exits_2(string option, string value, string message)
+    {
+        await using var appHost = ChildProcess.Start(BuiltPrograms.AppHost, [option, value], new Dictionary<string, string>());
+        Assert.True(await appHost.WaitForExitAsync(Timeout), $"The AppHost was still running after {Timeout}.");
+        output.WriteLine(appHost.Output);
+
+        Assert.Equal(2, appHost.ExitCode);
+        Assert.Contains($"error: {message}", appHost.Output, StringComparison.Ordinal);
+        Assert.Contains("Usage: dotnet run --project src/AppHost", appHost.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Distributed application starting", appHost.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_README_shows_the_AppHost_s_Program_cs_as_it_is()
+    {
+        var program = File.ReadAllText(Path.Combine(BuiltPrograms.Root, "src", "AppHost", "Program.cs")).ReplaceLineEndings("\n").TrimEnd('\n');
+        var readme = File.ReadAllText(Path.Combine(BuiltPrograms.Root, "README.md")).ReplaceLineEndings("\n");
+
+        Assert.Contains($"```csharp\n{program}\n```", readme, StringComparison.Ordinal);
+    }
+
+    /// <summary>Each word's count in the sample input, counted here independently of the platform.</summary>
+    internal static Dictionary<string, long> ExpectedCounts() =>
+        File.ReadLines(Path.Combine(BuiltPrograms.Root, "samples", "wordcount", "input.txt"))
+            .SelectMany(Tokenizer.Split)
+            .GroupBy(w => w)
+            .ToDictionary(g => g.Key, g => (long)g.Count());
+
+    /// <summary>The file sink's lines for <paramref name="counts"/>: each running count of each word once, sorted.</summary>
+    internal static IEnumerable<string> ExpectedLines(Dictionary<string, long> counts) =>
+        counts.SelectMany(p => Enumerable.Range(1, (int)p.Value).Select(n => $"{p.Key}\t{n.ToString(CultureInfo.InvariantCulture)}"))
+            .Order(StringComparer.Ordinal);
+
+    /// <summary>Waits until no silo of the cluster, no service on the ports and no DCP process of the AppHost is left.</summary>
+    private static Task UntilNothingIsLeftAsync(ChildProcess appHost, string clusterId, string[] ports) => Poll.UntilAsync(
+        () => SiloProcesses(clusterId).Count == 0 && ports.All(p => ProcessesListeningOn(p).Count == 0) && DcpProcessesOf(appHost.Id).Count == 0,
+        CleanupTimeout,
+        () => $"silo processes of {clusterId} ({string.Join(", ", SiloProcesses(clusterId))}), services on {string.Join(", ", ports)} " +
+              $"({string.Join(", ", ports.SelectMany(ProcessesListeningOn))}) and DCP processes of {appHost.Id} ({string.Join(", ", DcpProcessesOf(appHost.Id))}) are gone");
+
+    /// <summary>Waits until an AppHost started with --keep-running says the application keeps running (fails if it exits first).</summary>
+    private static Task UntilItKeepsRunningAsync(ChildProcess appHost) => Poll.UntilAsync(
+        () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
+        Timeout,
+        () => "the AppHost says the application keeps running");
+
+    private static string ClusterId(string text) =>
+        StartingCluster().Match(text) is { Success: true } m ? m.Groups["id"].Value : throw new InvalidOperationException("The AppHost printed no cluster id.");
+
+    /// <summary>Live processes (not zombies) whose environment names the cluster: the silos and the <c>dotnet run</c> that DCP starts each with.</summary>
+    internal static List<int> SiloProcesses(string clusterId) =>
+        LiveProcesses(pid => File.ReadAllText($"/proc/{pid}/environ").Split('\0').Contains($"Orleans__ClusterId={clusterId}"));
+
+    /// <summary>Live processes whose command line names the port as an argument or ends in 127.0.0.1:port (redis-server's title).</summary>
+    private static List<int> ProcessesListeningOn(string port) =>
+        LiveProcesses(pid =>
+        {
+            var arguments = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            return arguments.Contains(port) || arguments.Any(a => a.EndsWith($"127.0.0.1:{port}", StringComparison.Ordinal));
+        });
+
+    /// <summary>DCP's processes that watch the AppHost (<c>dcp start-apiserver --monitor PID</c>).</summary>
+    private static List<int> DcpProcessesOf(int appHostPid) =>
+        LiveProcesses(pid =>
+        {
+            var arguments = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+            return Path.GetFileName(arguments[0]) == "dcp" && arguments.Zip(arguments.Skip(1)).Any(p => p.First == "--monitor" && p.Second == appHostPid.ToString(CultureInfo.InvariantCulture));
+        });
+
+    private static List<int> LiveProcesses(Func<int, bool> matches)
     {
         var found = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            if (!int.TryParse(Path.GetFileName(dir), out var pid) || pid == Environment.ProcessId)
             {
                 continue;
             }
 
             try
             {
-                var arguments = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
-                // redis-server rewrites its title to "redis-server 127.0.0.1:PORT"; the others keep their arguments.
-                if ((arguments.Zip(arguments.Skip(1)).Any(p => p.First == option && p.Second == value)
-                        || arguments.Any(a => a.EndsWith($"127.0.0.1:{value}", StringComparison.Ordinal)))
-                    && IsRunning(pid))
+                if (matches(pid) && !File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ", StringComparison.Ordinal))
                 {
                     found.Add(pid);
                 }
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                // Gone while we looked.
+                // Gone while we looked, or not ours to read.
             }
         }
 
         return found;
     }
 
-    [GeneratedRegex(@"^\[apphost\] redis pid=\d+ address=127\.0\.0\.1:(?<port>\d+)", RegexOptions.Multiline)]
-    private static partial Regex RedisAddress();
+    [GeneratedRegex(@"starting \d+ silos? of cluster '(?<id>[^']+)'")]
+    private static partial Regex StartingCluster();
 
-    [GeneratedRegex(@"azurite pid=\d+ blob=http://127\.0\.0\.1:(?<port>\d+)/")]
-    private static partial Regex BlobEndpointPort();
+    [GeneratedRegex(@"^\[apphost\] silo-\d+ pid=\d+ .* is healthy$", RegexOptions.Multiline)]
+    private static partial Regex HealthySilos();
 
-    /// <summary>Waits until an AppHost started with --keep-running says its cluster keeps running (fails if it exits first).</summary>
-    private static Task UntilItKeepsRunningAsync(ChildProcess appHost) => Poll.UntilAsync(
-        () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
-        Timeout,
-        () => "the AppHost says the cluster keeps running");
+    [GeneratedRegex(@"^\[apphost\] redis pid=\d+ tcp=127\.0\.0\.1:(?<port>\d+)", RegexOptions.Multiline)]
+    private static partial Regex RedisPort();
 
-    /// <summary>Whether a process with this id runs (and is not a zombie).</summary>
-    private static bool IsRunning(int pid)
-    {
-        try
-        {
-            return !File.ReadAllText($"/proc/{pid}/status").Contains("State:\tZ", StringComparison.Ordinal);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
-
-    [GeneratedRegex(@"^\[apphost\] (?<name>redis|azurite) pid=(?<pid>\d+)", RegexOptions.Multiline)]
-    private static partial Regex StartedServices();
+    [GeneratedRegex(@"^\[apphost\] azurite pid=\d+ blob=127\.0\.0\.1:(?<port>\d+)", RegexOptions.Multiline)]
+    private static partial Regex BlobPort();
 
     [GeneratedRegex(@"streaming job \S+ Running: checkpoints [1-9]\d* completed")]
     private static partial Regex CompletedCheckpoints();
 
-    [GeneratedRegex(@"azurite pid=\d+ blob=(?<endpoint>\S+)")]
-    private static partial Regex BlobEndpoint();
-
     [GeneratedRegex(@"^\s+run directory (?<dir>.+)$", RegexOptions.Multiline)]
     private static partial Regex RunDirectory();
-
-    /// <summary>The process ids the AppHost reported for the silos it started ("silo-0 pid=1234 ...").</summary>
-    private static List<int> StartedSilos(string text) =>
-        [.. StartedSilo().Matches(text).Select(m => int.Parse(m.Groups["pid"].Value, System.Globalization.CultureInfo.InvariantCulture)).Distinct()];
-
-    /// <summary>Whether the process is gone (or only a zombie waiting to be reaped, or the id now belongs to another program).</summary>
-    private static bool IsGone(int pid)
-    {
-        if (!OperatingSystem.IsLinux())
-        {
-            try
-            {
-                using var process = System.Diagnostics.Process.GetProcessById(pid);
-                return process.HasExited;
-            }
-            catch (ArgumentException)
-            {
-                return true;
-            }
-        }
-
-        try
-        {
-            var status = File.ReadAllText($"/proc/{pid}/status");
-            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
-            return status.Contains("State:\tZ", StringComparison.Ordinal) || !cmdline.Contains("Platform.Silo", StringComparison.Ordinal);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return true;
-        }
-    }
-
-    [GeneratedRegex(@"^\[apphost\] silo-\d+ pid=(?<pid>\d+)", RegexOptions.Multiline)]
-    private static partial Regex StartedSilo();
 
     [GeneratedRegex(@"^\s+(?<rank>\d+)\s+(?<word>\S+)\s+(?<count>\d+)\s*$", RegexOptions.Multiline)]
     private static partial Regex TableRow();
