@@ -21,6 +21,8 @@ try
     defaults = SiloConfiguration.AddDefaults(builder.Configuration);
     SiloConfiguration.ThrowIfInvalid(builder.Configuration);
     SiloConfiguration.ThrowIfPortsInUse(builder.Configuration);
+    // Logs, metrics and traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set (as .NET Aspire sets it), else nothing.
+    builder.AddStreamingPlatformTelemetry();
 
     if (string.IsNullOrWhiteSpace(builder.Configuration["urls"])
         && string.IsNullOrWhiteSpace(builder.Configuration["http_ports"])

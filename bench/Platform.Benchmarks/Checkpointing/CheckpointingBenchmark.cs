@@ -663,7 +663,7 @@ internal sealed class MeterSamples : IDisposable
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == PlatformMetrics.MeterName && instrument.Name is "platform.checkpoint.sync" or "platform.checkpoint.duration")
+            if (instrument.Meter.Name == PlatformTelemetry.MeterName && instrument.Name is "platform.checkpoint.sync" or "platform.checkpoint.duration")
             {
                 listener.EnableMeasurementEvents(instrument);
             }

@@ -41,6 +41,9 @@ public sealed record SubtaskCheckpointStats
 
     /// <summary>The bytes the subtask wrote to storage for this checkpoint (for an incremental one, only new files).</summary>
     [Id(7)] public long CheckpointedSize { get; init; }
+
+    /// <summary>Whether the subtask had finished and counted in with its final snapshot (FLIP-147) instead of taking part.</summary>
+    [Id(8)] public bool Finished { get; init; }
 }
 
 /// <summary>One checkpoint (Flink's checkpoint statistics).</summary>

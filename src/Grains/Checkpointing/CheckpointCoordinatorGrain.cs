@@ -21,6 +21,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     ILogger<CheckpointCoordinatorGrain> logger,
     CheckpointStorageFactory storageFactory,
     SavepointLocations savepointLocations,
+    Diagnostics.StreamingMetrics metrics,
     [PersistentState("coordinator", PlatformStreams.StateStorageName)] IPersistentState<CoordinatorState> state)
     : Grain, ICheckpointCoordinatorGrain, ICheckpointAcknowledger, ICheckpointCoordinatorControl
 {
@@ -47,7 +48,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _ids = new CheckpointIdCounter(S);
-        _stats = new CheckpointStatsTracker(S);
+        _stats = new CheckpointStatsTracker(S, metrics, JobId);
         _cleaner = new CheckpointsCleaner(logger, JobId, storageFactory);
         _store = new CompletedCheckpointStore(S, JobId, _cleaner);
 
@@ -329,6 +330,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         }
 
         _pending[id] = pending;
+        _stats.ReportTriggered(pending);
         _decider.OnTriggered(triggeredAt);
         try
         {

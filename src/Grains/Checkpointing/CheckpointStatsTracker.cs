@@ -4,31 +4,58 @@ namespace Platform.Checkpointing;
 
 /// <summary>
 /// The job's checkpoint statistics (Flink's CheckpointStatsTracker): counters, the recent history, the outcomes of
-/// savepoints (kept longer, for retried requests) and the platform's checkpoint metrics. Lives in the persisted state.
+/// savepoints (kept longer, for retried requests), and the platform's checkpoint metrics and spans. Lives in the
+/// persisted state.
 /// </summary>
-internal sealed class CheckpointStatsTracker(CoordinatorState state)
+internal sealed class CheckpointStatsTracker(CoordinatorState state, StreamingMetrics metrics, string jobId)
 {
     private const int HistorySize = 20;
     private const int MaxRememberedSavepoints = 100;
 
+    private string? JobName => state.Start?.JobName;
+
+    /// <summary>A checkpoint was triggered: it is in progress until it is reported completed or failed.</summary>
+    public void ReportTriggered(PendingCheckpoint checkpoint)
+    {
+        if (!checkpoint.Type.IsSavepoint)
+        {
+            metrics.CheckpointsInProgress.Add(1, StreamingMetrics.JobTags(jobId, JobName));
+        }
+    }
+
     public void ReportCompleted(PendingCheckpoint checkpoint, long stateSize)
     {
         state.Completed++;
+        var stats = checkpoint.Stats(CheckpointStatus.Completed) with { StateSize = stateSize };
         if (!checkpoint.Type.IsSavepoint)
         {
-            PlatformMetrics.CheckpointsCompleted.Add(1);
-            PlatformMetrics.CheckpointDuration.Record((DateTimeOffset.UtcNow - checkpoint.TriggeredAt).TotalMilliseconds);
-            PlatformMetrics.CheckpointSize.Record(stateSize);
+            // Flink's checkpoint metrics leave savepoints out; their spans are kept (kind savepoint).
+            var tags = StreamingMetrics.JobTags(jobId, JobName);
+            var duration = (DateTimeOffset.UtcNow - checkpoint.TriggeredAt).TotalMilliseconds;
+            metrics.CheckpointsInProgress.Add(-1, tags);
+            metrics.CheckpointsCompleted.Add(1, tags);
+            metrics.CheckpointDuration.Record(duration, tags);
+            metrics.LastCheckpointDuration.Record(duration, tags);
+            metrics.LastCheckpointSize.Record(stats.CheckpointedSize, tags);
+            metrics.LastCheckpointFullSize.Record(stateSize, tags);
         }
 
-        Record(checkpoint.Stats(CheckpointStatus.Completed) with { StateSize = stateSize });
+        CheckpointTracing.RecordCheckpoint(jobId, JobName, checkpoint, stats, failure: null, message: null);
+        Record(stats);
     }
 
     public void ReportFailed(PendingCheckpoint checkpoint, CheckpointFailureReason reason, string message)
     {
         state.Failed++;
-        PlatformMetrics.CheckpointsFailed.Add(1);
-        Record(checkpoint.Stats(CheckpointStatus.Failed) with { FailureReason = message, FailureCause = reason });
+        var stats = checkpoint.Stats(CheckpointStatus.Failed) with { FailureReason = message, FailureCause = reason };
+        if (!checkpoint.Type.IsSavepoint)
+        {
+            metrics.CheckpointsInProgress.Add(-1, StreamingMetrics.JobTags(jobId, JobName));
+        }
+
+        metrics.CheckpointsFailed.Add(1, StreamingMetrics.FailureTags(jobId, JobName, reason));
+        CheckpointTracing.RecordCheckpoint(jobId, JobName, checkpoint, stats, reason, message);
+        Record(stats);
     }
 
     /// <summary>The outcome of a checkpoint or savepoint that ended, if it is still remembered.</summary>

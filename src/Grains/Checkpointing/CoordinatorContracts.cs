@@ -17,6 +17,9 @@ public sealed record CoordinatorStart
 
     /// <summary>The job's max parallelism.</summary>
     [Id(3)] public required int MaxParallelism { get; init; }
+
+    /// <summary>The job's name (for telemetry); null in state persisted before it existed.</summary>
+    [Id(4)] public string? JobName { get; init; }
 }
 
 /// <summary>

@@ -128,6 +128,7 @@ internal sealed class PendingCheckpoint(long id, DateTimeOffset triggeredAt, boo
             StateSize = metrics.StateSize,
             CheckpointedSize = metrics.CheckpointedSize,
             AcknowledgedAt = DateTimeOffset.UtcNow,
+            Finished = finished,
         });
         return true;
     }

@@ -103,6 +103,9 @@ public static class PlatformSiloBuilderExtensions
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<StreamingPlatformOptions>, StreamingPlatformOptionsValidator>());
         services.AddPlacementDirector<SubtaskSpreadPlacement, SubtaskSpreadPlacementDirector>();
+        // The platform's instruments, on the silo's meter factory (their meter lives and dies with this container).
+        services.AddMetrics();
+        services.TryAddSingleton<Platform.Diagnostics.StreamingMetrics>();
         services.TryAddSingleton(sp => new AzureBlobContainerProvider(
             sp.GetRequiredService<IOptions<StreamingPlatformOptions>>().Value.AzureBlob, sp.GetRequiredService<ILogger<AzureBlobContainerProvider>>()));
         CheckpointStorageProviders.AddBuiltIn(services);

@@ -61,6 +61,7 @@ internal sealed partial class JobManagerGrain(
     CheckpointStorageFactory storageFactory,
     SavepointLocations savepointLocations,
     ILocalSiloDetails silo,
+    Diagnostics.StreamingMetrics metrics,
     [PersistentState("job", PlatformStreams.StateStorageName)] IPersistentState<JobManagerState> state)
     : Grain, IJobManagerGrain, ITaskEventSink, ICheckpointFailureListener, IJobRecovery
 {
@@ -475,6 +476,7 @@ internal sealed partial class JobManagerGrain(
                     Attempt = attempt,
                     Subtasks = [.. _subtasks.Keys.Select(id => (id, _plan!.Tasks[id.TaskIndex].Name))],
                     MaxParallelism = S.Graph.MaxParallelism,
+                    JobName = S.Graph.Name,
                 });
                 if (restore is not null && restoreLocation is null)
                 {
@@ -563,7 +565,7 @@ internal sealed partial class JobManagerGrain(
 
         S.Attempt++;
         S.History.Restarts++;
-        Diagnostics.PlatformMetrics.Restarts.Add(1);
+        metrics.Restarts.Add(1, Diagnostics.StreamingMetrics.JobTags(JobId, S.Graph?.Name));
         S.History.LastRestartAt = now;
         S.RestartCauses.Insert(0, failure);
         if (S.RestartCauses.Count > MaxRestartCauses)

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Platform.Connectors;
-using Platform.Diagnostics;
 
 namespace Platform.Tasks;
 
@@ -57,7 +56,6 @@ internal sealed partial class PoisonRecordHandler : IDisposable
             DateTimeOffset.UtcNow, _deployment.Id.JobId, _deployment.Attempt, _deployment.TaskName, _deployment.Id.SubtaskIndex,
             operatorName, split, offset, root.GetType().FullName, root.Message, record)));
         Skipped++;
-        PlatformMetrics.RecordsDeadLettered.Add(1);
         if (Skipped == 1)
         {
             LogFirstSkipped(root, _deployment.Id, operatorName, _policy.DeadLetterDirectory!);

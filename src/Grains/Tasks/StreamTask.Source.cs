@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using Platform.Connectors;
-using Platform.Diagnostics;
 using Platform.Runtime;
 using Platform.Tasks.Operators;
 
@@ -74,7 +73,6 @@ internal sealed partial class StreamTask
 
             var status = source.Emit(_deployment.BatchSize, out var emitted);
             _chain.Counters.RecordsIn += emitted;
-            PlatformMetrics.RecordsIn.Add(emitted);
             await FlushPendingAsync();
             if (emitted > 0 && _chain.HasSinks)
             {

@@ -43,6 +43,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
 
     private readonly BarrierAligner _aligner;
     private readonly SubtaskCheckpointCoordinator _checkpoints;
+    private readonly SubtaskMetrics _metrics;
     private long _lastNotified = -1;
 
     public StreamTask(
@@ -52,17 +53,19 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
         ICheckpointStorage? storage,
         ICheckpointStorage? restoreStorage,
         Func<SnapshotLocation, ICheckpointStorage> savepointStorage,
+        SubtaskMetrics metrics,
         ILogger logger)
     {
         _deployment = deployment;
         _chain = chain;
+        _metrics = metrics;
         _logger = logger;
         _reports = new TaskReporter(grains.GetGrain<ITaskEventSink>(deployment.Id.JobId), deployment.Id, deployment.Attempt, _cancellation.Token, logger);
         _inputs = [.. deployment.Inputs.Select(spec => new InputChannel(spec, grains.GetGrain<IStreamTaskGrain>(spec.Upstream.GrainKey)))];
         _aligner = new BarrierAligner(_inputs.Length);
         // The savepoint storage is a savepoint's own directory or blob folder, not the job's checkpoint storage.
         _checkpoints = new SubtaskCheckpointCoordinator(
-            deployment, chain, grains.GetGrain<ICheckpointAcknowledger>(deployment.Id.JobId), storage, restoreStorage, savepointStorage, _cancellation.Token, logger);
+            deployment, chain, grains.GetGrain<ICheckpointAcknowledger>(deployment.Id.JobId), storage, restoreStorage, savepointStorage, metrics, _cancellation.Token, logger);
         _grantThreshold = Math.Max(1, deployment.ChannelWindow / 2);
         foreach (var op in chain.Operators)
         {
@@ -195,6 +198,8 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
             // can complete (a stop-with-savepoint relies on it).
             await _checkpoints.WaitForAsyncPartsAsync();
             State = TaskState.Finished;
+            // Before the job manager hears of the end: what it reports is then in the metrics already.
+            _metrics.Publish(_chain);
             LogFinished(Id, Attempt, _chain.Counters.RecordsIn, _chain.Counters.RecordsOut);
             var final = await _checkpoints.FinalSnapshotAsync();
             await _reports.FinishedAsync(Metrics, final, _checkpoints.LastCheckpoint);
@@ -212,6 +217,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
         }
         finally
         {
+            _metrics.Publish(_chain);
             foreach (var op in _chain.Operators)
             {
                 try
@@ -241,7 +247,6 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                 {
                     _chain.Gates[channel.Spec.Gate].Process(payload);
                     _chain.Counters.RecordsIn += batch.RecordCount;
-                    PlatformMetrics.RecordsIn.Add(batch.RecordCount);
                 }
 
                 GrantCreditIfDue(channel);
@@ -369,6 +374,8 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
 
     private async ValueTask FlushPendingAsync()
     {
+        // Once per batch step (input batch or source read): the counters' deltas go to the metrics.
+        _metrics.Publish(_chain);
         while (_chain.Pending.TryDequeue(out var batch))
         {
             await batch.Channel.SendAsync(this, batch.Payload, batch.Count, batch.Control);

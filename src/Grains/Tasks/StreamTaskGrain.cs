@@ -19,7 +19,8 @@ namespace Platform.Tasks;
 internal sealed partial class StreamTaskGrain(
     ILogger<StreamTaskGrain> logger,
     ILocalSiloDetails silo,
-    CheckpointStorageFactory storageFactory) : Grain, IStreamTaskGrain
+    CheckpointStorageFactory storageFactory,
+    Diagnostics.StreamingMetrics metrics) : Grain, IStreamTaskGrain
 {
     private StreamTask? _task;
     private Task? _run;
@@ -40,7 +41,7 @@ internal sealed partial class StreamTaskGrain(
 
         var chain = OperatorChain.Build(deployment, ServiceProvider);
         var storage = deployment.Checkpointing is { } checkpointing ? storageFactory.Create(checkpointing.Storage, checkpointing.Directory) : null;
-        _task = new StreamTask(deployment, chain, GrainFactory, storage, deployment.RestoreLocation?.Storage(storageFactory), location => location.Storage(storageFactory), logger);
+        _task = new StreamTask(deployment, chain, GrainFactory, storage, deployment.RestoreLocation?.Storage(storageFactory), location => location.Storage(storageFactory), new Diagnostics.SubtaskMetrics(metrics, deployment), logger);
         _run = null;
         if (chain.Source is not null && deployment.Checkpointing is not null)
         {

@@ -247,6 +247,9 @@ public sealed record TaskDeployment
 
     /// <summary>The job's policy for poison records; <c>null</c> fails the subtask.</summary>
     [Id(17)] public Connectors.PoisonRecordPolicy? PoisonRecords { get; init; }
+
+    /// <summary>The job's name (for telemetry).</summary>
+    [Id(18)] public string? JobName { get; init; }
 }
 
 /// <summary>What a task grain reports once deployed.</summary>

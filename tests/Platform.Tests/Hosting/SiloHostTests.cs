@@ -133,7 +133,7 @@ public sealed class SiloHostTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task<IHost> ConnectAsync(string clusterId, string serviceId, int gatewayPort)
+    internal static async Task<IHost> ConnectAsync(string clusterId, string serviceId, int gatewayPort)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.ClearProviders();

@@ -23,6 +23,7 @@ internal sealed partial class SubtaskCheckpointCoordinator(
     ICheckpointStorage? storage,
     ICheckpointStorage? restoreStorage,
     Func<SnapshotLocation, ICheckpointStorage> savepointStorage,
+    SubtaskMetrics metrics,
     CancellationToken cancellation,
     ILogger logger)
 {
@@ -39,14 +40,44 @@ internal sealed partial class SubtaskCheckpointCoordinator(
     /// <summary>The checkpoints whose asynchronous part has not answered the coordinator yet.</summary>
     public IEnumerable<long> InProgress => _asyncParts.Where(p => !p.Answered.IsCompleted).Select(p => p.CheckpointId);
 
-    /// <summary>Restores the keyed state of the deployment's <see cref="TaskDeployment.Restore"/>, if it has any.</summary>
+    /// <summary>
+    /// Restores the keyed state of the deployment's <see cref="TaskDeployment.Restore"/>, if it has any. Every subtask of a
+    /// restored deployment records a restore span (a source's restore is its offsets: no bytes).
+    /// </summary>
     public async Task RestoreAsync()
     {
-        if (chain.KeyedState is not { } backend || deployment.Restore?.FirstOrDefault(r => r.OperatorUid == chain.KeyedOperatorUid) is not { } restore)
+        if (deployment.Restore is null)
         {
             return;
         }
 
+        var started = Stopwatch.GetTimestamp();
+        using var span = CheckpointTracing.StartRestore(metrics, deployment.RestoredFrom ?? -1, Attempt);
+        span?.SetTag("restore.savepoint", deployment.RestoreLocation?.Directory);
+        long bytes = 0;
+        var snapshotCount = 0;
+        try
+        {
+            if (chain.KeyedState is { } backend && deployment.Restore.FirstOrDefault(r => r.OperatorUid == chain.KeyedOperatorUid) is { } restore)
+            {
+                (snapshotCount, bytes) = await RestoreKeyedStateAsync(backend, restore);
+            }
+        }
+        catch (Exception ex)
+        {
+            span?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
+        finally
+        {
+            span?.SetTag("restore.bytes", bytes);
+            span?.SetTag("restore.snapshots", snapshotCount);
+            metrics.RecordRestore(Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    private async Task<(int Snapshots, long Bytes)> RestoreKeyedStateAsync(IKeyedStateBackend backend, OperatorRestore restore)
+    {
         // State from a savepoint or another job's checkpoint is read where it is, and its files are never shared by this
         // job's incremental checkpoints (they belong to another directory): -1 tells the backend not to remember them.
         var location = deployment.RestoreLocation;
@@ -54,7 +85,9 @@ internal sealed partial class SubtaskCheckpointCoordinator(
         var snapshots = restore.KeyedState.Where(s => s.KeyGroupEnd >= backend.KeyGroupRange.Start && s.KeyGroupStart <= backend.KeyGroupRange.End).ToList();
         var started = Stopwatch.GetTimestamp();
         await backend.RestoreAsync(snapshots, location is null ? deployment.RestoredFrom ?? -1 : -1, source, location?.JobId ?? Id.JobId, cancellation);
-        LogRestored(Id, Attempt, deployment.RestoredFrom ?? -1, snapshots.Count, snapshots.Sum(s => s.Size), Stopwatch.GetElapsedTime(started));
+        var bytes = snapshots.Sum(s => s.Size);
+        LogRestored(Id, Attempt, deployment.RestoredFrom ?? -1, snapshots.Count, bytes, Stopwatch.GetElapsedTime(started));
+        return (snapshots.Count, bytes);
     }
 
     /// <summary>
@@ -105,8 +138,7 @@ internal sealed partial class SubtaskCheckpointCoordinator(
 
         ForwardBarrier(barrier);
         var sync = Stopwatch.GetElapsedTime(started);
-        PlatformMetrics.SyncDuration.Record(sync.TotalMilliseconds);
-        PlatformMetrics.AlignmentDuration.Record(alignment.TotalMilliseconds);
+        metrics.RecordSnapshot(sync, alignment);
         if (!declined)
         {
             // Started before the barrier is flushed: sending may wait for credit, the upload need not.
@@ -222,8 +254,9 @@ internal sealed partial class SubtaskCheckpointCoordinator(
             keyed?.Dispose();
             keyed = null;
             var snapshot = new SubtaskSnapshot { TaskIndex = Id.TaskIndex, SubtaskIndex = Id.SubtaskIndex, Operators = operators };
-            var metrics = new SubtaskCheckpointMetrics(sync, Stopwatch.GetElapsedTime(started), alignment, size, written);
-            await coordinator.AcknowledgeCheckpoint(Attempt, Id, checkpointId, snapshot, metrics);
+            var upload = Stopwatch.GetElapsedTime(started);
+            metrics.RecordUpload(upload);
+            await coordinator.AcknowledgeCheckpoint(Attempt, Id, checkpointId, snapshot, new SubtaskCheckpointMetrics(sync, upload, alignment, size, written));
         }
         catch (Exception ex)
         {

@@ -20,14 +20,29 @@ internal sealed class OutputChannel(IStreamTaskGrain target, int receiverChannel
 
     public bool HasCredit => NextSequence < _limit;
 
+    /// <summary>Stopwatch ticks spent waiting for credit (backpressure), in total.</summary>
+    public long BackpressuredTicks { get; private set; }
+
     /// <summary>Waits for credit, then sends the batch; the call's outcome is observed by <paramref name="owner"/>.</summary>
     public async ValueTask SendAsync(ITaskRuntime owner, byte[]? payload, int count, ControlElement? control)
     {
-        while (!HasCredit)
+        if (!HasCredit)
         {
-            owner.ThrowIfStopped();
-            _creditWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            await _creditWaiter.Task;
+            // Backpressure: the time blocked here is what the subtask's backpressured-time metric adds up.
+            var blocked = System.Diagnostics.Stopwatch.GetTimestamp();
+            try
+            {
+                while (!HasCredit)
+                {
+                    owner.ThrowIfStopped();
+                    _creditWaiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    await _creditWaiter.Task;
+                }
+            }
+            finally
+            {
+                BackpressuredTicks += System.Diagnostics.Stopwatch.GetTimestamp() - blocked;
+            }
         }
 
         owner.ThrowIfStopped();
@@ -41,7 +56,6 @@ internal sealed class OutputChannel(IStreamTaskGrain target, int receiverChannel
             Control = control,
         };
         InFlight++;
-        Diagnostics.PlatformMetrics.BatchesSent.Add(1);
         owner.Track(this, Target.PushBatch(batch));
     }
 
