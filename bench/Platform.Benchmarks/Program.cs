@@ -98,7 +98,7 @@ internal static class Program
           --kills K                SIGKILLs of a random silo, each once a checkpoint completed since the previous one,
                                    one of them the job manager's silo; each killed silo is replaced (default 10)
           --streams S              Redis streams, one split each (default 5)
-          --keys K                 keys (default 1,000), skewed: a few hot keys hold most records
+          --keys K                 keys (default 1,000), skewed: a tenth of the keys hold about half the records
           --parallelism P          parallelism of every operator (default 3)
           --rate R                 records per second fed during the chaos run (default 2,000)
           --checkpoint-interval-ms exactly-once checkpoint interval (default 1,000)

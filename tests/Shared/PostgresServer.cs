@@ -59,12 +59,14 @@ public sealed class PostgresServer : IAsyncDisposable
     /// <summary>Initializes a data directory, starts a server and returns once it accepts connections.</summary>
     /// <param name="maxPreparedTransactions">Its <c>max_prepared_transactions</c> (0: no two-phase commit).</param>
     /// <param name="settings">Further server settings (<c>-c name=value</c>), such as <c>track_commit_timestamp=on</c>.</param>
+    /// <param name="directory">Its directory (deleted on dispose); a new temporary one when <c>null</c>.</param>
     /// <exception cref="InvalidOperationException">PostgreSQL is not installed, or it failed to start.</exception>
-    public static async Task<PostgresServer> StartAsync(int maxPreparedTransactions = 16, IEnumerable<string>? settings = null)
+    public static async Task<PostgresServer> StartAsync(int maxPreparedTransactions = 16, IEnumerable<string>? settings = null, string? directory = null)
     {
         var bin = FindBinDirectory()
             ?? throw new InvalidOperationException("PostgreSQL (initdb, postgres) is not installed; scripts/install-test-dependencies installs it (apt-get install postgresql).");
-        var directory = ServerProcess.NewDirectory("postgres");
+        directory ??= ServerProcess.NewDirectory("postgres");
+        System.IO.Directory.CreateDirectory(directory);
         var data = Path.Combine(directory, "data");
         var asRoot = Environment.UserName == "root" || geteuid() == 0;
         if (asRoot)

@@ -86,7 +86,7 @@ internal sealed class ExactlyOnceBenchmark(ExactlyOnceSettings settings)
 
             // Commit timestamps give each row's commit time exactly (the end-to-end latency of the PostgreSQL sink);
             // prepared transactions for the two-phase commit, a few per sink subtask.
-            postgres = await PostgresServer.StartAsync(maxPreparedTransactions: 64, settings: ["track_commit_timestamp=on"]);
+            postgres = await PostgresServer.StartAsync(maxPreparedTransactions: 64, settings: ["track_commit_timestamp=on"], directory: Path.Combine(_root, "postgres"));
             Console.WriteLine($"redis-server on {redis.ConnectionString}, PostgreSQL on 127.0.0.1:{postgres.Port}");
             for (var i = 0; i < 3; i++)
             {
@@ -281,6 +281,7 @@ internal sealed class ExactlyOnceBenchmark(ExactlyOnceSettings settings)
             final.State,
             final.Failure?.ToString(),
             final.Restarts,
+            [.. final.RestartCauses.Select(c => $"{c.Timestamp:HH:mm:ss.fff} {c.TaskName ?? c.OperatorName ?? "job"}: {c.ExceptionType}: {c.Message}")],
             statistics.Completed,
             statistics.Failed,
             kills,
@@ -661,6 +662,7 @@ internal sealed class ExactlyOnceBenchmark(ExactlyOnceSettings settings)
                 ["finalState"] = chaos.FinalState.ToString(),
                 ["failure"] = chaos.Failure,
                 ["restarts"] = chaos.Restarts,
+                ["restartCauses"] = new JsonArray([.. chaos.RestartCauses.Select(c => (JsonNode)JsonValue.Create(c))]),
                 ["checkpointsCompleted"] = chaos.CheckpointsCompleted,
                 ["checkpointsFailed"] = chaos.CheckpointsFailed,
                 ["killsOfTheJobManagersSilo"] = chaos.Kills.Count(k => k.HostedJobManager),
@@ -708,6 +710,7 @@ internal sealed class ExactlyOnceBenchmark(ExactlyOnceSettings settings)
         JobState FinalState,
         string? Failure,
         int Restarts,
+        List<string> RestartCauses,
         long CheckpointsCompleted,
         long CheckpointsFailed,
         List<KillEvent> Kills,
