@@ -307,6 +307,7 @@ internal sealed class ExactlyOnceBenchmark(ExactlyOnceSettings settings)
             // After every kill (and before the first) the job must have recovered: a checkpoint later than the last one
             // completed before the kill. After the last kill this proves the last recovery too.
             long completed = 0;
+            Platform.Checkpointing.CheckpointStatistics? seen = null;
             await ServerProcess.WaitUntilAsync(
                 async () =>
                 {
@@ -321,12 +322,14 @@ internal sealed class ExactlyOnceBenchmark(ExactlyOnceSettings settings)
                         throw new InvalidOperationException($"The job ended {status.State} during the chaos run: {status.Failure}");
                     }
 
-                    var stats = await RetryAsync(() => platform.GetCheckpointStatisticsAsync(jobId), "checkpoint statistics");
+                    var stats = seen = await RetryAsync(() => platform.GetCheckpointStatisticsAsync(jobId), "checkpoint statistics");
                     completed = stats.LatestCompleted?.Id ?? 0;
                     return completed > lastCheckpoint && _silos.All(s => !s.HasExited);
                 },
                 settings.Timeout,
-                () => $"a checkpoint after {lastCheckpoint} completes (kill {k})");
+                () => $"a checkpoint after {lastCheckpoint} completes (before kill {k + 1}); the job's latest checkpoints: " +
+                      string.Join("; ", (seen?.History ?? []).Take(3).Select(c => $"{c.Id} {c.Status} triggered {c.TriggeredAt:HH:mm:ss.fff}, {c.Subtasks.Count}/{c.SubtasksTotal} acknowledged"))
+                      + $" (silo logs in {Path.Combine(Shared, "logs")})");
             if (k > 0)
             {
                 kills[^1] = kills[^1] with { RecoveredSeconds = sinceKill.Elapsed.TotalSeconds, FirstCheckpointAfter = completed };
