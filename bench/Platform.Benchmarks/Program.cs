@@ -105,7 +105,8 @@ internal static class Program
           --throughput-runs R      runs per mode of the throughput comparison, interleaved; medians compared (default 2)
           --skip-throughput        no throughput comparison (throughputRatio is then null)
           --seed N                 seed of the kills' choice of silos and moments (default 12)
-          --timeout-seconds T      how long any one wait may take (a job run, a recovery, a silo start; default 600)
+          --timeout-seconds T      how long any one wait may take (a job run, a recovery, a silo start; default 900,
+                                   above the 10-minute checkpoint timeout that ends a checkpoint whose trigger was lost)
           --temp-dir PATH          where the servers, checkpoints, output and silo logs go (default the system's temp
                                    directory); deleted at the end unless the run fails or --keep-temp is given
           --keep-temp              keep that directory

@@ -16,12 +16,12 @@ public sealed class ExactlyOnceChaosTests(ITestOutputHelper output)
 {
     [Fact]
     public Task Two_SIGKILLs_of_silo_processes_leave_no_duplicate_and_no_missing_output_in_either_sink() =>
-        RunAsync(records: 20_000, kills: 2, TimeSpan.FromMinutes(10));
+        RunAsync(records: 20_000, kills: 2, TimeSpan.FromMinutes(20));
 
     [Fact]
     [Trait("Category", "Long")]
     public Task A_hundred_SIGKILLs_of_silo_processes_leave_no_duplicate_and_no_missing_output_in_either_sink() =>
-        RunAsync(records: 400_000, kills: 100, TimeSpan.FromMinutes(90));
+        RunAsync(records: 400_000, kills: 100, TimeSpan.FromMinutes(120));
 
     private async Task RunAsync(long records, int kills, TimeSpan timeout)
     {
