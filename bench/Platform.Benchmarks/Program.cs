@@ -1,5 +1,6 @@
 using System.Globalization;
 using Platform.Benchmarks.Checkpointing;
+using Platform.Benchmarks.ExactlyOnce;
 using Platform.Benchmarks.KeyedCount;
 using Platform.Benchmarks.Savepoints;
 using Platform.Benchmarks.StateBackends;
@@ -13,6 +14,7 @@ internal static class Program
                dotnet run -c Release --project bench/Platform.Benchmarks -- state-backends [options]
                dotnet run -c Release --project bench/Platform.Benchmarks -- savepoints [options]
                dotnet run -c Release --project bench/Platform.Benchmarks -- checkpointing [options]
+               dotnet run -c Release --project bench/Platform.Benchmarks -- exactly-once [options]
 
         keyed-count options:
           --json PATH              write the results as JSON to PATH
@@ -85,6 +87,29 @@ internal static class Program
           --skip-recovery          do not measure the recovery (recoverySeconds is then null)
           --temp-dir PATH          where checkpoints and silo state go (default the system's temp directory);
                                    deleted at the end
+
+        exactly-once options (redis-server, PostgreSQL and 3 silo processes; a keyed count from Redis Streams into a
+        FileSink and a PostgresSink while silos are SIGKILLed, checked against the ground truth; before that, without
+        kills, the throughput of the exactly-once sinks against a discarding sink; see docs/benchmarks.md; exit code 3
+        when an output is duplicated, missing or wrong, 2 when redis-server or PostgreSQL is not installed):
+          --json PATH              write the results as JSON to PATH
+          --records N              input records, fed into Redis while the job runs (default 200,000; a multiple of
+                                   --streams); the last 5% wait until every kill is done
+          --kills K                SIGKILLs of a random silo, each once a checkpoint completed since the previous one,
+                                   one of them the job manager's silo; each killed silo is replaced (default 10)
+          --streams S              Redis streams, one split each (default 5)
+          --keys K                 keys (default 1,000), skewed: a tenth of the keys hold about half the records
+          --parallelism P          parallelism of every operator (default 3)
+          --rate R                 records per second fed during the chaos run (default 2,000)
+          --checkpoint-interval-ms exactly-once checkpoint interval (default 1,000)
+          --throughput-runs R      runs per mode of the throughput comparison, interleaved; medians compared (default 2)
+          --skip-throughput        no throughput comparison (throughputRatio is then null)
+          --seed N                 seed of the kills' choice of silos and moments (default 12)
+          --timeout-seconds T      how long any one wait may take (a job run, a recovery, a silo start; default 900,
+                                   above the 10-minute checkpoint timeout that ends a checkpoint whose trigger was lost)
+          --temp-dir PATH          where the servers, checkpoints, output and silo logs go (default the system's temp
+                                   directory); deleted at the end unless the run fails or --keep-temp is given
+          --keep-temp              keep that directory
         """;
 
     public static async Task<int> Main(string[] args)
@@ -111,6 +136,8 @@ internal static class Program
                     return await new SavepointsBenchmark(ParseSavepoints(args.AsSpan(1)) with { CommandLine = CommandLine(args) }).RunAsync();
                 case "checkpointing":
                     return await new CheckpointingBenchmark(ParseCheckpointing(args.AsSpan(1)) with { CommandLine = CommandLine(args) }).RunAsync();
+                case "exactly-once":
+                    return await new ExactlyOnceBenchmark(ParseExactlyOnce(args.AsSpan(1)) with { CommandLine = CommandLine(args) }).RunAsync();
                 default:
                     Console.Error.WriteLine($"Unknown benchmark '{args[0]}'.");
                     Console.Error.WriteLine(Usage);
@@ -218,6 +245,38 @@ internal static class Program
         }
 
         return settings;
+    }
+
+    private static ExactlyOnceSettings ParseExactlyOnce(ReadOnlySpan<string> args)
+    {
+        var settings = new ExactlyOnceSettings();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var name = args[i];
+            string Value(ReadOnlySpan<string> a) => i + 1 < a.Length ? a[++i] : throw new FormatException($"Option {name} needs a value.");
+            settings = name switch
+            {
+                "--json" => settings with { JsonPath = Value(args) },
+                "--records" => settings with { Records = Positive(name, ParseLong(name, Value(args))) },
+                "--kills" => settings with { Kills = (int)NonNegative(name, ParseLong(name, Value(args))) },
+                "--streams" => settings with { Streams = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--keys" => settings with { Keys = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--parallelism" => settings with { Parallelism = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--rate" => settings with { Rate = Positive(name, ParseLong(name, Value(args))) },
+                "--checkpoint-interval-ms" => settings with { CheckpointInterval = TimeSpan.FromMilliseconds(Positive(name, ParseLong(name, Value(args)))) },
+                "--throughput-runs" => settings with { ThroughputRuns = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--skip-throughput" => settings with { SkipThroughput = true },
+                "--seed" => settings with { Seed = (int)ParseLong(name, Value(args)) },
+                "--timeout-seconds" => settings with { Timeout = TimeSpan.FromSeconds(Positive(name, ParseLong(name, Value(args)))) },
+                "--temp-dir" => settings with { TempDirectory = Value(args) },
+                "--keep-temp" => settings with { KeepTemp = true },
+                _ => throw new FormatException($"Unknown option '{name}'."),
+            };
+        }
+
+        return settings.Records % settings.Streams != 0
+            ? throw new FormatException($"--records ({settings.Records:N0}) must be a multiple of --streams ({settings.Streams}): every stream ends after the same number of entries.")
+            : settings;
     }
 
     private static double PositiveSeconds(string name, string value) =>

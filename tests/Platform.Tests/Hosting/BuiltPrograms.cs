@@ -3,7 +3,7 @@ using System.Reflection;
 namespace Platform.Tests.Hosting;
 
 /// <summary>
-/// The silo host, the AppHost and the command line as built beside this test assembly (same configuration and target
+/// The silo host, the AppHost, the command line and the benchmarks as built beside this test assembly (same configuration and target
 /// framework); the test project builds them through project references that do not reference their assemblies.
 /// </summary>
 public static class BuiltPrograms
@@ -28,6 +28,9 @@ public static class BuiltPrograms
 
     /// <summary>The built command line (<c>platform</c>).</summary>
     public static string Cli => Require(Path.Combine(Root, "src", "Client", "Cli", "bin", Configuration, TargetFramework, "platform.dll"));
+
+    /// <summary>The built benchmarks program (<c>bench/Platform.Benchmarks</c>).</summary>
+    public static string Benchmarks => Require(Path.Combine(Root, "bench", "Platform.Benchmarks", "bin", Configuration, TargetFramework, "Platform.Benchmarks.dll"));
 
     /// <summary>The dotnet host that runs the programs.</summary>
     public static string DotnetHost =>

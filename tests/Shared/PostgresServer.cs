@@ -3,15 +3,15 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Npgsql;
-using Platform.Tests.Hosting;
 
-namespace Platform.Tests.Infrastructure;
+namespace Platform.Testing;
 
 /// <summary>
 /// A real PostgreSQL server (Debian's <c>postgresql</c> package; scripts/install-test-dependencies installs it) on
 /// 127.0.0.1 and a free port, in a data directory of its own under the temp folder, with fsync off; stopped on
 /// dispose. PostgreSQL refuses to run as root, so as root the data directory belongs to the <c>postgres</c> user and
-/// initdb and the server run as it (setpriv); otherwise they run as the current user.
+/// initdb and the server run as it (setpriv); otherwise they run as the current user. Shared by the tests
+/// (<c>PostgresServerFixture</c>) and the benchmarks (tests/Shared is linked into both).
 /// </summary>
 public sealed class PostgresServer : IAsyncDisposable
 {
@@ -53,13 +53,20 @@ public sealed class PostgresServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether PostgreSQL's initdb and postgres are installed (Debian's layout or PATH).</summary>
+    public static bool IsInstalled => FindBinDirectory() is not null;
+
     /// <summary>Initializes a data directory, starts a server and returns once it accepts connections.</summary>
+    /// <param name="maxPreparedTransactions">Its <c>max_prepared_transactions</c> (0: no two-phase commit).</param>
+    /// <param name="settings">Further server settings (<c>-c name=value</c>), such as <c>track_commit_timestamp=on</c>.</param>
+    /// <param name="directory">Its directory (deleted on dispose); a new temporary one when <c>null</c>.</param>
     /// <exception cref="InvalidOperationException">PostgreSQL is not installed, or it failed to start.</exception>
-    public static async Task<PostgresServer> StartAsync(int maxPreparedTransactions = 16)
+    public static async Task<PostgresServer> StartAsync(int maxPreparedTransactions = 16, IEnumerable<string>? settings = null, string? directory = null)
     {
         var bin = FindBinDirectory()
             ?? throw new InvalidOperationException("PostgreSQL (initdb, postgres) is not installed; scripts/install-test-dependencies installs it (apt-get install postgresql).");
-        var directory = TestData.NewDirectory("postgres");
+        directory ??= ServerProcess.NewDirectory("postgres");
+        System.IO.Directory.CreateDirectory(directory);
         var data = Path.Combine(directory, "data");
         var asRoot = Environment.UserName == "root" || geteuid() == 0;
         if (asRoot)
@@ -69,7 +76,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
         await RunAsync(Path.Combine(bin, "initdb"), ["-D", data, "-U", "platform", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"], directory, asRoot);
 
-        var port = Ports.Free(1)[0];
+        var port = ServerProcess.FreePort();
         var start = Start(Path.Combine(bin, "postgres"), asRoot,
         [
             "-D", data, "-p", port.ToString(CultureInfo.InvariantCulture),
@@ -77,6 +84,7 @@ public sealed class PostgresServer : IAsyncDisposable
             "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
             "-c", $"max_prepared_transactions={maxPreparedTransactions.ToString(CultureInfo.InvariantCulture)}",
             "-c", "max_connections=100", "-c", "shared_buffers=32MB", "-c", "log_min_messages=warning",
+            .. (settings ?? []).SelectMany(setting => new[] { "-c", setting }),
         ], directory);
         var process = new Process { StartInfo = start };
         var server = new PostgresServer(process, port, directory, maxPreparedTransactions);
@@ -87,7 +95,7 @@ public sealed class PostgresServer : IAsyncDisposable
         process.BeginErrorReadLine();
         try
         {
-            await Poll.UntilAsync(
+            await ServerProcess.WaitUntilAsync(
                 async () => !process.HasExited ? await server.AcceptsConnectionsAsync() : throw new InvalidOperationException($"postgres exited with code {process.ExitCode}:\n{server.Output}"),
                 StartTimeout,
                 () => $"PostgreSQL accepts connections on 127.0.0.1:{port}\n{server.Output}");
@@ -246,46 +254,4 @@ public sealed class PostgresServer : IAsyncDisposable
 
     [DllImport("libc")]
     private static extern uint geteuid();
-}
-
-/// <summary>One <see cref="PostgresServer"/> with prepared transactions (<c>max_prepared_transactions = 16</c>), shared by the tests of a class.</summary>
-public sealed class PostgresServerFixture : IAsyncLifetime
-{
-    private PostgresServer? _server;
-
-    /// <summary>The running server.</summary>
-    public PostgresServer Server => _server ?? throw new InvalidOperationException("The PostgreSQL server has not started.");
-
-    /// <inheritdoc />
-    public async Task InitializeAsync() => _server = await PostgresServer.StartAsync(maxPreparedTransactions: 16);
-
-    /// <inheritdoc />
-    public async Task DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-        }
-    }
-}
-
-/// <summary>One <see cref="PostgresServer"/> without prepared transactions (<c>max_prepared_transactions = 0</c>), shared by the tests of a class.</summary>
-public sealed class PostgresServerWithoutPreparedTransactionsFixture : IAsyncLifetime
-{
-    private PostgresServer? _server;
-
-    /// <summary>The running server.</summary>
-    public PostgresServer Server => _server ?? throw new InvalidOperationException("The PostgreSQL server has not started.");
-
-    /// <inheritdoc />
-    public async Task InitializeAsync() => _server = await PostgresServer.StartAsync(maxPreparedTransactions: 0);
-
-    /// <inheritdoc />
-    public async Task DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
-        }
-    }
 }

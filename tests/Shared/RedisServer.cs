@@ -1,13 +1,12 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
-using Platform.Tests.Hosting;
-
-namespace Platform.Tests.Infrastructure;
+namespace Platform.Testing;
 
 /// <summary>
 /// A real <c>redis-server</c> on 127.0.0.1 and a free port, with nothing persisted (<c>--save "" --appendonly no</c>) and
 /// its own temporary directory; stopped (killed) on dispose. scripts/install-test-dependencies installs redis-server.
+/// Shared by the tests (<c>RedisServerFixture</c>) and the benchmarks (tests/Shared is linked into both).
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
@@ -40,14 +39,19 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether redis-server is on PATH.</summary>
+    public static bool IsInstalled => ServerProcess.FindOnPath("redis-server") is not null;
+
     /// <summary>Starts a server and returns once it answers PING.</summary>
+    /// <param name="directory">Its working directory; a new temporary one when <c>null</c>.</param>
     /// <exception cref="InvalidOperationException">redis-server is not installed, or it exited.</exception>
-    public static async Task<RedisServer> StartAsync()
+    public static async Task<RedisServer> StartAsync(string? directory = null)
     {
-        var executable = FindExecutable("redis-server")
+        var executable = ServerProcess.FindOnPath("redis-server")
             ?? throw new InvalidOperationException("redis-server is not on PATH; scripts/install-test-dependencies installs it (apt-get install redis-server).");
-        var port = Ports.Free(1)[0];
-        var directory = TestData.NewDirectory("redis");
+        var port = ServerProcess.FreePort();
+        directory ??= ServerProcess.NewDirectory("redis");
+        Directory.CreateDirectory(directory);
         var start = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
@@ -69,7 +73,7 @@ public sealed class RedisServer : IAsyncDisposable
         process.BeginErrorReadLine();
         try
         {
-            await Poll.UntilAsync(
+            await ServerProcess.WaitUntilAsync(
                 async () => !process.HasExited ? await server.PingAsync() : throw new InvalidOperationException($"redis-server exited with code {process.ExitCode}:\n{server.Output}"),
                 StartTimeout,
                 () => $"redis-server answers PING on {server.ConnectionString}\n{server.Output}");
@@ -138,32 +142,6 @@ public sealed class RedisServer : IAsyncDisposable
         lock (_lock)
         {
             _output.AppendLine(line);
-        }
-    }
-
-    private static string? FindExecutable(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-        .Select(directory => Path.Combine(directory, name))
-        .FirstOrDefault(File.Exists);
-}
-
-/// <summary>One <see cref="RedisServer"/> shared by the tests of a class.</summary>
-public sealed class RedisServerFixture : IAsyncLifetime
-{
-    private RedisServer? _server;
-
-    /// <summary>The running server.</summary>
-    public RedisServer Server => _server ?? throw new InvalidOperationException("The Redis server has not started.");
-
-    /// <inheritdoc />
-    public async Task InitializeAsync() => _server = await RedisServer.StartAsync();
-
-    /// <inheritdoc />
-    public async Task DisposeAsync()
-    {
-        if (_server is not null)
-        {
-            await _server.DisposeAsync();
         }
     }
 }
