@@ -25,6 +25,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     [PersistentState("coordinator", PlatformStreams.StateStorageName)] IPersistentState<CoordinatorState> state)
     : Grain, ICheckpointCoordinatorGrain, ICheckpointAcknowledger, ICheckpointCoordinatorControl
 {
+    private static readonly TimeSpan TriggerRedeliveryInterval = TimeSpan.FromSeconds(3);
     private readonly Dictionary<long, PendingCheckpoint> _pending = [];
     private readonly Dictionary<long, TaskCompletionSource> _waiters = [];
     private readonly CheckpointRequestDecider _decider = new();
@@ -300,9 +301,35 @@ internal sealed partial class CheckpointCoordinatorGrain(
                 $"it expired after {expired.Timeout} with {expired.Acknowledged} of {expired.Total} subtasks acknowledged (missing: {string.Join(", ", expired.Missing.Take(5))})");
         }
 
+        RedeliverUnansweredTriggers(now);
         if (S.Start is not null && _decider.PeriodicDue(Settings, S.Triggering, _pending.Values, now))
         {
             await TriggerAsync(manual: false, SnapshotType.Checkpoint, requestId: null, Settings.Timeout);
+        }
+    }
+
+    // A trigger published on the control stream can be lost (after a silo failure, the stream's pub-sub was seen to drop
+    // the delivery to every source): nothing would ever acknowledge the checkpoint, and with one checkpoint at a time no
+    // other would be triggered until it expires. So the subtasks that have not answered get the trigger directly, as a
+    // one-way call (never awaited: a task may be awaiting this grain). Sources take each checkpoint once; other subtasks
+    // ignore triggers and wait for the barriers.
+    private void RedeliverUnansweredTriggers(DateTimeOffset now)
+    {
+        foreach (var pending in _pending.Values)
+        {
+            if (pending.Trigger is not { } trigger || pending.TriggerSentAt is not { } sent || now - sent < TriggerRedeliveryInterval
+                || pending.Phase != PendingCheckpointPhase.AwaitingAcknowledgements || pending.Attempt != S.Start?.Attempt)
+            {
+                continue;
+            }
+
+            pending.TriggerSentAt = now;
+            var missing = pending.Missing.ToList();
+            LogTriggerRedelivered(JobId, pending.Id, missing.Count);
+            foreach (var task in missing)
+            {
+                _ = NotifyAsync(GrainFactory.GetGrain<IStreamTaskGrain>(task.GrainKey).DeliverTrigger(trigger));
+            }
         }
     }
 
@@ -338,6 +365,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
                 .GetStream<CheckpointTrigger>(StreamId.Create(PlatformStreams.CheckpointTriggerNamespace, JobId));
             pending.Trigger = new CheckpointTrigger(id, start.Attempt, triggeredAt, Settings.Mode, _store.LatestCompleted, type.Savepoint);
             await stream.OnNextAsync(pending.Trigger);
+            pending.TriggerSentAt = DateTimeOffset.UtcNow;
             LogTriggered(JobId, id, manual);
         }
         catch (Exception ex)
@@ -426,6 +454,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: subtask {Task} asked for a checkpoint to commit its last output")]
     private partial void LogFinalCheckpointRequested(string jobId, TaskId task);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: checkpoint {CheckpointId}'s trigger delivered directly to the {Count} subtask(s) that have not answered it")]
+    private partial void LogTriggerRedelivered(string jobId, long checkpointId, int count);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: subtask {Task} finished without a final snapshot; no checkpoint after {LastCheckpoint} of this attempt can complete")]
     private partial void LogNoFurtherCheckpoints(string jobId, TaskId task, long lastCheckpoint);

@@ -97,6 +97,9 @@ internal sealed class PendingCheckpoint(long id, DateTimeOffset triggeredAt, boo
     /// <summary>What was published to make sources inject its barrier (a subtask whose input ended takes part on it directly).</summary>
     public CheckpointTrigger? Trigger { get; set; }
 
+    /// <summary>When the trigger last went out (published, or delivered directly to the subtasks that had not answered).</summary>
+    public DateTimeOffset? TriggerSentAt { get; set; }
+
     /// <summary>Whether <paramref name="task"/> has not acknowledged it yet.</summary>
     public bool IsAwaiting(TaskId task) => Phase == PendingCheckpointPhase.AwaitingAcknowledgements && _missing.Contains(task);
 

@@ -121,6 +121,8 @@ internal sealed partial class StreamTaskGrain(
 
     public Task NotifyCheckpointAborted(int attempt, long checkpointId) => Task.CompletedTask;
 
+    public Task DeliverTrigger(CheckpointTrigger trigger) => OnTriggerAsync(trigger, null);
+
     public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _task?.Cancel();

@@ -293,6 +293,13 @@ public interface IStreamTaskGrain : IGrainWithStringKey
     /// <summary>Checkpoint <paramref name="checkpointId"/> completed: transactional operators may commit.</summary>
     Task NotifyCheckpointComplete(int attempt, long checkpointId);
 
+    /// <summary>
+    /// A checkpoint trigger delivered directly, when its subtask has not answered the copy published on the job's
+    /// control stream (a stream delivery lost after a silo failure). Idempotent: a source takes each checkpoint once.
+    /// </summary>
+    [Orleans.Concurrency.OneWay]
+    Task DeliverTrigger(CheckpointTrigger trigger);
+
     /// <summary>Checkpoint <paramref name="checkpointId"/> was aborted.</summary>
     Task NotifyCheckpointAborted(int attempt, long checkpointId);
 }
