@@ -24,8 +24,10 @@ internal sealed record AppHostOptions
           --storage KIND     checkpoint storage: fs (a directory under .artifacts; the default) or azure (Azure Blob
                              storage on a local Azurite, an executable resource) [AppHost:Storage]
           --backend KIND     keyed-state backend: heap (the default) or rocksdb [AppHost:Backend]
-          --clustering KIND  membership: development (silo-0 is the primary; the default) or redis (a local
-                             redis-server, an executable resource) [AppHost:Clustering]
+          --clustering KIND  membership and the platform's control state: development (silo-0 is the primary and
+                             keeps the membership table; the default), redis (a local redis-server) or azure (Azure
+                             Table membership and Azure Blob grain storage on a local Azurite); the services are
+                             executable resources [AppHost:Clustering]
           --parallelism N    parallelism of the word-count job (1-128, default 2) [AppHost:Parallelism]
           --input PATH       text file to count (default samples/wordcount/input.txt) [AppHost:Input]
           --output DIR       directory for the job's part files (default .artifacts/wordcount-output) [AppHost:Output]
@@ -143,7 +145,7 @@ internal sealed record AppHostOptions
             Silos = Integer(section, nameof(Silos), 1, 16, defaults.Silos),
             Storage = Choice(section, nameof(Storage), defaults.Storage, ("fs", StorageChoice.FileSystem), ("azure", StorageChoice.AzureBlob)),
             Backend = Choice(section, nameof(Backend), defaults.Backend, ("heap", BackendChoice.Heap), ("rocksdb", BackendChoice.RocksDb)),
-            Clustering = Choice(section, nameof(Clustering), defaults.Clustering, ("development", ClusteringChoice.Development), ("redis", ClusteringChoice.Redis)),
+            Clustering = Choice(section, nameof(Clustering), defaults.Clustering, ("development", ClusteringChoice.Development), ("redis", ClusteringChoice.Redis), ("azure", ClusteringChoice.AzureStorage)),
             Parallelism = Integer(section, nameof(Parallelism), 1, 128, defaults.Parallelism),
             Input = NonEmpty(section, nameof(Input)),
             Output = NonEmpty(section, nameof(Output)),
@@ -163,7 +165,11 @@ internal sealed record AppHostOptions
     private static T Choice<T>(IConfigurationSection section, string key, T fallback, params (string Name, T Value)[] choices) =>
         section[key] is not { } value ? fallback
         : choices.FirstOrDefault(c => string.Equals(c.Name, value, StringComparison.OrdinalIgnoreCase)) is { Name: not null } match ? match.Value
-        : throw new UsageException($"Option {Name(key)} is '{value}'; it must be {string.Join(" or ", choices.Select(c => c.Name))}.");
+        : throw new UsageException($"Option {Name(key)} is '{value}'; it must be {OneOf(choices.Select(c => c.Name).ToList())}.");
+
+    /// <summary>"a or b", "a, b or c".</summary>
+    private static string OneOf(IReadOnlyList<string> names) =>
+        names.Count == 1 ? names[0] : $"{string.Join(", ", names.Take(names.Count - 1))} or {names[^1]}";
 
     private static string? NonEmpty(IConfigurationSection section, string key) =>
         section[key] is not { } value ? null
@@ -204,6 +210,9 @@ internal enum ClusteringChoice
 
     /// <summary>Orleans' Redis clustering, on a redis-server the AppHost runs.</summary>
     Redis,
+
+    /// <summary>Orleans' Azure Table clustering and Azure Blob grain storage, on an Azurite the AppHost runs.</summary>
+    AzureStorage,
 }
 
 /// <summary>An option is wrong; the message says which and how.</summary>

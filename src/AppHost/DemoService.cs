@@ -56,7 +56,12 @@ internal sealed class DemoService(
     private async Task<bool> RunAsync(CancellationToken cancellationToken)
     {
         var options = settings.Options;
-        var clustering = options.Clustering == ClusteringChoice.Redis ? "Redis clustering" : $"development clustering, primary {settings.Silos[0].SiloEndpoint}";
+        var clustering = options.Clustering switch
+        {
+            ClusteringChoice.Redis => "Redis clustering",
+            ClusteringChoice.AzureStorage => "Azure Table clustering, Azure Blob control state",
+            _ => $"development clustering, primary {settings.Silos[0].SiloEndpoint}",
+        };
         console.Info($"starting {settings.Silos.Count} silo{(settings.Silos.Count == 1 ? "" : "s")} of cluster '{settings.ClusterId}' ({clustering}; " +
                      $"{(options.Storage == StorageChoice.AzureBlob ? "Azure Blob" : "file-system")} checkpoints; {(options.Backend == BackendChoice.RocksDb ? "RocksDB" : "heap")} state)");
 
@@ -105,7 +110,13 @@ internal sealed class DemoService(
 
         var streamingJob = options.KeepRunning ? await StreamingDemo.StartAsync(connection.Client, options.Parallelism, console, cancellationToken) : null;
         console.Line();
-        console.Line($"Cluster '{settings.ClusterId}' (service '{DemoSettings.ServiceId}'){(options.Clustering == ClusteringChoice.Development ? ", silo-0 is the primary" : ", membership in Redis")}");
+        var membership = options.Clustering switch
+        {
+            ClusteringChoice.Redis => ", membership in Redis",
+            ClusteringChoice.AzureStorage => ", membership in Azure Table storage",
+            _ => ", silo-0 is the primary",
+        };
+        console.Line($"Cluster '{settings.ClusterId}' (service '{DemoSettings.ServiceId}'){membership}");
         console.Line($"  run directory {settings.RunDirectory}");
         outcome.Completion.TrySetResult(result);
 

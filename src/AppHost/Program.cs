@@ -49,6 +49,13 @@ try
         .WithClusterId(demo.ClusterId)
         .WithServiceId(DemoSettings.ServiceId);
 
+    // One Azurite for whatever asks for Azure Storage: checkpoints (--storage azure), clustering (--clustering azure).
+    IResourceBuilder<AzuriteResource>? azurite = null;
+    if (options.Storage == StorageChoice.AzureBlob || options.Clustering == ClusteringChoice.AzureStorage)
+    {
+        azurite = builder.AddAzurite("azurite", layout.AzuriteScript, Path.Combine(runDirectory, "azurite"));
+    }
+
     IResourceBuilder<RedisServerResource>? redis = null;
     if (options.Clustering == ClusteringChoice.Redis)
     {
@@ -58,17 +65,24 @@ try
             .WithGrainStorage("platform-state", redis)
             .WithGrainStorage("PubSubStore", redis);
     }
+    else if (options.Clustering == ClusteringChoice.AzureStorage && azurite is not null)
+    {
+        // Membership in Azurite's Table service (provider AzureTableStorage), the control state in its Blob service
+        // (AzureBlobStorage, container grainstate): the Container Apps deployment's layout, on one storage account.
+        var grainState = azurite.AddService("grainstate", "blob");
+        orleans.WithClustering(azurite.AddService("clustering", "table"))
+            .WithGrainStorage("platform-state", grainState)
+            .WithGrainStorage("PubSubStore", grainState);
+    }
     else
     {
         // silo-0 keeps the membership table; every silo is told its endpoint below (Aspire leaves the primary out).
         orleans.WithDevelopmentClustering();
     }
 
-    IResourceBuilder<AzuriteResource>? azurite = null;
     IResourceBuilder<AzuriteServiceResource>? checkpoints = null;
-    if (options.Storage == StorageChoice.AzureBlob)
+    if (options.Storage == StorageChoice.AzureBlob && azurite is not null)
     {
-        azurite = builder.AddAzurite("azurite", layout.AzuriteScript, Path.Combine(runDirectory, "azurite"));
         checkpoints = azurite.AddService("checkpoints", "blob");
     }
 
@@ -102,13 +116,17 @@ try
             silo.WaitFor(redis);
         }
 
-        if (azurite is not null && checkpoints is not null)
+        if (azurite is not null)
+        {
+            silo.WaitFor(azurite);
+        }
+
+        if (checkpoints is not null)
         {
             // ConnectionStrings__checkpoints, which the platform's Azure Blob checkpoint storage reads by default.
             silo.WithReference(checkpoints)
                 .WithEnvironment("Platform__DefaultCheckpointStorage", "AzureBlob")
-                .WithEnvironment("Platform__SavepointStorage", "AzureBlob")
-                .WaitFor(azurite);
+                .WithEnvironment("Platform__SavepointStorage", "AzureBlob");
         }
 
         primary ??= silo;

@@ -43,10 +43,10 @@ internal static class LocalServiceExtensions
     public static IResourceBuilder<AzuriteResource> AddAzurite(this IDistributedApplicationBuilder builder, string name, string azuriteScript, string dataDirectory)
     {
         var node = FindOnPath("node")
-            ?? throw new AppHostException("--storage azure needs Node.js (node on PATH) to run Azurite; scripts/install-test-dependencies installs it (Debian package nodejs).");
+            ?? throw new AppHostException("--storage azure and --clustering azure need Node.js (node on PATH) to run Azurite; scripts/install-test-dependencies installs it (Debian package nodejs).");
         if (!File.Exists(azuriteScript))
         {
-            throw new AppHostException($"--storage azure needs Azurite, which is not installed ({azuriteScript} is missing); scripts/install-test-dependencies installs it with npm.");
+            throw new AppHostException($"--storage azure and --clustering azure need Azurite, which is not installed ({azuriteScript} is missing); scripts/install-test-dependencies installs it with npm.");
         }
 
         var ports = FreePorts.Allocate(3);

@@ -139,34 +139,65 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_killed_AppHost_leaves_no_silo_redis_server_Azurite_or_DCP_behind()
+    public async Task With_Azure_Storage_clustering_the_demo_finishes_exactly_membership_is_in_Azurite_s_table_and_a_killed_AppHost_leaves_nothing_behind()
     {
         if (!OperatingSystem.IsLinux())
         {
             return; // Reads /proc.
         }
 
+        // --clustering azure with --storage azure: membership, control state and checkpoints share one Azurite.
         var outputDirectory = Infrastructure.TestData.NewDirectory("apphost-output");
         await using var appHost = ChildProcess.Start(
             BuiltPrograms.AppHost,
-            ["--silos", "2", "--output", outputDirectory, "--clustering", "redis", "--storage", "azure", "--keep-running"],
+            ["--silos", "2", "--output", outputDirectory, "--clustering", "azure", "--storage", "azure", "--keep-running"],
             new Dictionary<string, string>());
         try
         {
             await UntilItKeepsRunningAsync(appHost);
             var text = appHost.Output;
+            Assert.Contains("(Azure Table clustering, Azure Blob control state; Azure Blob checkpoints; heap state)", text, StringComparison.Ordinal);
+            Assert.Contains(", membership in Azure Table storage", text, StringComparison.Ordinal);
+            Assert.Equal(ExpectedLines(ExpectedCounts()), FileSink.ReadCommittedLines(outputDirectory).Order(StringComparer.Ordinal));
             var clusterId = ClusterId(text);
-            var redisPort = RedisPort().Match(text).Groups["port"].Value;
-            var blobPort = BlobPort().Match(text).Groups["port"].Value;
+            var azurite = AzuritePorts().Match(text);
+            Assert.True(azurite.Success, "The AppHost printed no Azurite ports.");
+            var blobPort = azurite.Groups["blob"].Value;
+            var tablePort = azurite.Groups["table"].Value;
+            var account = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={Infrastructure.AzuriteProcess.AccountKey};" +
+                          $"BlobEndpoint=http://127.0.0.1:{blobPort}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{tablePort}/devstoreaccount1;";
+
+            // Both silos are Active rows of this cluster in Orleans' membership table (beside its version row).
+            var statuses = new List<string>();
+            await foreach (var row in new Azure.Data.Tables.TableServiceClient(account).GetTableClient("OrleansSiloInstances").QueryAsync<Azure.Data.Tables.TableEntity>())
+            {
+                if (row.PartitionKey.Contains(clusterId, StringComparison.Ordinal) && row.GetString("Status") is { } status)
+                {
+                    statuses.Add(status);
+                }
+            }
+
+            Assert.Equal(["Active", "Active"], statuses);
+
+            // The job managers' and coordinators' state is in the grain-state container, not in the state directory.
+            var grainState = new List<string>();
+            await foreach (var blob in new Azure.Storage.Blobs.BlobServiceClient(account).GetBlobContainerClient("grainstate").GetBlobsAsync())
+            {
+                grainState.Add(blob.Name);
+            }
+
+            Assert.Contains(grainState, name => name.Contains("coordinator", StringComparison.OrdinalIgnoreCase));
+            var stateDirectory = Path.Combine(RunDirectory().Match(text).Groups["dir"].Value.Trim(), "state");
+            Assert.False(Directory.Exists(stateDirectory) && Directory.EnumerateFileSystemEntries(stateDirectory).Any(), $"{stateDirectory} should stay empty");
+
             Assert.NotEmpty(SiloProcesses(clusterId));
-            Assert.NotEmpty(ProcessesListeningOn(redisPort));
             Assert.NotEmpty(ProcessesListeningOn(blobPort));
             Assert.NotEmpty(DcpProcessesOf(appHost.Id));
 
             // SIGKILL: the AppHost runs no cleanup at all; DCP watches it and stops every resource it started.
             appHost.Kill();
 
-            await UntilNothingIsLeftAsync(appHost, clusterId, [redisPort, blobPort]);
+            await UntilNothingIsLeftAsync(appHost, clusterId, [blobPort, tablePort]);
         }
         finally
         {
@@ -176,7 +207,7 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData("--silos", "0", "Option '--silos' (AppHost:Silos) is '0'; it must be a whole number from 1 to 16.")]
-    [InlineData("--clustering", "zookeeper", "Option '--clustering' (AppHost:Clustering) is 'zookeeper'; it must be development or redis.")]
+    [InlineData("--clustering", "zookeeper", "Option '--clustering' (AppHost:Clustering) is 'zookeeper'; it must be development, redis or azure.")]
     [InlineData("--colour", "red", "Unknown option '--colour'.")]
     public async Task A_bad_option_is_named_with_what_to_do_and_exits_2(string option, string value, string message)
     {
@@ -284,6 +315,9 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
 
     [GeneratedRegex(@"^\[apphost\] azurite pid=\d+ blob=127\.0\.0\.1:(?<port>\d+)", RegexOptions.Multiline)]
     private static partial Regex BlobPort();
+
+    [GeneratedRegex(@"^\[apphost\] azurite pid=\d+ blob=127\.0\.0\.1:(?<blob>\d+) queue=127\.0\.0\.1:\d+ table=127\.0\.0\.1:(?<table>\d+)", RegexOptions.Multiline)]
+    private static partial Regex AzuritePorts();
 
     [GeneratedRegex(@"streaming job \S+ Running: checkpoints [1-9]\d* completed")]
     private static partial Regex CompletedCheckpoints();

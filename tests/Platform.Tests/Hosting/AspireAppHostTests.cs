@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using Platform.AppHost;
 using Platform.Connectors;
+using Platform.Diagnostics;
 using Xunit.Abstractions;
 
 namespace Platform.Tests.Hosting;
@@ -92,36 +93,234 @@ public sealed class AspireAppHostTests(AspireAppHostFixture fixture, ITestOutput
     [Fact]
     public async Task The_dashboard_lists_every_silo_on_its_resources_page_in_a_headless_chromium_screenshot()
     {
-        var chromium = Environment.GetEnvironmentVariable("CHROMIUM_PATH") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
-        Assert.True(File.Exists(chromium), $"{chromium} is missing; scripts/install-test-dependencies installs Debian's chromium.");
-        var configuration = fixture.App.Services.GetRequiredService<IConfiguration>();
         var model = fixture.App.Services.GetRequiredService<DistributedApplicationModel>();
         output.WriteLine($"resources: {string.Join(", ", model.Resources.Select(r => r.Name))}");
-        var dashboard = fixture.App.GetEndpoint("aspire-dashboard", "http");
-        var token = configuration["AppHost:BrowserToken"];
-        output.WriteLine($"dashboard: {dashboard}, ASPNETCORE_URLS={configuration["ASPNETCORE_URLS"]}");
-
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = chromium,
-            Headless = true,
-            // As root (CI) Chromium refuses its sandbox.
-            Args = ["--no-sandbox"],
-        });
-        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 900 } });
-        await page.GotoAsync(new Uri(dashboard, token is null ? "/" : $"/login?t={token}").ToString());
+        await using var dashboard = await DashboardBrowser.OpenAsync(fixture.App, output);
+        var page = dashboard.Page;
         foreach (var silo in AspireAppHostFixture.SiloNames)
         {
             await page.GetByText(silo, new PageGetByTextOptions { Exact = true }).First.WaitForAsync(new LocatorWaitForOptions { Timeout = 60_000 });
         }
 
-        var screenshot = Path.Combine(BuiltPrograms.Root, ".artifacts", "apphost-dashboard", "resources.png");
-        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
-        output.WriteLine($"screenshot: {screenshot}");
+        var screenshot = await dashboard.ScreenshotAsync("resources.png");
 
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(screenshot)[..4]);
         Assert.Contains("silo-1", await page.ContentAsync(), StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// The dashboard's telemetry HTTP API (Aspire 13.6: <c>/api/telemetry/traces</c>, OTLP JSON) lists the silos' checkpoint
+    /// traces: a <c>platform.checkpoint</c> root with a <c>platform.checkpoint.subtask</c> child per subtask and their sync
+    /// phases. That API has no metrics endpoint, so the platform's metrics are read where the dashboard shows them: its
+    /// Metrics page, in the headless Chromium, which also saves the Traces page of a checkpoint trace.
+    /// </summary>
+    [Fact]
+    public async Task The_dashboard_s_telemetry_lists_the_silos_checkpoint_spans_per_subtask_and_the_platform_s_metrics()
+    {
+        var dashboardUrl = fixture.App.GetEndpoint("aspire-dashboard", "http");
+        var apiKey = fixture.App.Services.GetRequiredService<IConfiguration>()["AppHost:DashboardApiKey"];
+        using var http = new HttpClient { BaseAddress = dashboardUrl };
+        if (!string.IsNullOrEmpty(apiKey))
+        {
+            http.DefaultRequestHeaders.Add("X-API-Key", apiKey);
+        }
+
+        var resources = string.Join("&", AspireAppHostFixture.SiloNames.Select(s => $"resource={Uri.EscapeDataString(s)}"));
+        CheckpointTrace? trace = null;
+        var last = "";
+        await Poll.UntilAsync(
+            async () =>
+            {
+                using var response = await http.GetAsync(new Uri($"/api/telemetry/traces?{resources}&limit=200", UriKind.Relative));
+                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+                if (!response.IsSuccessStatusCode)
+                {
+                    return false;
+                }
+
+                using var json = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+                trace = CheckpointTrace.Find(OtlpSpan.Read(json.RootElement.GetProperty("data")));
+                return trace is not null;
+            },
+            TimeSpan.FromMinutes(2),
+            () => $"the dashboard lists a completed checkpoint trace of the silos with a span per subtask (last answer: {last[..Math.Min(last.Length, 2000)]})");
+
+        var found = trace!;
+        output.WriteLine($"trace {found.Root.TraceId} from {found.Root.Service}: {found.Subtasks.Count} subtask spans, {found.Phases.Count} phase spans");
+        Assert.Contains(found.Root.Service, AspireAppHostFixture.SiloNames);
+        Assert.Equal(PlatformTelemetry.Spans.Checkpoint, found.Root.Name);
+        Assert.All(found.Subtasks, s => Assert.Equal(found.Root.SpanId, s.ParentSpanId));
+        Assert.Equal(found.ExpectedSubtasks, found.Subtasks.Count);
+        Assert.All(found.Subtasks, s => Assert.Contains(found.Phases, p => p.ParentSpanId == s.SpanId && p.Name == PlatformTelemetry.Spans.Sync));
+        Assert.All(found.Phases, p => Assert.Contains(p.Name, new[] { PlatformTelemetry.Spans.Alignment, PlatformTelemetry.Spans.Sync, PlatformTelemetry.Spans.Async }));
+
+        await using var dashboard = await DashboardBrowser.OpenAsync(fixture.App, output);
+        var page = dashboard.Page;
+
+        // The Traces page of that trace: the root and its subtasks' spans.
+        await page.GotoAsync(new Uri(dashboardUrl, $"/traces/detail/{found.Root.TraceId}").ToString());
+        await dashboard.WaitForTextAsync(PlatformTelemetry.Spans.CheckpointSubtask);
+        var traces = await dashboard.ScreenshotAsync("traces.png");
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(traces)[..4]);
+
+        // The Metrics page of the coordinator's silo, on the platform's meter's completed-checkpoints counter (meter and
+        // instrument are query parameters, as the dashboard's own links have them): the page shows an instrument's
+        // description only when the resource reported it.
+        await page.GotoAsync(new Uri(dashboardUrl, $"/metrics/resource/{found.Root.Service}?meter={PlatformTelemetry.MeterName}&instrument=platform.checkpoint.completed").ToString());
+        await dashboard.WaitForTextAsync("Completed checkpoints (Flink: numberOfCompletedCheckpoints)");
+        await dashboard.WaitForTextAsync(PlatformTelemetry.MeterName);
+        await dashboard.ScreenshotAsync("metrics.png");
+
+        // Every silo runs subtasks, so every silo reports the per-operator record counters.
+        foreach (var silo in AspireAppHostFixture.SiloNames)
+        {
+            await page.GotoAsync(new Uri(dashboardUrl, $"/metrics/resource/{silo}?meter={PlatformTelemetry.MeterName}&instrument=platform.task.records_in").ToString());
+            await dashboard.WaitForTextAsync("Records taken in by a subtask; a source's records read (Flink: numRecordsIn)");
+        }
+    }
+
+    /// <summary>One span of the dashboard's OTLP JSON, with its resource's <c>service.name</c>.</summary>
+    private sealed record OtlpSpan(string Service, string TraceId, string SpanId, string ParentSpanId, string Name, IReadOnlyDictionary<string, string> Attributes)
+    {
+        public static List<OtlpSpan> Read(System.Text.Json.JsonElement data)
+        {
+            var spans = new List<OtlpSpan>();
+            foreach (var resourceSpans in Array(data, "resourceSpans"))
+            {
+                var service = AttributesOf(resourceSpans.GetProperty("resource")).GetValueOrDefault("service.name", "");
+                foreach (var scopeSpans in Array(resourceSpans, "scopeSpans"))
+                {
+                    foreach (var span in Array(scopeSpans, "spans"))
+                    {
+                        spans.Add(new OtlpSpan(
+                            service,
+                            span.GetProperty("traceId").GetString() ?? "",
+                            span.GetProperty("spanId").GetString() ?? "",
+                            span.TryGetProperty("parentSpanId", out var parent) ? parent.GetString() ?? "" : "",
+                            span.GetProperty("name").GetString() ?? "",
+                            AttributesOf(span)));
+                    }
+                }
+            }
+
+            return spans;
+        }
+
+        private static IEnumerable<System.Text.Json.JsonElement> Array(System.Text.Json.JsonElement element, string name) =>
+            element.TryGetProperty(name, out var array) && array.ValueKind == System.Text.Json.JsonValueKind.Array ? array.EnumerateArray() : [];
+
+        // OTLP JSON: [{ "key": "...", "value": { "stringValue": "..." | "intValue": "..." | ... } }]
+        private static Dictionary<string, string> AttributesOf(System.Text.Json.JsonElement element) =>
+            Array(element, "attributes").ToDictionary(
+                a => a.GetProperty("key").GetString() ?? "",
+                a => a.GetProperty("value").EnumerateObject().FirstOrDefault() is { Value: var v } && v.ValueKind != System.Text.Json.JsonValueKind.Undefined ? v.ToString() : "");
+    }
+
+    /// <summary>A completed checkpoint's trace: its root, one child per subtask, and the subtasks' phase spans.</summary>
+    private sealed record CheckpointTrace(OtlpSpan Root, IReadOnlyList<OtlpSpan> Subtasks, IReadOnlyList<OtlpSpan> Phases, int ExpectedSubtasks)
+    {
+        /// <summary>
+        /// The latest completed checkpoint whose every subtask's span has arrived, each with its sync phase (a subtask that
+        /// had finished, as in the word-count job's last checkpoint, has none), or <c>null</c>.
+        /// </summary>
+        public static CheckpointTrace? Find(List<OtlpSpan> spans)
+        {
+            foreach (var root in Enumerable.Reverse(spans).Where(s => s.Name == PlatformTelemetry.Spans.Checkpoint && s.ParentSpanId.Length == 0
+                                                  && s.Attributes.GetValueOrDefault(PlatformTelemetry.Tags.Outcome) == "completed"))
+            {
+                var subtasks = spans.Where(s => s.TraceId == root.TraceId && s.Name == PlatformTelemetry.Spans.CheckpointSubtask).ToList();
+                var phases = spans.Where(s => s.TraceId == root.TraceId && subtasks.Any(t => t.SpanId == s.ParentSpanId)).ToList();
+                if (int.TryParse(root.Attributes.GetValueOrDefault("checkpoint.subtasks.total"), out var total) && total > 0
+                    && subtasks.Count == total && subtasks.All(t => phases.Any(p => p.ParentSpanId == t.SpanId && p.Name == PlatformTelemetry.Spans.Sync)))
+                {
+                    return new CheckpointTrace(root, subtasks, phases, total);
+                }
+            }
+
+            return null;
+        }
+    }
+}
+
+/// <summary>The fixture's dashboard in a headless Chromium (Debian's <c>chromium</c>), signed in with the browser token.</summary>
+internal sealed class DashboardBrowser : IAsyncDisposable
+{
+    private readonly IPlaywright _playwright;
+    private readonly IBrowser _browser;
+    private readonly ITestOutputHelper _output;
+
+    private DashboardBrowser(IPlaywright playwright, IBrowser browser, IPage page, ITestOutputHelper output)
+    {
+        _playwright = playwright;
+        _browser = browser;
+        _output = output;
+        Page = page;
+    }
+
+    /// <summary>The signed-in page (on the resources page at first).</summary>
+    public IPage Page { get; }
+
+    /// <summary>Starts the browser and signs in.</summary>
+    public static async Task<DashboardBrowser> OpenAsync(DistributedApplication app, ITestOutputHelper output)
+    {
+        var chromium = Environment.GetEnvironmentVariable("CHROMIUM_PATH") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
+        Assert.True(File.Exists(chromium), $"{chromium} is missing; scripts/install-test-dependencies installs Debian's chromium.");
+        var configuration = app.Services.GetRequiredService<IConfiguration>();
+        var dashboard = app.GetEndpoint("aspire-dashboard", "http");
+        var token = configuration["AppHost:BrowserToken"];
+        output.WriteLine($"dashboard: {dashboard}, ASPNETCORE_URLS={configuration["ASPNETCORE_URLS"]}");
+
+        var playwright = await Playwright.CreateAsync();
+        try
+        {
+            var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = chromium,
+                Headless = true,
+                // As root (CI) Chromium refuses its sandbox.
+                Args = ["--no-sandbox"],
+            });
+            var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 900 } });
+            await page.GotoAsync(new Uri(dashboard, token is null ? "/" : $"/login?t={token}").ToString());
+            return new DashboardBrowser(playwright, browser, page, output);
+        }
+        catch
+        {
+            playwright.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Waits until the page shows <paramref name="text"/>; on a timeout saves failed.png and logs the page's text.</summary>
+    public async Task WaitForTextAsync(string text)
+    {
+        try
+        {
+            await Page.GetByText(text).First.WaitForAsync(new LocatorWaitForOptions { Timeout = 60_000 });
+        }
+        catch (TimeoutException)
+        {
+            await ScreenshotAsync("failed.png");
+            var shown = await Page.InnerTextAsync("body");
+            _output.WriteLine($"{Page.Url} shows no '{text}':\n{shown[..Math.Min(shown.Length, 4000)]}");
+            throw;
+        }
+    }
+
+    /// <summary>Saves the page as .artifacts/apphost-dashboard/<paramref name="name"/> and returns its path.</summary>
+    public async Task<string> ScreenshotAsync(string name)
+    {
+        var screenshot = Path.Combine(BuiltPrograms.Root, ".artifacts", "apphost-dashboard", name);
+        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+        await Page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
+        _output.WriteLine($"screenshot: {screenshot}");
+        return screenshot;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        await _browser.DisposeAsync();
+        _playwright.Dispose();
     }
 }
