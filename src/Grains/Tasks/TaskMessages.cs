@@ -46,6 +46,28 @@ public sealed record EndOfInput : ControlElement
 }
 
 /// <summary>
+/// Event time has reached <c>Timestamp</c> on this channel (Flink's <c>Watermark</c>): the sender will send no record
+/// with a smaller timestamp that is not late. Not part of any checkpoint: after a restore watermarks start again from
+/// <see cref="long.MinValue"/>.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("platform.Watermark")]
+public sealed record Watermark([property: Id(0)] long Timestamp) : ControlElement;
+
+/// <summary>
+/// The channel turned idle or active again (Flink's <c>WatermarkStatus</c>): an idle channel holds back no
+/// downstream watermark until it is active again.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("platform.WatermarkStatus")]
+public sealed record WatermarkStatus([property: Id(0)] bool Idle) : ControlElement
+{
+    /// <summary>The channel sends neither records nor watermarks for now.</summary>
+    public static readonly WatermarkStatus IdleStatus = new(true);
+
+    /// <summary>The channel sends records and watermarks again.</summary>
+    public static readonly WatermarkStatus ActiveStatus = new(false);
+}
+
+/// <summary>
 /// Checkpoint barrier n (Flink's CheckpointBarrier): everything before it on a channel belongs to checkpoint n,
 /// everything after it to the next. <c>BaseCheckpointId</c> is the latest completed checkpoint when n was triggered:
 /// an incremental snapshot may reference the files that checkpoint holds instead of uploading them again.
