@@ -135,7 +135,9 @@ try
     builder.Services.AddDemo(demo);
 
     await using var app = builder.Build();
+    var watchdog = StartupWatchdog.WatchAsync(app.Services);
     await app.RunAsync();
+    await watchdog;
     return app.Services.GetDemoExitCode();
 }
 catch (AppHostException ex)

@@ -98,19 +98,21 @@ internal static class CheckpointTracing
 
         if (!subtask.Finished)
         {
+            // Every subtask that took part has a sync and an async phase, even one shorter than the clock's resolution
+            // (an empty state uploads in no measurable time); alignment only where the subtask aligned inputs.
             var at = start;
-            at = Phase(span, PlatformTelemetry.Spans.Alignment, at, subtask.AlignmentDuration, end);
-            at = Phase(span, PlatformTelemetry.Spans.Sync, at, subtask.SyncDuration, end);
-            Phase(span, PlatformTelemetry.Spans.Async, at, subtask.AsyncDuration, end);
+            at = Phase(span, PlatformTelemetry.Spans.Alignment, at, subtask.AlignmentDuration, end, always: false);
+            at = Phase(span, PlatformTelemetry.Spans.Sync, at, subtask.SyncDuration, end, always: true);
+            Phase(span, PlatformTelemetry.Spans.Async, at, subtask.AsyncDuration, end, always: true);
         }
 
         End(span, start, end);
     }
 
-    private static DateTimeOffset Phase(Activity parent, string name, DateTimeOffset start, TimeSpan duration, DateTimeOffset limit)
+    private static DateTimeOffset Phase(Activity parent, string name, DateTimeOffset start, TimeSpan duration, DateTimeOffset limit, bool always)
     {
         var end = start + duration > limit ? limit : start + duration;
-        if (end > start)
+        if (end > start || always)
         {
             using var phase = Source.StartActivity(name, ActivityKind.Internal, parent.Context, startTime: start);
             if (phase is not null)

@@ -219,7 +219,8 @@ public sealed class CliTests(ITestOutputHelper output)
     {
         var port = Ports.Free(1)[0];
         var gateway = $"127.0.0.1:{port}";
-        var unreachable = new Dictionary<string, string> { ["PLATFORM_GATEWAY"] = "127.0.0.1:1" };
+        // A short connect timeout: the CLI retries refused connections until it, and the default (60 s) is for real clusters.
+        var unreachable = new Dictionary<string, string> { ["PLATFORM_GATEWAY"] = "127.0.0.1:1", ["PLATFORM_CONNECT_TIMEOUT"] = "3" };
 
         // --gateway wins over PLATFORM_GATEWAY; nobody listens on it.
         var list = await CliProcess.RunAsync(unreachable, "list", "--gateway", gateway);

@@ -253,7 +253,10 @@ public sealed partial class AppHostTests(ITestOutputHelper output)
     private static Task UntilItKeepsRunningAsync(ChildProcess appHost) => Poll.UntilAsync(
         () => appHost.HasExited ? throw new InvalidOperationException($"The AppHost exited with code {appHost.ExitCode}.") : appHost.Output.Contains("keeps running", StringComparison.Ordinal),
         Timeout,
-        () => "the AppHost says the application keeps running");
+        () => $"the AppHost says the application keeps running; the last lines it printed:{Environment.NewLine}{Tail(appHost.Output, 20)}");
+
+    private static string Tail(string text, int lines) =>
+        string.Join(Environment.NewLine, text.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.Length > 0).TakeLast(lines));
 
     private static string ClusterId(string text) =>
         StartingCluster().Match(text) is { Success: true } m ? m.Groups["id"].Value : throw new InvalidOperationException("The AppHost printed no cluster id.");

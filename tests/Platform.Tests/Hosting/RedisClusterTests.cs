@@ -320,12 +320,12 @@ public sealed class RedisClusterTests(RedisServerFixture redis, ITestOutputHelpe
 
         // Redis answers, but no silo of this cluster is listed there: no gateway to connect to.
         var noSilo = await CliProcess.RunAsync(
-            new Dictionary<string, string> { ["PLATFORM_REDIS"] = redis.Server.ConnectionString, ["PLATFORM_CLUSTER_ID"] = $"nobody-{Guid.NewGuid():N}" }, "list");
+            new Dictionary<string, string> { ["PLATFORM_REDIS"] = redis.Server.ConnectionString, ["PLATFORM_CLUSTER_ID"] = $"nobody-{Guid.NewGuid():N}" }, "list", "--connect-timeout", "3");
         Assert.True(noSilo.ExitCode == 4, noSilo.ToString());
         Assert.Contains($"Redis {redis.Server.ConnectionString}", noSilo.StandardError, StringComparison.Ordinal);
 
         var unreachable = $"127.0.0.1:{Ports.Free(1)[0]}";
-        var down = await CliProcess.RunAsync(new Dictionary<string, string>(), "list", "--redis", unreachable);
+        var down = await CliProcess.RunAsync(new Dictionary<string, string>(), "list", "--redis", unreachable, "--connect-timeout", "3");
         Assert.True(down.ExitCode == 4, down.ToString());
         Assert.Contains($"Redis {unreachable}", down.StandardError, StringComparison.Ordinal);
         Assert.Contains("(--redis)", down.StandardError, StringComparison.Ordinal);
