@@ -170,6 +170,9 @@ internal sealed partial class CheckpointCoordinatorGrain
         await state.WriteStateAsync();
     }
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: ignored the acknowledgement of checkpoint {CheckpointId} by {Task} of attempt {Attempt} (current attempt {Current}; not pending)")]
+    private partial void LogAcknowledgementIgnored(string jobId, long checkpointId, TaskId task, int attempt, int? current);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: completed checkpoint {CheckpointId} ({Size} bytes in {Duration})")]
     private partial void LogCompleted(string jobId, long checkpointId, long size, TimeSpan duration);
 

@@ -249,6 +249,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
         if (S.Start is null || attempt != S.Start.Attempt || !_pending.TryGetValue(checkpointId, out var pending))
         {
             // Aborted, subsumed, or of an earlier attempt: what the subtask wrote for it is garbage.
+            LogAcknowledgementIgnored(JobId, checkpointId, task, attempt, S.Start?.Attempt);
             if (!_pending.ContainsKey(checkpointId) && !_store.IsRetained(checkpointId) && Storage is { } storage)
             {
                 await _cleaner.DiscardLateAsync(checkpointId, snapshot, storage, InUseSharedPaths(), _store.SharedState);

@@ -21,6 +21,21 @@ public sealed class StreamingPlatformOptions
     public int ChannelWindow { get; set; } = 8;
 
     /// <summary>
+    /// How often a job manager checks that every deployed subtask of its running attempt is still there (default 5 s;
+    /// Flink's <c>heartbeat.interval</c>). A subtask whose activation was lost with its silo, and re-activated empty,
+    /// answers that it is not deployed; the attempt then fails over even when no membership notification reached the
+    /// job manager, which a job whose other subtasks are idle would otherwise never notice.
+    /// </summary>
+    public TimeSpan TaskHeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a subtask may take to answer a heartbeat before its attempt fails over (default 30 s; Flink's
+    /// <c>heartbeat.timeout</c>). Its turns are short (the subtask's loop runs outside them), so a subtask that does
+    /// not answer within this is lost or stuck.
+    /// </summary>
+    public TimeSpan TaskHeartbeatTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Where job managers, checkpoint coordinators and stream subscriptions keep their state (default
     /// <c>data/state</c>, relative to the silo's working directory). Every silo of a cluster must see the same
     /// directory (local disk on one machine, a shared mount across machines).
@@ -112,6 +127,16 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
         if (options.ChannelWindow is < 1 or > 1024)
         {
             failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.ChannelWindow)} is {options.ChannelWindow}; it must be between 1 and 1024 batches.");
+        }
+
+        if (options.TaskHeartbeatInterval < TimeSpan.FromMilliseconds(100) || options.TaskHeartbeatInterval > TimeSpan.FromMinutes(10))
+        {
+            failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.TaskHeartbeatInterval)} is {options.TaskHeartbeatInterval}; it must be between 00:00:00.1 and 00:10:00 (default 00:00:05).");
+        }
+
+        if (options.TaskHeartbeatTimeout < TimeSpan.FromSeconds(1) || options.TaskHeartbeatTimeout > TimeSpan.FromMinutes(30))
+        {
+            failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.TaskHeartbeatTimeout)} is {options.TaskHeartbeatTimeout}; it must be between 00:00:01 and 00:30:00 (default 00:00:30).");
         }
 
         foreach (var (setting, path) in new[] { (nameof(options.StateDirectory), options.StateDirectory), (nameof(options.CheckpointDirectory), options.CheckpointDirectory), (nameof(options.SavepointDirectory), options.SavepointDirectory) })

@@ -96,6 +96,8 @@ internal sealed partial class JobManagerGrain(
         // The trigger schedule lives in the coordinator's persisted state, but only an activation runs it: this heartbeat
         // brings back a coordinator lost with its silo even when none of the job's subtasks ran there.
         this.RegisterGrainTimer(HeartbeatAsync, new GrainTimerCreationOptions { DueTime = CoordinatorHeartbeat, Period = CoordinatorHeartbeat });
+        var taskHeartbeat = options.Value.TaskHeartbeatInterval;
+        this.RegisterGrainTimer(CheckSubtasksAsync, new GrainTimerCreationOptions { DueTime = taskHeartbeat, Period = taskHeartbeat });
         if (S.Graph is not null)
         {
             _plan = ExecutionPlan.Build(S.Graph);
@@ -341,6 +343,53 @@ internal sealed partial class JobManagerGrain(
         {
             await BestEffortAsync(() => Coordinator.EnsureScheduled(S.Attempt));
         }
+    }
+
+    /// <summary>
+    /// Flink's heartbeat from the JobMaster to its tasks: every subtask of the running attempt that has not finished must
+    /// say it still runs that attempt. One lost with its silo answers from a new, empty activation (or not at all), and
+    /// the attempt fails over, even when no notification of the silo's death reached this job manager: without this, a
+    /// job whose live subtasks are idle would wait for the lost one, and every checkpoint would wait until its timeout.
+    /// </summary>
+    private async Task CheckSubtasksAsync(CancellationToken cancellationToken)
+    {
+        var attempt = S.Attempt;
+        if (S.Graph is null || S.State != JobState.Running || _deployedAttempt != attempt)
+        {
+            return;
+        }
+
+        var timeout = options.Value.TaskHeartbeatTimeout;
+        var alive = _subtasks.Where(s => s.Value.State is TaskState.Initializing or TaskState.Running).Select(s => s.Key).ToList();
+        var answers = await Task.WhenAll(alive.Select(async id =>
+        {
+            try
+            {
+                return await GrainFactory.GetGrain<IStreamTaskGrain>(id.GrainKey).Heartbeat(attempt).WaitAsync(timeout, cancellationToken)
+                    ? null
+                    : $"{id} is not deployed any more (its activation was lost, last on silo {_subtasks[id].Silo})";
+            }
+            catch (TimeoutException)
+            {
+                return $"{id} did not answer within {timeout.TotalSeconds:0.#} s";
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                return $"{id} could not be reached ({ex.GetType().Name}: {ex.Message})";
+            }
+        }));
+        var lost = answers.OfType<string>().ToList();
+        if (lost.Count == 0 || attempt != S.Attempt || S.State.IsTerminal())
+        {
+            return;
+        }
+
+        LogSubtasksLost(JobId, attempt, string.Join("; ", lost.Take(5)));
+        await HandleFailureAsync(attempt, new FailureInfo
+        {
+            Message = $"{lost.Count} subtask(s) of attempt {attempt} failed the job manager's heartbeat: {string.Join("; ", lost.Take(5))}.",
+            ExceptionType = "SubtaskLost",
+        });
     }
 
     public async Task TaskFailed(TaskId task, int attempt, FailureInfo failure)
@@ -770,6 +819,9 @@ internal sealed partial class JobManagerGrain(
 
         public TaskMetrics? Metrics { get; set; }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: subtasks failed the heartbeat: {Lost}")]
+    private partial void LogSubtasksLost(string jobId, int attempt, string lost);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} ('{Name}') rejected: {Count} problem(s)")]
     private partial void LogRejected(string jobId, string name, int count);

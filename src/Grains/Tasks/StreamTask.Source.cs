@@ -30,6 +30,10 @@ internal sealed partial class StreamTask
             // A finished source is covered by its final snapshot; a failed or cancelled one cannot take part.
             _ = _checkpoints.DeclineAsync(trigger.CheckpointId, $"source subtask {Id} is {State}");
         }
+        else if (_chain.Source is not null)
+        {
+            LogTriggerNotTaken(Id, Attempt, trigger.CheckpointId, trigger.Attempt, State, _checkpoints.LastCheckpoint);
+        }
     }
 
     private async Task RunSourceAsync(ISourceOperator source)
@@ -62,6 +66,7 @@ internal sealed partial class StreamTask
                 }
 
                 // Between two records: the offset recorded here is exactly where a restore resumes.
+                LogInjectingBarrier(Id, Attempt, trigger.CheckpointId);
                 await InjectBarrierAsync(trigger);
                 if (trigger.Savepoint is { Stop: true })
                 {
@@ -109,6 +114,12 @@ internal sealed partial class StreamTask
         await _checkpoints.CheckpointAsync(new CheckpointBarrier(trigger.CheckpointId, trigger.TriggeredAt, trigger.Mode, trigger.BaseCheckpointId, trigger.Savepoint), TimeSpan.Zero);
         await FlushPendingAsync();
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Source task {Task} attempt {Attempt} injects the barrier of checkpoint {CheckpointId}")]
+    private partial void LogInjectingBarrier(TaskId task, int attempt, long checkpointId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Source task {Task} attempt {Attempt} does not take the trigger of checkpoint {CheckpointId} (trigger of attempt {TriggerAttempt}; task {State}; last checkpoint {LastCheckpoint})")]
+    private partial void LogTriggerNotTaken(TaskId task, int attempt, long checkpointId, int triggerAttempt, TaskState state, long lastCheckpoint);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Source task {Task} stopped after savepoint {CheckpointId}")]
     private partial void LogStoppedAtSavepoint(TaskId task, long checkpointId);

@@ -77,6 +77,18 @@ internal sealed partial class StreamTaskGrain(
         return Task.FromResult(_task.OnBatch(batch));
     }
 
+    public Task<bool> Heartbeat(int attempt)
+    {
+        if (_task is null)
+        {
+            // An activation nobody deployed: the subtask it stands for is gone; do not linger.
+            DeactivateOnIdle();
+            return Task.FromResult(false);
+        }
+
+        return Task.FromResult(_task.Attempt == attempt);
+    }
+
     public Task<PushStatus> GrantCredit(int attempt, int outputChannel, long consumed)
     {
         if (_task is null)

@@ -295,6 +295,12 @@ public interface IStreamTaskGrain : IGrainWithStringKey
     /// <summary>Delivers a batch on an input channel.</summary>
     Task<PushAck> PushBatch(ChannelBatch batch);
 
+    /// <summary>
+    /// The job manager's heartbeat: whether this activation runs <paramref name="attempt"/>. False from an activation
+    /// nobody deployed (its silo died and the heartbeat re-activated it empty) or one of another attempt.
+    /// </summary>
+    Task<bool> Heartbeat(int attempt);
+
     /// <summary>The receiver of output channel <paramref name="outputChannel"/> consumed its first <paramref name="consumed"/> batches.</summary>
     /// <returns>
     /// <see cref="PushStatus.Accepted"/>; or, as for a batch, <see cref="PushStatus.NotDeployed"/> from an activation nobody

@@ -48,6 +48,42 @@ public sealed class SiloDownNotificationTests
         }
     }
 
+    [Fact]
+    public async Task Subtasks_lost_with_their_silo_fail_the_job_managers_heartbeat_when_no_notification_reaches_it()
+    {
+        await using var cluster = await KillableCluster.StartAsync(silos: 3);
+        var name = $"heartbeat-{Guid.NewGuid():N}"[..22];
+        var (jobId, victim) = await SubmitWithSubtasksOnASecondaryWithoutTheJobManagerAsync(cluster, () =>
+        {
+            var job = new StreamJobBuilder(name) { DefaultParallelism = 3 };
+            job.AddSource(new SequenceSource { RecordsPerSecondPerSubtask = 0.001 }, "idle source")
+                .Rebalance()
+                .Map(new Identity<long>(), "identity")
+                .SinkTo(new DiscardingSink<long>(), "discard");
+            return job;
+        });
+
+        // No watcher's notification ever reaches the job manager (as when it was told while it could not act on it):
+        // the idle job's other subtasks never call the lost ones, so only the job manager's heartbeat can find them.
+        const int armed = 1_000_000;
+        CallFaults.Fail(nameof(IJobRecovery.OnSiloDown), jobId, armed);
+        try
+        {
+            var handle = cluster.Cluster.SecondarySilos.Single(s => s.SiloAddress.ToString() == victim);
+            await cluster.Cluster.KillSiloAsync(handle);
+
+            var status = await cluster.Platform.WaitForCompletionAsync(jobId, Timeout);
+            Assert.True(CallFaults.Remaining(nameof(IJobRecovery.OnSiloDown), jobId) < armed, "no watcher tried to notify the job manager, so the test proved nothing");
+            Assert.Equal(JobState.Failed, status.State);
+            Assert.Equal("SubtaskLost", status.Failure?.ExceptionType);
+            Assert.Contains("failed the job manager's heartbeat", status.Failure?.Message);
+        }
+        finally
+        {
+            CallFaults.Clear(nameof(IJobRecovery.OnSiloDown), jobId);
+        }
+    }
+
     private static async Task<(string JobId, string Victim)> SubmitWithSubtasksOnASecondaryWithoutTheJobManagerAsync(KillableCluster cluster, Func<StreamJobBuilder> build)
     {
         var secondaries = cluster.Cluster.SecondarySilos.Select(s => s.SiloAddress.ToString()).ToList();
