@@ -61,6 +61,12 @@ public static class PlatformTelemetry
         /// <summary>The subtask's index within its task.</summary>
         public const string SubtaskIndex = "subtask.index";
 
+        /// <summary>A chained operator's name (operator metrics only).</summary>
+        public const string OperatorName = "operator.name";
+
+        /// <summary>A chained operator's uid, unique within its job (operator metrics only).</summary>
+        public const string OperatorUid = "operator.uid";
+
         /// <summary>Why a checkpoint failed (a <c>CheckpointFailureReason</c>: bounded).</summary>
         public const string FailureReason = "checkpoint.failure_reason";
 

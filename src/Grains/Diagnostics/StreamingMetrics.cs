@@ -28,6 +28,8 @@ internal sealed class StreamingMetrics
         AsyncDuration = meter.CreateHistogram<double>("platform.checkpoint.async", "ms", "Asynchronous snapshot part (upload) per subtask (Flink: async duration)");
         RecordsIn = meter.CreateCounter<long>("platform.task.records_in", "{record}", "Records taken in by a subtask; a source's records read (Flink: numRecordsIn)");
         RecordsOut = meter.CreateCounter<long>("platform.task.records_out", "{record}", "Records a subtask emitted to its output channels (Flink: numRecordsOut)");
+        OperatorRecordsIn = meter.CreateCounter<long>("platform.operator.records_in", "{record}", "Records one chained operator took in; a source's records read (Flink: operator numRecordsIn)");
+        OperatorRecordsOut = meter.CreateCounter<long>("platform.operator.records_out", "{record}", "Records one chained operator emitted to the next operator or the task's outputs (Flink: operator numRecordsOut)");
         BackpressuredTime = meter.CreateCounter<double>("platform.task.backpressured_time", "ms", "Time a subtask waited for credit on its outputs; its rate is Flink's backPressuredTimeMsPerSecond");
         BatchesSent = meter.CreateCounter<long>("platform.task.batches_sent", "{batch}", "Batches a subtask sent on its output channels (Flink: numBuffersOut)");
         RecordsDeadLettered = meter.CreateCounter<long>("platform.task.records_dead_lettered", "{record}", "Poison records skipped into the dead-letter output");
@@ -58,6 +60,10 @@ internal sealed class StreamingMetrics
     public Counter<long> RecordsIn { get; }
 
     public Counter<long> RecordsOut { get; }
+
+    public Counter<long> OperatorRecordsIn { get; }
+
+    public Counter<long> OperatorRecordsOut { get; }
 
     public Counter<double> BackpressuredTime { get; }
 

@@ -18,6 +18,9 @@ internal sealed class SubtaskMetrics
     private long _batches;
     private long _backpressuredTicks;
     private long _deadLettered;
+    private readonly TagList[] _operatorTags;
+    private readonly long[] _operatorIn;
+    private readonly long[] _operatorOut;
 
     public SubtaskMetrics(StreamingMetrics metrics, TaskDeployment deployment)
     {
@@ -26,6 +29,17 @@ internal sealed class SubtaskMetrics
         _tags.Add(PlatformTelemetry.Tags.TaskIndex, deployment.Id.TaskIndex);
         _tags.Add(PlatformTelemetry.Tags.TaskName, deployment.TaskName);
         _tags.Add(PlatformTelemetry.Tags.SubtaskIndex, deployment.Id.SubtaskIndex);
+        _operatorTags = new TagList[deployment.Chain.Count];
+        for (var i = 0; i < _operatorTags.Length; i++)
+        {
+            var tags = _tags;
+            tags.Add(PlatformTelemetry.Tags.OperatorName, deployment.Chain[i].Name);
+            tags.Add(PlatformTelemetry.Tags.OperatorUid, deployment.Chain[i].Uid);
+            _operatorTags[i] = tags;
+        }
+
+        _operatorIn = new long[_operatorTags.Length];
+        _operatorOut = new long[_operatorTags.Length];
     }
 
     /// <summary>The subtask's tags (job, task, subtask index), also the attributes of its spans.</summary>
@@ -36,6 +50,17 @@ internal sealed class SubtaskMetrics
     {
         Add(_metrics.RecordsIn, chain.Counters.RecordsIn, ref _recordsIn);
         Add(_metrics.RecordsOut, chain.Counters.RecordsOut, ref _recordsOut);
+        for (var i = 0; i < _operatorTags.Length && i < chain.OperatorOutputs.Count; i++)
+        {
+            // Operator i took in what operator i - 1 emitted; the head, what the task took in.
+            var taken = i == 0 ? chain.Counters.RecordsIn : chain.OperatorOutputs[i - 1]?.RecordsOut ?? 0;
+            Add(_metrics.OperatorRecordsIn, taken, ref _operatorIn[i], _operatorTags[i]);
+            if (chain.OperatorOutputs[i] is { } emitted)
+            {
+                Add(_metrics.OperatorRecordsOut, emitted.RecordsOut, ref _operatorOut[i], _operatorTags[i]);
+            }
+        }
+
         long batches = 0, blocked = 0;
         foreach (var channel in chain.OutputChannels)
         {
@@ -66,11 +91,13 @@ internal sealed class SubtaskMetrics
     /// <summary>Records a restore of the subtask's state.</summary>
     public void RecordRestore(TimeSpan duration) => _metrics.RestoreDuration.Record(duration.TotalMilliseconds, _tags);
 
-    private void Add(System.Diagnostics.Metrics.Counter<long> counter, long value, ref long published)
+    private void Add(System.Diagnostics.Metrics.Counter<long> counter, long value, ref long published) => Add(counter, value, ref published, _tags);
+
+    private static void Add(System.Diagnostics.Metrics.Counter<long> counter, long value, ref long published, in TagList tags)
     {
         if (value > published)
         {
-            counter.Add(value - published, _tags);
+            counter.Add(value - published, tags);
             published = value;
         }
     }

@@ -33,6 +33,12 @@ internal sealed class OperatorChain
 
     public required TaskCounters Counters { get; init; }
 
+    /// <summary>
+    /// Records each operator of <see cref="Operators"/> emitted, in the same order; <c>null</c> for one without an output
+    /// (a sink). Operator i took in what operator i − 1 emitted; the head took in <see cref="TaskCounters.RecordsIn"/>.
+    /// </summary>
+    public required IReadOnlyList<OperatorOutputCounter?> OperatorOutputs { get; init; }
+
     public required OperatorContext Context { get; init; }
 
     public IKeyedStateBackend? KeyedState { get; init; }
@@ -105,9 +111,17 @@ internal sealed class OperatorChain
 
             object? head = null;
             ISourceOperator? source = null;
+            var outputs = new OperatorOutputCounter?[deployment.Chain.Count];
             for (var i = deployment.Chain.Count - 1; i >= 0; i--)
             {
                 var vertex = deployment.Chain[i];
+                if (downstream is not null && vertex.OutputType is { } emitted)
+                {
+                    // Each operator's output is counted on its way to the next one (Flink's numRecordsOut per operator).
+                    outputs[i] = new OperatorOutputCounter();
+                    downstream = Invoke(nameof(CreateCounting), [TypeResolver.Resolve(emitted)], downstream, outputs[i]!);
+                }
+
                 var op = CreateOperator(vertex, i == 0, downstream);
                 _operators.Insert(0, op);
                 downstream = op;
@@ -137,6 +151,7 @@ internal sealed class OperatorChain
                 OutputChannels = outputChannels,
                 Pending = _pending,
                 Counters = _counters,
+                OperatorOutputs = outputs,
                 Context = _context,
                 KeyedState = _keyedState,
                 KeyedOperatorUid = _keyedState is null ? null : headVertex.Uid,
@@ -219,6 +234,8 @@ internal sealed class OperatorChain
         private KeyGroupPartitioner<T, TKey> CreateKeyGroupPartitioner<T, TKey>(IKeySelector<T, TKey> selector, int parallelism)
             where TKey : notnull =>
             new(selector, KeyHashers.Create<TKey>(_serializer), deployment.MaxParallelism, parallelism);
+
+        private static CountingCollector<T> CreateCounting<T>(object downstream, OperatorOutputCounter counter) => new((ICollector<T>)downstream, counter);
 
         private static BroadcastCollector<T> CreateBroadcast<T>(object[] writers) => new([.. writers.Cast<ICollector<T>>()]);
 
@@ -332,6 +349,22 @@ internal sealed class OperatorChain
 }
 
 /// <summary>Resolves the type names a job graph carries.</summary>
+/// <summary>The records one chained operator emitted (a plain field: bumped on the subtask's loop, read when publishing).</summary>
+internal sealed class OperatorOutputCounter
+{
+    public long RecordsOut;
+}
+
+/// <summary>Counts the records an operator emits into the next collector of its chain.</summary>
+internal sealed class CountingCollector<T>(ICollector<T> next, OperatorOutputCounter counter) : ICollector<T>
+{
+    public void Collect(T record)
+    {
+        counter.RecordsOut++;
+        next.Collect(record);
+    }
+}
+
 internal static class TypeResolver
 {
     private static readonly ConcurrentDictionary<string, Type?> Cache = new(StringComparer.Ordinal);

@@ -89,6 +89,28 @@ public sealed class TelemetryTests(ClusterFixture fixture)
             Assert.All(perSubtask.Values, v => Assert.InRange(v, 1, records - 1));
         }
 
+        // Records in and out per chained operator (words → fail-on-demand | count → collect): each takes in what the one
+        // before it emitted, and only the sink has no output.
+        double Operator(string instrument, string name) =>
+            telemetry.Of(instrument, jobId).Where(m => Equals(m.Tags.GetValueOrDefault(Tags.OperatorName), name)).Sum(m => m.Value);
+        foreach (var name in new[] { "words", "fail-on-demand", "count" })
+        {
+            Assert.Equal(records, Operator("platform.operator.records_in", name));
+        }
+
+        Assert.Equal(records, Operator("platform.operator.records_out", "words"));
+        Assert.Equal(records, Operator("platform.operator.records_out", "fail-on-demand"));
+        var updates = Operator("platform.operator.records_out", "count");
+        Assert.InRange(updates, 1, double.MaxValue);
+        Assert.Equal(updates, Operator("platform.operator.records_in", "collect"));
+        Assert.DoesNotContain(telemetry.Of("platform.operator.records_out", jobId), m => Equals(m.Tags.GetValueOrDefault(Tags.OperatorName), "collect"));
+        Assert.All(telemetry.Of("platform.operator.records_in", jobId), m =>
+        {
+            Assert.Equal(m.Tags[Tags.OperatorName] is "words" or "fail-on-demand" ? source : count, m.Tags[Tags.TaskName]);
+            Assert.NotNull(m.SubtaskIndex);
+            Assert.Equal(m.Tags[Tags.OperatorName] is "collect" ? CheckpointTestJobs.CountsSink : m.Tags[Tags.OperatorName], m.Tags[Tags.OperatorUid]);
+        });
+
         var recordsIn = telemetry.Of("platform.task.records_in", jobId);
         Assert.All(recordsIn, m => Assert.Equal("checkpointed-word-count", m.Tags[Tags.JobName]));
         Assert.DoesNotContain(recordsIn, m => m.Tags.ContainsKey(Tags.CheckpointId));
