@@ -165,6 +165,12 @@ public interface IRuntimeContext
     /// <summary>The deployment attempt; it increases each time the job restarts.</summary>
     int Attempt { get; }
 
+    /// <summary>
+    /// The subtask's event time (Flink's current watermark), in milliseconds: no record with a timestamp at or below
+    /// it is expected any more. <see cref="long.MinValue"/> before the first watermark, or in a job without event time.
+    /// </summary>
+    long CurrentWatermark => long.MinValue;
+
     /// <summary>Gets or creates a value state scoped to the current key.</summary>
     IValueState<T> GetState<T>(ValueStateDescriptor<T> descriptor);
 

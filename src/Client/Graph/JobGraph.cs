@@ -24,6 +24,9 @@ public enum OperatorKind
 
     /// <summary>Writes records to an <see cref="Connectors.ISinkFunction{T}"/>.</summary>
     Sink,
+
+    /// <summary>Assigns event timestamps and generates watermarks (<c>AssignTimestampsAndWatermarks</c>).</summary>
+    TimestampsAndWatermarks,
 }
 
 /// <summary>How the records of an edge are distributed over the target operator's subtasks.</summary>
@@ -148,6 +151,9 @@ public sealed class JobGraph
 
     /// <summary>What happens to records a source cannot read or an operator throws on; <c>null</c> fails the subtask.</summary>
     [Id(8)] public Connectors.PoisonRecordPolicy? PoisonRecords { get; set; }
+
+    /// <summary>How often watermark generators emit (Flink's <c>pipeline.auto-watermark-interval</c>); 200 ms when null.</summary>
+    [Id(9)] public TimeSpan? AutoWatermarkInterval { get; set; }
 
     /// <summary>Finds a vertex by id.</summary>
     public JobVertex? FindVertex(int id) => Vertices.Find(v => v.Id == id);

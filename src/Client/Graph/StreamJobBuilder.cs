@@ -38,6 +38,9 @@ public sealed class StreamJobBuilder
     /// <summary>What happens to records a source cannot read or an operator throws on; <c>null</c> fails the subtask naming the operator (and, at a source, the split and offset).</summary>
     public Connectors.PoisonRecordPolicy? PoisonRecords { get; set; }
 
+    /// <summary>How often watermark generators emit (Flink's <c>pipeline.auto-watermark-interval</c>); 200 ms when null.</summary>
+    public TimeSpan? AutoWatermarkInterval { get; set; }
+
     /// <summary>Where keyed state lives (default: the silos' default, heap unless configured).</summary>
     public State.StateBackendKind? StateBackend { get; set; }
 
@@ -75,7 +78,7 @@ public sealed class StreamJobBuilder
     public JobGraph ToJobGraph(Serializer serializer)
     {
         ArgumentNullException.ThrowIfNull(serializer);
-        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism, Checkpointing = Checkpointing, RestartStrategy = RestartStrategy, StateBackend = StateBackend, Restore = RestoreFrom, PoisonRecords = PoisonRecords };
+        var graph = new JobGraph { Name = Name, MaxParallelism = MaxParallelism, Checkpointing = Checkpointing, RestartStrategy = RestartStrategy, StateBackend = StateBackend, Restore = RestoreFrom, PoisonRecords = PoisonRecords, AutoWatermarkInterval = AutoWatermarkInterval };
         foreach (var node in _nodes)
         {
             graph.Vertices.Add(new JobVertex
@@ -203,6 +206,22 @@ public sealed class DataStream<T>
     /// <summary>Keeps the records <paramref name="function"/> accepts.</summary>
     public DataStream<T> Filter(IFilterFunction<T> function, string? name = null) =>
         Then<T>(OperatorKind.Filter, function, name);
+
+    /// <summary>
+    /// Assigns each record's event time and generates watermarks by <paramref name="strategy"/> (Flink's
+    /// <c>assignTimestampsAndWatermarks</c>), chained after the operator before it. Watermarks arriving from upstream
+    /// are replaced by the ones generated here.
+    /// </summary>
+    public DataStream<T> AssignTimestampsAndWatermarks(WatermarkStrategy<T> strategy, string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(strategy);
+        if (strategy.Assigner is null)
+        {
+            throw new ArgumentException("The watermark strategy has no timestamp assigner; add one with WithTimestampAssigner.", nameof(strategy));
+        }
+
+        return Then<T>(OperatorKind.TimestampsAndWatermarks, strategy, name ?? "Timestamps/Watermarks");
+    }
 
     /// <summary>Partitions the stream by key: records with equal keys go to the same subtask and share keyed state.</summary>
     public KeyedStream<T, TKey> KeyBy<TKey>(IKeySelector<T, TKey> keySelector)

@@ -168,6 +168,7 @@ internal sealed class ExecutionPlan
             BatchSize = batchSize,
             ChannelWindow = channelWindow,
             PoisonRecords = Graph.PoisonRecords,
+            AutoWatermarkInterval = Graph.AutoWatermarkInterval ?? TaskDeployment.DefaultAutoWatermarkInterval,
             JobName = Graph.Name,
         };
     }

@@ -204,6 +204,8 @@ internal sealed class JobGraphValidator(Serializer serializer)
             OperatorKind.Map => ($"IMapFunction<{inputTypes[0]!.Name}, {outputType!.Name}>", Implements(functionType, typeof(IMapFunction<,>), inputTypes[0]!, outputType)),
             OperatorKind.FlatMap => ($"IFlatMapFunction<{inputTypes[0]!.Name}, {outputType!.Name}>", Implements(functionType, typeof(IFlatMapFunction<,>), inputTypes[0]!, outputType)),
             OperatorKind.Filter => ($"IFilterFunction<{inputTypes[0]!.Name}> with equal input and output types", inputTypes[0] == outputType && Implements(functionType, typeof(IFilterFunction<>), inputTypes[0]!)),
+            OperatorKind.TimestampsAndWatermarks => ($"WatermarkStrategy<{inputTypes[0]!.Name}> with a timestamp assigner and equal input and output types",
+                inputTypes[0] == outputType && functionType == typeof(WatermarkStrategy<>).MakeGenericType(inputTypes[0]!) && HasAssigner(function)),
             OperatorKind.Sink => ($"ISinkFunction<{inputTypes[0]!.Name}>", Implements(functionType, typeof(ISinkFunction<>), inputTypes[0]!)),
             OperatorKind.KeyedProcess => ($"KeyedProcessFunction<TKey, {inputTypes[0]!.Name}, {outputType!.Name}>", DerivesFrom(functionType, typeof(KeyedProcessFunction<,,>), null, inputTypes[0]!, outputType)),
             OperatorKind.KeyedCoProcess => ($"KeyedCoProcessFunction<TKey, {inputTypes[0]!.Name}, {inputTypes[1]!.Name}, {outputType!.Name}>", DerivesFrom(functionType, typeof(KeyedCoProcessFunction<,,,>), null, inputTypes[0]!, inputTypes[1]!, outputType)),
@@ -486,4 +488,7 @@ internal sealed class JobGraphValidator(Serializer serializer)
             problems.Add($"PoisonRecords.DeadLetterDirectory '{poison.DeadLetterDirectory}' cannot be created: {ex.Message}");
         }
     }
+
+    private static bool HasAssigner(object strategy) =>
+        strategy.GetType().GetProperty(nameof(WatermarkStrategy<object>.Assigner))?.GetValue(strategy) is not null;
 }

@@ -39,6 +39,9 @@ internal sealed class OperatorChain
     /// </summary>
     public required IReadOnlyList<OperatorOutputCounter?> OperatorOutputs { get; init; }
 
+    /// <summary>The chain's watermark generator (<c>AssignTimestampsAndWatermarks</c>), if it has one.</summary>
+    public EventTime.IWatermarkGenerator? WatermarkGenerator => Operators.OfType<EventTime.IWatermarkGenerator>().FirstOrDefault();
+
     public required OperatorContext Context { get; init; }
 
     public IKeyedStateBackend? KeyedState { get; init; }
@@ -170,6 +173,7 @@ internal sealed class OperatorChain
                 OperatorKind.Map => (StreamOperator)Invoke(nameof(CreateMap), [input[0], output!], function, downstream!, vertex),
                 OperatorKind.FlatMap => (StreamOperator)Invoke(nameof(CreateFlatMap), [input[0], output!], function, downstream!, vertex),
                 OperatorKind.Filter => (StreamOperator)Invoke(nameof(CreateFilter), [input[0]], function, downstream!, vertex),
+                OperatorKind.TimestampsAndWatermarks => (StreamOperator)Invoke(nameof(CreateTimestampsAndWatermarks), [input[0]], function, downstream!, vertex),
                 OperatorKind.Sink when TwoPhaseCommittableType(function, input[0]) is { } committable =>
                     (StreamOperator)Invoke(nameof(CreateTwoPhaseCommitSink), [input[0], committable], function, vertex),
                 OperatorKind.Sink => (StreamOperator)Invoke(nameof(CreateSink), [input[0]], function, vertex),
@@ -275,6 +279,9 @@ internal sealed class OperatorChain
 
         private static FlatMapOperator<TIn, TOut> CreateFlatMap<TIn, TOut>(IFlatMapFunction<TIn, TOut> function, ICollector<TOut> output, JobVertex vertex) =>
             new(function, output) { Name = vertex.Name, Uid = vertex.Uid };
+
+        private static EventTime.TimestampsAndWatermarksOperator<T> CreateTimestampsAndWatermarks<T>(WatermarkStrategy<T> strategy, ICollector<T> output, JobVertex vertex) =>
+            new(strategy, output) { Name = vertex.Name, Uid = vertex.Uid };
 
         private static FilterOperator<T> CreateFilter<T>(IFilterFunction<T> function, ICollector<T> output, JobVertex vertex) =>
             new(function, output) { Name = vertex.Name, Uid = vertex.Uid };

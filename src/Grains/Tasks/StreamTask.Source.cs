@@ -78,6 +78,7 @@ internal sealed partial class StreamTask
 
             var status = source.Emit(_deployment.BatchSize, out var emitted);
             _chain.Counters.RecordsIn += emitted;
+            await EmitGeneratedWatermarkIfDueAsync();
             await FlushPendingAsync();
             if (emitted > 0 && _chain.HasSinks)
             {

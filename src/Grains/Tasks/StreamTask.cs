@@ -191,6 +191,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                 await op.FinishAsync(_cancellation.Token);
             }
 
+            await EmitFinalWatermarkAsync();
             await EmitEndOfInputAsync();
             await CommitFinalOutputAsync();
 
@@ -255,7 +256,11 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                     case EndOfInput:
                         channel.Ended = true;
                         _endedInputs++;
+                        await OnInputEndedEventTimeAsync(index);
                         await CheckpointIfAlignedAsync(_aligner.OnEndOfInput(index));
+                        break;
+                    case Watermark or WatermarkStatus:
+                        await OnInputEventTimeAsync(index, batch.Control);
                         break;
                     case CheckpointBarrier barrier:
                         var step = _aligner.OnBarrier(index, barrier);
@@ -268,6 +273,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                         break;
                 }
 
+                await EmitGeneratedWatermarkIfDueAsync();
                 await FlushPendingAsync();
                 if (_chain.HasSinks)
                 {

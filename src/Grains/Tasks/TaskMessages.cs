@@ -270,6 +270,12 @@ public sealed record TaskDeployment
     /// <summary>The job's policy for poison records; <c>null</c> fails the subtask.</summary>
     [Id(17)] public Connectors.PoisonRecordPolicy? PoisonRecords { get; init; }
 
+    /// <summary>How often a chain's watermark generator emits (the job's auto-watermark interval).</summary>
+    [Id(19)] public TimeSpan AutoWatermarkInterval { get; init; } = DefaultAutoWatermarkInterval;
+
+    /// <summary>Flink's default <c>pipeline.auto-watermark-interval</c>.</summary>
+    public static readonly TimeSpan DefaultAutoWatermarkInterval = TimeSpan.FromMilliseconds(200);
+
     /// <summary>The job's name (for telemetry).</summary>
     [Id(18)] public string? JobName { get; init; }
 }

@@ -26,6 +26,9 @@ internal sealed class OperatorContext
     public required int Attempt { get; init; }
 
     public required IServiceProvider Services { get; init; }
+
+    /// <summary>The subtask's event time: the last watermark that passed its chain (<see cref="long.MinValue"/> before any).</summary>
+    public long CurrentWatermark { get; set; } = long.MinValue;
 }
 
 /// <summary>What an operator may ask of the subtask that runs it, from work it does outside the record loop.</summary>

@@ -18,6 +18,8 @@ internal sealed class StreamingRuntimeContext(OperatorContext context, string op
 
     public int Attempt => context.Attempt;
 
+    public long CurrentWatermark => context.CurrentWatermark;
+
     public IValueState<T> GetState<T>(ValueStateDescriptor<T> descriptor) => Keyed().GetValueState(descriptor);
 
     public IListState<T> GetListState<T>(ListStateDescriptor<T> descriptor) => Keyed().GetListState(descriptor);

@@ -1,0 +1,167 @@
+using Platform.Connectors;
+using Platform.Functions;
+using Platform.Graph;
+using Platform.Runtime;
+using Platform.Tests.Infrastructure;
+
+namespace Platform.Tests.EventTime;
+
+/// <summary>
+/// Watermarks generated after sources travel in-band through a keyed exchange on a real cluster: per subtask they only
+/// advance, never overtake a record, combine over the inputs as a minimum, and an idle input holds them back unless its
+/// strategy declares idleness.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class WatermarkPropagationTests(ClusterFixture fixture)
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task Watermarks_advance_through_a_keyed_exchange_and_never_overtake_a_record()
+    {
+        const long records = 20_000;
+        var job = new StreamJobBuilder("watermark-propagation") { DefaultParallelism = 2, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
+        job.AddSource(new SequenceSource { Count = records, RecordsPerSecondPerSubtask = 10_000 }, "sequence").Uid("sequence")
+            // Out of order by at most 6 within a subtask (subtask i emits i, i + 2, ...; x ^ 6 permutes blocks of 8).
+            .Map(new Scramble(), "scramble").Uid("scramble")
+            .AssignTimestampsAndWatermarks(WatermarkStrategy<long>.ForBoundedOutOfOrderness(TimeSpan.FromMilliseconds(8)).WithTimestampAssigner(new ValueIsTimestamp()))
+            .Uid("timestamps")
+            .KeyBy(new ModuloKey())
+            .Process(new RecordWatermark(), "record-watermark").Uid("record-watermark")
+            .SinkTo(new CollectSink<Observed>(), "collect").Uid("collect");
+
+        var jobId = await fixture.Platform.SubmitAsync(job);
+        var status = await fixture.Platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        var observed = await fixture.Platform.GetCollectedAsync<Observed>(jobId, "collect");
+
+        // Every record once, each seen before the watermark passed it (bounded out-of-orderness 8 > the scramble's 6).
+        Assert.Equal(Enumerable.Range(0, (int)records).Select(i => (long)i), observed.Select(o => o.Value).Order());
+        var late = observed.Where(o => o.Watermark >= o.Value).Take(5).ToList();
+        Assert.True(late.Count == 0, $"records reached the keyed operator behind its watermark: {string.Join(", ", late)}");
+
+        // Per subtask the watermark only grows, and it did advance (both sources run for about a second).
+        foreach (var subtask in observed.GroupBy(o => o.Subtask))
+        {
+            var seen = subtask.OrderBy(o => o.Arrival).Select(o => o.Watermark).ToList();
+            Assert.True(seen.Zip(seen.Skip(1)).All(p => p.First <= p.Second), $"subtask {subtask.Key}'s watermark went back");
+            Assert.True(seen[^1] > records / 2, $"subtask {subtask.Key}'s watermark reached only {seen[^1]}");
+        }
+    }
+
+    [Fact]
+    public async Task An_idle_source_subtask_holds_the_watermark_back_unless_its_strategy_declares_idleness()
+    {
+        var held = await RunWithOneIdleSourceSubtaskAsync(idleness: null);
+        Assert.All(held, o => Assert.Equal(long.MinValue, o.Watermark));
+
+        var advanced = await RunWithOneIdleSourceSubtaskAsync(idleness: TimeSpan.FromMilliseconds(100));
+        Assert.Contains(advanced, o => o.Watermark > 1_000);
+        Assert.DoesNotContain(advanced, o => o.Watermark >= o.Value);
+    }
+
+    private async Task<IReadOnlyList<Observed>> RunWithOneIdleSourceSubtaskAsync(TimeSpan? idleness)
+    {
+        const long records = 6_000;
+        var strategy = WatermarkStrategy<long>.ForMonotonousTimestamps().WithTimestampAssigner(new ValueIsTimestamp());
+        if (idleness is { } timeout)
+        {
+            strategy = strategy.WithIdleness(timeout);
+        }
+
+        var job = new StreamJobBuilder("watermark-idleness") { DefaultParallelism = 2, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
+        job.AddSource(new OnlyFirstSubtaskEmits { Count = records, RecordsPerSecond = 3_000 }, "first-subtask-only").Uid("first-subtask-only")
+            .AssignTimestampsAndWatermarks(strategy).Uid("timestamps")
+            .KeyBy(new ModuloKey())
+            .Process(new RecordWatermark(), "record-watermark").Uid("record-watermark")
+            .SinkTo(new CollectSink<Observed>(), "collect").Uid("collect");
+
+        // The idle subtask never ends, so the job runs until every record arrived; then it is cancelled.
+        var jobId = await fixture.Platform.SubmitAsync(job);
+        try
+        {
+            IReadOnlyList<Observed> observed = [];
+            await Hosting.Poll.UntilAsync(
+                async () => (observed = await fixture.Platform.GetCollectedAsync<Observed>(jobId, "collect")).Count == records,
+                Timeout,
+                () => $"{observed.Count} of {records} records arrived");
+            return observed;
+        }
+        finally
+        {
+            await fixture.Platform.CancelAsync(jobId);
+        }
+    }
+}
+
+/// <summary>What the keyed operator saw: a record, the subtask's watermark when it arrived, and where.</summary>
+[GenerateSerializer, Immutable, Alias("tests.WatermarkObserved")]
+public sealed record Observed([property: Id(0)] long Value, [property: Id(1)] long Watermark, [property: Id(2)] int Subtask, [property: Id(3)] long Arrival);
+
+[GenerateSerializer, Alias("tests.Scramble")]
+public sealed class Scramble : IMapFunction<long, long>
+{
+    public long Map(long value) => value ^ 6;
+}
+
+[GenerateSerializer, Alias("tests.ValueIsTimestamp")]
+public sealed class ValueIsTimestamp : ITimestampAssigner<long>
+{
+    public long ExtractTimestamp(long record) => record;
+}
+
+[GenerateSerializer, Alias("tests.WatermarkModuloKey")]
+public sealed class ModuloKey : IKeySelector<long, long>
+{
+    public long GetKey(long record) => record % 16;
+}
+
+/// <summary>Emits each record with the subtask's current watermark and the record's arrival number at the subtask.</summary>
+[GenerateSerializer, Alias("tests.RecordWatermark")]
+public sealed class RecordWatermark : KeyedProcessFunction<long, long, Observed>
+{
+    [NonSerialized] private IRuntimeContext? _context;
+    [NonSerialized] private long _arrivals;
+
+    public override void Open(IRuntimeContext context) => _context = context;
+
+    public override void ProcessElement(long value, IKeyedContext<long> context, ICollector<Observed> output) =>
+        output.Collect(new Observed(value, _context!.CurrentWatermark, _context.SubtaskIndex, _arrivals++));
+}
+
+/// <summary>An unbounded source whose subtask 0 emits 0, 1, ... up to <see cref="Count"/> and then nothing; the others emit nothing, ever.</summary>
+[GenerateSerializer, Alias("tests.OnlyFirstSubtaskEmits")]
+public sealed class OnlyFirstSubtaskEmits : ISourceFunction<long>
+{
+    [Id(0)] public long Count { get; set; }
+
+    [Id(1)] public double RecordsPerSecond { get; set; }
+
+    public bool IsBounded => false;
+
+    public ISourceReader<long> CreateReader(SourceReaderContext context) => new Reader(context.SubtaskIndex == 0 ? Count : 0, RecordsPerSecond, context.StartOffset ?? 0);
+
+    private sealed class Reader(long count, double rate, long start) : ISourceReader<long>
+    {
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private readonly long _start = start;
+
+        public long Offset { get; private set; } = start;
+
+        public ReadStatus TryRead(out long record)
+        {
+            record = Offset;
+            if (Offset >= count || (Offset - _start) > _clock.Elapsed.TotalSeconds * rate)
+            {
+                return ReadStatus.NothingAvailable;
+            }
+
+            Offset++;
+            return ReadStatus.Record;
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+}
