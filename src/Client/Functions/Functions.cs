@@ -92,6 +92,12 @@ public interface IKeyedContext<out TKey>
 {
     /// <summary>The key of the record being processed; keyed state is scoped to it.</summary>
     TKey CurrentKey { get; }
+
+    /// <summary>
+    /// The event time of the record being processed (Flink's <c>Context.timestamp()</c>), as its timestamp assigner
+    /// set it; <c>null</c> when it has none (a job without <c>AssignTimestampsAndWatermarks</c>).
+    /// </summary>
+    long? Timestamp => null;
 }
 
 /// <summary>

@@ -169,6 +169,7 @@ internal sealed class ExecutionPlan
             ChannelWindow = channelWindow,
             PoisonRecords = Graph.PoisonRecords,
             AutoWatermarkInterval = Graph.AutoWatermarkInterval ?? TaskDeployment.DefaultAutoWatermarkInterval,
+            EventTime = Graph.Vertices.Any(v => v.Kind == OperatorKind.TimestampsAndWatermarks),
             JobName = Graph.Name,
         };
     }

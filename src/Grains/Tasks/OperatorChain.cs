@@ -88,6 +88,7 @@ internal sealed class OperatorChain
                 MaxParallelism = deployment.MaxParallelism,
                 Attempt = deployment.Attempt,
                 Services = services,
+                CarriesTimestamps = deployment.EventTime,
             };
 
             var outputChannels = new OutputChannel[deployment.Outputs.Sum(o => o.Channels.Count)];
@@ -230,7 +231,9 @@ internal sealed class OperatorChain
                     channels.Length),
                 _ => throw new InvalidOperationException($"Unknown partitioning {edge.Partitioning}."),
             };
-            var writer = new RecordWriter<T>(channels, partitioner, _serializer.GetSerializer<T[]>(), deployment.BatchSize, _pending, _counters);
+            var writer = deployment.EventTime
+                ? new RecordWriter<T>(channels, partitioner, _serializer.GetSerializer<T[]>(), deployment.BatchSize, _pending, _counters, _context, _serializer.GetSerializer<TimestampedBatch<T>>())
+                : new RecordWriter<T>(channels, partitioner, _serializer.GetSerializer<T[]>(), deployment.BatchSize, _pending, _counters);
             _writers.Add(writer);
             return writer;
         }
@@ -243,7 +246,9 @@ internal sealed class OperatorChain
 
         private static BroadcastCollector<T> CreateBroadcast<T>(object[] writers) => new([.. writers.Cast<ICollector<T>>()]);
 
-        private GateReader<T> CreateGateReader<T>(ICollector<T> head) => new(_serializer.GetSerializer<T[]>(), head, _poison);
+        private GateReader<T> CreateGateReader<T>(ICollector<T> head) => deployment.EventTime
+            ? new(_serializer.GetSerializer<T[]>(), head, _poison, _context, _serializer.GetSerializer<TimestampedBatch<T>>())
+            : new(_serializer.GetSerializer<T[]>(), head, _poison);
 
         private IKeyedStateBackend<TKey> CreateBackend<TKey>(JobVertex vertex)
             where TKey : notnull

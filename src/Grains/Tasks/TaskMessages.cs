@@ -273,6 +273,9 @@ public sealed record TaskDeployment
     /// <summary>How often a chain's watermark generator emits (the job's auto-watermark interval).</summary>
     [Id(19)] public TimeSpan AutoWatermarkInterval { get; init; } = DefaultAutoWatermarkInterval;
 
+    /// <summary>Whether the job uses event time: its batches then carry a timestamp per record.</summary>
+    [Id(20)] public bool EventTime { get; init; }
+
     /// <summary>Flink's default <c>pipeline.auto-watermark-interval</c>.</summary>
     public static readonly TimeSpan DefaultAutoWatermarkInterval = TimeSpan.FromMilliseconds(200);
 

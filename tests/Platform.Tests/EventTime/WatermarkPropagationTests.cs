@@ -60,6 +60,42 @@ public sealed class WatermarkPropagationTests(ClusterFixture fixture)
         Assert.DoesNotContain(advanced, o => o.Watermark >= o.Value);
     }
 
+    [Fact]
+    public async Task Each_record_keeps_the_timestamp_its_assigner_gave_it_through_chained_operators_and_an_exchange()
+    {
+        const long records = 5_000;
+        var job = new StreamJobBuilder("record-timestamps") { DefaultParallelism = 2 };
+        job.AddSource(new SequenceSource { Count = records }, "sequence").Uid("sequence")
+            .AssignTimestampsAndWatermarks(WatermarkStrategy<long>.ForMonotonousTimestamps().WithTimestampAssigner(new TenTimesValue())).Uid("timestamps")
+            // A chained operator after the assigner: what it emits for a record inherits the record's timestamp.
+            .Map(new Scramble(), "scramble").Uid("scramble")
+            .KeyBy(new ModuloKey())
+            .Process(new RecordTimestamp(), "record-timestamp").Uid("record-timestamp")
+            .SinkTo(new CollectSink<TimestampObserved>(), "collect").Uid("collect");
+        var withTimestamps = await RunToEndAsync(job);
+        Assert.Equal(records, withTimestamps.Count);
+        var wrong = withTimestamps.Where(o => o.Timestamp != (o.Value ^ 6) * 10).Take(5).ToList();
+        Assert.True(wrong.Count == 0, $"records arrived with another timestamp than their assigner's: {string.Join(", ", wrong)}");
+
+        // Without event time records carry none (and their batches no timestamps).
+        var plain = new StreamJobBuilder("no-timestamps") { DefaultParallelism = 2 };
+        plain.AddSource(new SequenceSource { Count = records }, "sequence").Uid("sequence")
+            .KeyBy(new ModuloKey())
+            .Process(new RecordTimestamp(), "record-timestamp").Uid("record-timestamp")
+            .SinkTo(new CollectSink<TimestampObserved>(), "collect").Uid("collect");
+        var without = await RunToEndAsync(plain);
+        Assert.Equal(records, without.Count);
+        Assert.All(without, o => Assert.Null(o.Timestamp));
+    }
+
+    private async Task<IReadOnlyList<TimestampObserved>> RunToEndAsync(StreamJobBuilder job)
+    {
+        var jobId = await fixture.Platform.SubmitAsync(job);
+        var status = await fixture.Platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+        return await fixture.Platform.GetCollectedAsync<TimestampObserved>(jobId, "collect");
+    }
+
     private async Task<IReadOnlyList<Observed>> RunWithOneIdleSourceSubtaskAsync(TimeSpan? idleness)
     {
         const long records = 6_000;
@@ -97,6 +133,23 @@ public sealed class WatermarkPropagationTests(ClusterFixture fixture)
 /// <summary>What the keyed operator saw: a record, the subtask's watermark when it arrived, and where.</summary>
 [GenerateSerializer, Immutable, Alias("tests.WatermarkObserved")]
 public sealed record Observed([property: Id(0)] long Value, [property: Id(1)] long Watermark, [property: Id(2)] int Subtask, [property: Id(3)] long Arrival);
+
+/// <summary>A record and the event time its keyed operator saw for it.</summary>
+[GenerateSerializer, Immutable, Alias("tests.TimestampObserved")]
+public sealed record TimestampObserved([property: Id(0)] long Value, [property: Id(1)] long? Timestamp);
+
+[GenerateSerializer, Alias("tests.TenTimesValue")]
+public sealed class TenTimesValue : ITimestampAssigner<long>
+{
+    public long ExtractTimestamp(long record) => record * 10;
+}
+
+[GenerateSerializer, Alias("tests.RecordTimestamp")]
+public sealed class RecordTimestamp : KeyedProcessFunction<long, long, TimestampObserved>
+{
+    public override void ProcessElement(long value, IKeyedContext<long> context, ICollector<TimestampObserved> output) =>
+        output.Collect(new TimestampObserved(value, context.Timestamp));
+}
 
 [GenerateSerializer, Alias("tests.Scramble")]
 public sealed class Scramble : IMapFunction<long, long>

@@ -26,12 +26,19 @@ internal sealed class TimestampsAndWatermarksOperator<T>(WatermarkStrategy<T> st
     private readonly ITimestampAssigner<T> _assigner = strategy.Assigner ?? throw new InvalidOperationException("The watermark strategy has no timestamp assigner.");
     private readonly long _outOfOrdernessMs = (long)strategy.OutOfOrderness.TotalMilliseconds;
     private long _maxTimestamp = long.MinValue;
+    private OperatorContext? _context;
 
     public long CurrentWatermark => _maxTimestamp == long.MinValue ? long.MinValue : _maxTimestamp - _outOfOrdernessMs - 1;
 
     public long RecordsSeen { get; private set; }
 
     public TimeSpan? Idleness => strategy.Idleness;
+
+    public override ValueTask OpenAsync(OperatorContext context)
+    {
+        _context = context;
+        return ValueTask.CompletedTask;
+    }
 
     public void Collect(T record)
     {
@@ -46,6 +53,7 @@ internal sealed class TimestampsAndWatermarksOperator<T>(WatermarkStrategy<T> st
         }
 
         RecordsSeen++;
+        _context!.CurrentTimestamp = timestamp;
         if (timestamp > _maxTimestamp)
         {
             _maxTimestamp = timestamp;

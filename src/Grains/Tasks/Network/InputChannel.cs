@@ -45,10 +45,21 @@ internal interface IGateReader
     void Process(byte[] payload);
 }
 
-internal sealed class GateReader<T>(Serializer<T[]> serializer, ICollector<T> head, PoisonRecordHandler? poison) : IGateReader
+internal sealed class GateReader<T>(
+    Serializer<T[]> serializer,
+    ICollector<T> head,
+    PoisonRecordHandler? poison,
+    Operators.OperatorContext? eventTime = null,
+    Serializer<TimestampedBatch<T>>? timestampedSerializer = null) : IGateReader
 {
     public void Process(byte[] payload)
     {
+        if (eventTime is not null)
+        {
+            ProcessTimestamped(payload);
+            return;
+        }
+
         var records = serializer.Deserialize(payload) ?? [];
         if (poison is null)
         {
@@ -62,14 +73,38 @@ internal sealed class GateReader<T>(Serializer<T[]> serializer, ICollector<T> he
 
         foreach (var record in records)
         {
-            try
+            Collect(record);
+        }
+    }
+
+    private void ProcessTimestamped(byte[] payload)
+    {
+        var batch = timestampedSerializer!.Deserialize(payload);
+        var records = batch?.Records ?? [];
+        for (var i = 0; i < records.Length; i++)
+        {
+            // Each record enters the chain with its own event time, which what the chain emits for it inherits.
+            eventTime!.CurrentTimestamp = i < batch!.Timestamps.Length ? batch.Timestamps[i] : long.MinValue;
+            if (poison is null)
             {
-                head.Collect(record);
+                head.Collect(records[i]);
             }
-            catch (Operators.OperatorException ex)
+            else
             {
-                poison.Skip(ex.OperatorName, record?.ToString(), ex);
+                Collect(records[i]);
             }
+        }
+    }
+
+    private void Collect(T record)
+    {
+        try
+        {
+            head.Collect(record);
+        }
+        catch (Operators.OperatorException ex)
+        {
+            poison!.Skip(ex.OperatorName, record?.ToString(), ex);
         }
     }
 }

@@ -63,9 +63,12 @@ internal sealed class RecordWriter<T>(
     Serializer<T[]> serializer,
     int batchSize,
     Queue<PendingBatch> pending,
-    TaskCounters counters) : ICollector<T>, IRecordWriter
+    TaskCounters counters,
+    Operators.OperatorContext? eventTime = null,
+    Serializer<TimestampedBatch<T>>? timestampedSerializer = null) : ICollector<T>, IRecordWriter
 {
     private readonly T[][] _buffers = [.. channels.Select(_ => new T[batchSize])];
+    private readonly long[][]? _timestamps = eventTime is null ? null : [.. channels.Select(_ => new long[batchSize])];
     private readonly int[] _counts = new int[channels.Length];
 
     public IReadOnlyList<OutputChannel> Channels => channels;
@@ -75,17 +78,28 @@ internal sealed class RecordWriter<T>(
         var channel = partitioner.Select(record);
         var buffer = _buffers[channel];
         var count = _counts[channel];
+        if (_timestamps is not null)
+        {
+            // The record's event time goes with it: the current timestamp of the chain that emits it.
+            _timestamps[channel][count] = eventTime!.CurrentTimestamp;
+        }
+
         buffer[count++] = record;
         counters.RecordsOut++;
         if (count == buffer.Length)
         {
-            pending.Enqueue(new PendingBatch(channels[channel], serializer.SerializeToArray(buffer), count, null));
+            pending.Enqueue(new PendingBatch(channels[channel], Serialize(buffer, _timestamps?[channel]), count, null));
             Array.Clear(buffer);
             count = 0;
         }
 
         _counts[channel] = count;
     }
+
+    private byte[] Serialize(T[] records, long[]? timestamps) =>
+        timestamps is null
+            ? serializer.SerializeToArray(records)
+            : timestampedSerializer!.SerializeToArray(new TimestampedBatch<T> { Records = records, Timestamps = timestamps.Length == records.Length ? timestamps : timestamps[..records.Length] });
 
     public void SealAll()
     {
@@ -98,11 +112,20 @@ internal sealed class RecordWriter<T>(
             }
 
             var records = _buffers[channel].AsSpan(0, count).ToArray();
-            pending.Enqueue(new PendingBatch(channels[channel], serializer.SerializeToArray(records), count, null));
+            pending.Enqueue(new PendingBatch(channels[channel], Serialize(records, _timestamps?[channel]), count, null));
             Array.Clear(_buffers[channel], 0, count);
             _counts[channel] = 0;
         }
     }
+}
+
+/// <summary>A batch of an event-time job: the records and the timestamp of each (<see cref="long.MinValue"/> for none).</summary>
+[GenerateSerializer, Alias("platform.TimestampedBatch`1")]
+internal sealed class TimestampedBatch<T>
+{
+    [Id(0)] public T[] Records { get; set; } = [];
+
+    [Id(1)] public long[] Timestamps { get; set; } = [];
 }
 
 /// <summary>Sends every record to several outputs (an operator whose stream feeds several operators).</summary>

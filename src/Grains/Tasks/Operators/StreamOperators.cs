@@ -29,6 +29,16 @@ internal sealed class OperatorContext
 
     /// <summary>The subtask's event time: the last watermark that passed its chain (<see cref="long.MinValue"/> before any).</summary>
     public long CurrentWatermark { get; set; } = long.MinValue;
+
+    /// <summary>
+    /// The event time of the record going through the chain (Flink's <c>StreamRecord</c> timestamp): set when it enters
+    /// the chain (from its batch) or by a timestamp assigner, and inherited by what operators emit for it.
+    /// <see cref="long.MinValue"/> for a record without one.
+    /// </summary>
+    public long CurrentTimestamp { get; set; } = long.MinValue;
+
+    /// <summary>Whether batches carry record timestamps (a job with event time); otherwise they carry records only.</summary>
+    public bool CarriesTimestamps { get; init; }
 }
 
 /// <summary>What an operator may ask of the subtask that runs it, from work it does outside the record loop.</summary>
@@ -222,14 +232,19 @@ internal sealed class KeyedProcessOperator<TKey, TIn, TOut>(
     ICollector<TOut> output) : StreamOperator, ICollector<TIn>, IKeyedContext<TKey>
     where TKey : notnull
 {
+    private OperatorContext? _context;
+
     public IRuntimeContext? RuntimeContext { get; set; }
 
     public TKey CurrentKey => backend.CurrentKey;
+
+    public long? Timestamp => _context is { CurrentTimestamp: var timestamp } && timestamp != long.MinValue ? timestamp : null;
 
     public IKeyedStateBackend<TKey> Backend => backend;
 
     public override ValueTask OpenAsync(OperatorContext context)
     {
+        _context = context;
         OpenRichFunction(function, RuntimeContext!);
         return ValueTask.CompletedTask;
     }
@@ -277,9 +292,13 @@ internal sealed class KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> : StreamOpe
         Input2 = new SecondInput(this, keySelector2);
     }
 
+    private OperatorContext? _context;
+
     public IRuntimeContext? RuntimeContext { get; set; }
 
     public TKey CurrentKey => _backend.CurrentKey;
+
+    public long? Timestamp => _context is { CurrentTimestamp: var timestamp } && timestamp != long.MinValue ? timestamp : null;
 
     public IKeyedStateBackend<TKey> Backend => _backend;
 
@@ -289,6 +308,7 @@ internal sealed class KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> : StreamOpe
 
     public override ValueTask OpenAsync(OperatorContext context)
     {
+        _context = context;
         OpenRichFunction(_function, RuntimeContext!);
         return ValueTask.CompletedTask;
     }
