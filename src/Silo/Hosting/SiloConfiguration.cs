@@ -282,6 +282,12 @@ internal static class SiloConfiguration
     /// </summary>
     private static void HttpAddresses(IConfiguration configuration, List<string> problems)
     {
+        // Only what Kestrel will read: Kestrel:Endpoints override the urls, and urls override the ports.
+        if (configuration.GetSection("Kestrel:Endpoints").Exists())
+        {
+            return;
+        }
+
         if (configuration[UrlsKey] is { } urls && !string.IsNullOrWhiteSpace(urls))
         {
             foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -292,6 +298,8 @@ internal static class SiloConfiguration
                     problems.Add($"{SourceOf(UrlsKey, urls)} is '{urls}'{which} is not an http:// or https:// address with a host (for example {DefaultUrl}, or http://0.0.0.0:8080 for every interface; several are separated by ';').");
                 }
             }
+
+            return;
         }
 
         foreach (var key in new[] { HttpPortsKey, HttpsPortsKey })
