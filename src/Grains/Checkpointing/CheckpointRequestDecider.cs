@@ -58,8 +58,8 @@ internal sealed class CheckpointRequestDecider
     /// <summary>Why a savepoint request is malformed or asks for what this job cannot give; null when it can be taken.</summary>
     public static string? RefuseRequest(string jobId, SavepointRequest request, State.StateBackendKind? backend)
     {
-        // The heap backend's checkpoints are already its portable snapshot: a "native" one would be a portable savepoint
-        // under another name (Flink's heap native format is its own checkpoint format), so it is refused, not substituted.
+        // The heap backend has one snapshot format, the portable one: a "native" savepoint of it would be a portable one
+        // under another name, so it is refused rather than silently substituted.
         if (request.Format == SavepointFormat.Native && backend == State.StateBackendKind.Heap)
         {
             return $"Job {jobId} runs on the heap state backend, which has no native savepoint format (only RocksDB has one); " +
