@@ -364,7 +364,7 @@ internal static class SiloConfiguration
             return;
         }
 
-        problems.Add($"{ParentProcessIdKey} is '{parent}', but no process with that id is running; the silo stops when that process exits, so set it to the id of the process that starts the silo (as the AppHost does), or leave it unset.");
+        problems.Add($"{ParentProcessIdKey} is '{parent}', but no process with that id is running; the silo stops when that process exits, so set it to the id of the process that starts the silo (as the tests and benchmarks do), or leave it unset.");
     }
 
     // ASPNETCORE_URLS and DOTNET_URLS become the urls key; name the variable the user actually set.
