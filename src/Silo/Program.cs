@@ -51,7 +51,7 @@ try
             // The demo jobs, startable by name (platform run word-count).
             silo.AddJobs(SampleJobs.All);
             // Failure detection (Orleans' ClusterMembershipOptions: ProbeTimeout, NumMissedProbesLimit, ...).
-            silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Orleans:Membership"));
+            silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection(SiloConfiguration.MembershipSection));
         });
     }
     catch (InvalidOperationException ex)
@@ -92,9 +92,10 @@ await using (app)
             {
                 await app.StopAsync(stopping.Token);
             }
-            catch (Exception stopError) when (stopError is OperationCanceledException or InvalidOperationException or AggregateException)
+            catch (Exception stopError) when (stopError is OperationCanceledException or InvalidOperationException or AggregateException or ArgumentException)
             {
-                // Best effort: the process is exiting with the original error either way.
+                // Best effort: the process is exiting with the original error either way. A host whose start failed before
+                // it had resolved its hosted services throws ArgumentNullException here (it would crash the process).
             }
         }
 

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
 
 namespace Platform.Cli;
 
@@ -77,6 +79,50 @@ internal static class CommandLine
             SavepointCommands.Stop(),
         };
         return root;
+    }
+
+    /// <summary>
+    /// Parses an option's single token as a whole number of at least 1, or adds an error naming the option, the value
+    /// and what it must be.
+    /// </summary>
+    public static int? ParsePositive(ArgumentResult result, string option, string what)
+    {
+        if (result.Tokens.Count == 0)
+        {
+            return null;
+        }
+
+        var token = result.Tokens[^1].Value;
+        if (int.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= 1)
+        {
+            return value;
+        }
+
+        result.AddError($"{option} is '{token}'; it must be a whole number of at least 1 ({what}).");
+        return null;
+    }
+
+    /// <summary>
+    /// Parses an option's single token as one of <typeparamref name="TEnum"/>'s names in any case (<paramref name="fallback"/>
+    /// without one), or adds an error listing them.
+    /// </summary>
+    public static TEnum ParseChoice<TEnum>(ArgumentResult result, string option, TEnum fallback)
+        where TEnum : struct, Enum
+    {
+        if (result.Tokens.Count == 0)
+        {
+            return fallback;
+        }
+
+        var token = result.Tokens[^1].Value;
+        // Names only: Enum.TryParse would also take a number ("7") that is no member.
+        if (Enum.GetNames<TEnum>().FirstOrDefault(n => string.Equals(n, token, StringComparison.OrdinalIgnoreCase)) is { } name)
+        {
+            return Enum.Parse<TEnum>(name);
+        }
+
+        result.AddError($"{option} is '{token}'; it must be one of {string.Join(", ", Enum.GetNames<TEnum>().Select(n => n.ToLowerInvariant()))}.");
+        return fallback;
     }
 
     /// <summary>An argument holding a job id.</summary>

@@ -25,6 +25,8 @@ internal static class JobCommands
         {
             Description = "The parallelism of the job's operators that do not set their own (overrides the catalog's).",
             HelpName = "N",
+            // System.CommandLine's own message names the .NET type (System.Nullable`1[System.Int32]).
+            CustomParser = result => CommandLine.ParsePositive(result, "--parallelism", "the number of parallel subtasks of each operator"),
         };
         var fromSavepoint = new Option<string?>("--from-savepoint", "-s")
         {

@@ -89,7 +89,13 @@ internal static class SavepointCommands
     private static (Option<string?> Target, Option<SavepointFormat> Format, Option<string?> RequestId) RequestOptions() =>
     (
         new Option<string?>("--target", "-t") { Description = "The directory, or blob URL in the silos' container, to write the savepoint under (default: the silos' savepoint root).", HelpName = "DIR|URL" },
-        new Option<SavepointFormat>("--format", "-f") { Description = "portable (any backend and parallelism; the default) or native (the backend's own files).", DefaultValueFactory = _ => SavepointFormat.Portable },
+        new Option<SavepointFormat>("--format", "-f")
+        {
+            Description = "portable (any backend and parallelism; the default) or native (the RocksDB backend's own files; a job on the heap backend has none).",
+            HelpName = "portable|native",
+            DefaultValueFactory = _ => SavepointFormat.Portable,
+            CustomParser = result => CommandLine.ParseChoice(result, "--format", SavepointFormat.Portable),
+        },
         new Option<string?>("--request-id") { Description = "An id that makes a retried request return the same savepoint instead of taking another.", HelpName = "ID" }
     );
 

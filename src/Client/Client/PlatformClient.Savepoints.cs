@@ -10,7 +10,7 @@ public sealed partial class PlatformClient
     /// start from, at another parallelism or on another state backend (portable format).
     /// </summary>
     /// <exception cref="InvalidOperationException">The job is not running with checkpointing settings, or the savepoint failed (the message says why).</exception>
-    /// <exception cref="ArgumentException">The target is outside the silos' savepoint root (a directory, or for a URL <c>{container URL}/{SavepointPrefix}</c>).</exception>
+    /// <exception cref="ArgumentException">The target is outside the silos' savepoint root (a directory, or for a URL <c>{container URL}/{SavepointPrefix}</c>), or a <see cref="SavepointFormat.Native"/> savepoint is asked of a job on the heap state backend (it has no native format).</exception>
     public async Task<SavepointInfo> TriggerSavepointAsync(string jobId, SavepointRequest? request = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         var coordinator = _grains.GetGrain<ICheckpointCoordinatorGrain>(jobId);

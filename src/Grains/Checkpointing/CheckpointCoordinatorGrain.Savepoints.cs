@@ -63,9 +63,10 @@ internal sealed partial class CheckpointCoordinatorGrain
             throw new InvalidOperationException(refusal);
         }
 
-        if (CheckpointRequestDecider.RefuseRequest(request) is { } malformed)
+        if (CheckpointRequestDecider.RefuseRequest(JobId, request, S.Start?.StateBackend) is { } malformed)
         {
-            throw new ArgumentException(malformed, nameof(request));
+            // Without a parameter name: the message is shown to people as it is (platform savepoint prints it).
+            throw new ArgumentException(malformed);
         }
 
         var location = savepointLocations.NewSavepoint(JobId, request.TargetDirectory);

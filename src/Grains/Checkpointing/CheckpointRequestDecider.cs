@@ -55,9 +55,17 @@ internal sealed class CheckpointRequestDecider
         return null;
     }
 
-    /// <summary>Why a savepoint request is malformed; null when it is well formed.</summary>
-    public static string? RefuseRequest(SavepointRequest request)
+    /// <summary>Why a savepoint request is malformed or asks for what this job cannot give; null when it can be taken.</summary>
+    public static string? RefuseRequest(string jobId, SavepointRequest request, State.StateBackendKind? backend)
     {
+        // The heap backend has one snapshot format, the portable one: a "native" savepoint of it would be a portable one
+        // under another name, so it is refused rather than silently substituted.
+        if (request.Format == SavepointFormat.Native && backend == State.StateBackendKind.Heap)
+        {
+            return $"Job {jobId} runs on the heap state backend, which has no native savepoint format (only RocksDB has one); " +
+                "take a portable savepoint (the default: leave out --format or SavepointRequest.Format), which any backend restores at any parallelism.";
+        }
+
         if (request.Drain && !request.Stop)
         {
             return "Drain applies to a stop with savepoint only (SavepointRequest.Stop, or platform stop --drain); a savepoint of a running job cannot drain its sources.";

@@ -20,6 +20,9 @@ public sealed record CoordinatorStart
 
     /// <summary>The job's name (for telemetry); null in state persisted before it existed.</summary>
     [Id(4)] public string? JobName { get; init; }
+
+    /// <summary>The state backend the job's subtasks run on (what a native savepoint would be); null in state persisted before it existed.</summary>
+    [Id(5)] public State.StateBackendKind? StateBackend { get; init; }
 }
 
 /// <summary>

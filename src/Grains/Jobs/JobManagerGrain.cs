@@ -526,6 +526,7 @@ internal sealed partial class JobManagerGrain(
                     Subtasks = [.. _subtasks.Keys.Select(id => (id, _plan!.Tasks[id.TaskIndex].Name))],
                     MaxParallelism = S.Graph.MaxParallelism,
                     JobName = S.Graph.Name,
+                    StateBackend = S.Graph.StateBackend ?? settings.DefaultStateBackend,
                 });
                 if (restore is not null && restoreLocation is null)
                 {

@@ -1,9 +1,14 @@
+using System.ComponentModel;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Reflection;
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using Platform.Hosting;
 
 namespace Platform.Silo.Hosting;
@@ -30,6 +35,10 @@ internal static class SiloConfiguration
     public const string SiloListeningEndpointKey = "Orleans:Endpoints:SiloListeningEndpoint";
     public const string GatewayListeningEndpointKey = "Orleans:Endpoints:GatewayListeningEndpoint";
     public const string ParentProcessIdKey = "Silo:ParentProcessId";
+    public const string MembershipSection = "Orleans:Membership";
+    public const string UrlsKey = "urls";
+    public const string HttpPortsKey = "http_ports";
+    public const string HttpsPortsKey = "https_ports";
 
     /// <summary>The provider type of Orleans' development clustering (the primary silo keeps the membership table).</summary>
     public const string DevelopmentClustering = "Development";
@@ -120,6 +129,8 @@ internal static class SiloConfiguration
         Endpoint(configuration, SiloListeningEndpointKey, problems);
         Endpoint(configuration, GatewayListeningEndpointKey, problems);
 
+        // Whatever the provider type: a bad value is named first, even when the provider type is missing too.
+        Endpoint(configuration, PrimarySiloEndPointKey, problems);
         var clustering = configuration.GetSection(ClusteringSection);
         if (clustering.Exists())
         {
@@ -128,18 +139,11 @@ internal static class SiloConfiguration
             {
                 problems.Add($"{ClusteringSection} is configured but {ClusteringProviderTypeKey} is not set; set it to the membership provider (for example '{DevelopmentClustering}').");
             }
-            else if (string.Equals(providerType, DevelopmentClustering, StringComparison.OrdinalIgnoreCase))
-            {
-                Endpoint(configuration, PrimarySiloEndPointKey, problems);
-            }
-
         }
 
-        if (configuration[ParentProcessIdKey] is { } parent
-            && (!int.TryParse(parent, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0))
-        {
-            problems.Add($"{ParentProcessIdKey} is '{parent}', which is not a process id.");
-        }
+        MembershipOptions(configuration, problems);
+        HttpAddresses(configuration, problems);
+        ParentProcess(configuration, problems);
 
         RedisConnections.Validate(configuration, problems);
         AzureStorageConnections.Validate(configuration, problems);
@@ -228,6 +232,154 @@ internal static class SiloConfiguration
         {
             problems.AddRange(result.Failures ?? []);
         }
+    }
+
+    /// <summary>
+    /// The <c>Orleans:Membership</c> values the host binds to <see cref="ClusterMembershipOptions"/>: Orleans binds them
+    /// only when the silo starts, and a value it cannot convert fails deep inside the start (the host could not even stop).
+    /// </summary>
+    private static void MembershipOptions(IConfiguration configuration, List<string> problems)
+    {
+        foreach (var setting in configuration.GetSection(MembershipSection).GetChildren())
+        {
+            if (setting.Value is not { } value
+                || typeof(ClusterMembershipOptions).GetProperty(setting.Key, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase) is not { CanWrite: true } property)
+            {
+                continue;
+            }
+
+            var type = Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType;
+            var converter = TypeDescriptor.GetConverter(type);
+            if (!converter.CanConvertFrom(typeof(string)))
+            {
+                continue;
+            }
+
+            try
+            {
+                // The converter the configuration binder uses, so that what passes here binds there.
+                converter.ConvertFromInvariantString(value);
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException or NotSupportedException or OverflowException)
+            {
+                problems.Add($"{MembershipSection}:{property.Name} is '{value}', which is not {Expected(type)}.");
+            }
+        }
+
+        static string Expected(Type type) => type switch
+        {
+            _ when type == typeof(TimeSpan) => "a duration as [d.]hh:mm:ss[.fff] (for example 00:00:01 for one second)",
+            _ when type == typeof(bool) => "true or false",
+            _ when type == typeof(int) || type == typeof(long) => "a whole number",
+            _ when type.IsEnum => $"one of {string.Join(", ", Enum.GetNames(type))}",
+            _ => $"a value of type {type.Name}",
+        };
+    }
+
+    /// <summary>
+    /// The HTTP addresses (<c>urls</c>, <c>http_ports</c>, <c>https_ports</c>): Kestrel parses them only once the silo has
+    /// started, so that a bad one would stop a silo that had already joined its cluster.
+    /// </summary>
+    private static void HttpAddresses(IConfiguration configuration, List<string> problems)
+    {
+        // Only what Kestrel will read: Kestrel:Endpoints override the urls, and urls override the ports.
+        if (configuration.GetSection("Kestrel:Endpoints").Exists())
+        {
+            return;
+        }
+
+        if (configuration[UrlsKey] is { } urls && !string.IsNullOrWhiteSpace(urls))
+        {
+            foreach (var url in urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!IsHttpAddress(url))
+                {
+                    var which = url == urls.Trim() ? ", which" : $": '{url}'";
+                    problems.Add($"{SourceOf(UrlsKey, urls)} is '{urls}'{which} is not an http:// or https:// address with a host (for example {DefaultUrl}, or http://0.0.0.0:8080 for every interface; several are separated by ';').");
+                }
+            }
+
+            return;
+        }
+
+        foreach (var key in new[] { HttpPortsKey, HttpsPortsKey })
+        {
+            if (configuration[key] is { } ports && !string.IsNullOrWhiteSpace(ports)
+                && ports.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Any(p => !int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > IPEndPoint.MaxPort))
+            {
+                problems.Add($"{SourceOf(key, ports)} is '{ports}'; it must be port numbers between 1 and 65535, separated by ';'.");
+            }
+        }
+
+        static bool IsHttpAddress(string url)
+        {
+            try
+            {
+                // Kestrel's own parser, and the checks Kestrel adds to it (scheme, no path base).
+                var address = BindingAddress.Parse(url);
+                return (string.Equals(address.Scheme, "http", StringComparison.OrdinalIgnoreCase) || string.Equals(address.Scheme, "https", StringComparison.OrdinalIgnoreCase))
+                    && !string.IsNullOrEmpty(address.Host)
+                    && string.IsNullOrEmpty(address.PathBase);
+            }
+            catch (FormatException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>Silo:ParentProcessId</c>: a process id, of a process that runs now. The watcher would stop a silo whose parent is
+    /// already gone in the middle of its start, which surfaces only as a cancelled start.
+    /// </summary>
+    private static void ParentProcess(IConfiguration configuration, List<string> problems)
+    {
+        if (configuration[ParentProcessIdKey] is not { } parent)
+        {
+            return;
+        }
+
+        if (!int.TryParse(parent, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0)
+        {
+            problems.Add($"{ParentProcessIdKey} is '{parent}', which is not a process id.");
+            return;
+        }
+
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            if (!process.HasExited)
+            {
+                return;
+            }
+        }
+        catch (ArgumentException)
+        {
+            // Not running.
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.ComponentModel.Win32Exception or NotSupportedException)
+        {
+            // It runs but cannot be inspected; the watcher treats it the same way.
+            return;
+        }
+
+        problems.Add($"{ParentProcessIdKey} is '{parent}', but no process with that id is running; the silo stops when that process exits, so set it to the id of the process that starts the silo (as the tests and benchmarks do), or leave it unset.");
+    }
+
+    // ASPNETCORE_URLS and DOTNET_URLS become the urls key; name the variable the user actually set.
+    private static string SourceOf(string key, string value)
+    {
+        foreach (var prefix in new[] { "ASPNETCORE_", "DOTNET_" })
+        {
+            var variable = prefix + key.ToUpperInvariant();
+            if (Environment.GetEnvironmentVariable(variable) == value)
+            {
+                return variable;
+            }
+        }
+
+        return key;
     }
 
     private static void RequireNonEmpty(IConfiguration configuration, string key, string what, List<string> problems)

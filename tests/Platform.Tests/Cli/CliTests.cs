@@ -239,6 +239,91 @@ public sealed class CliTests(ITestOutputHelper output)
         AssertFailure(await CliProcess.RunAsync(new Dictionary<string, string>(unreachable) { ["PLATFORM_CONNECT_TIMEOUT"] = "0" }, "list"), 2, "PLATFORM_CONNECT_TIMEOUT '0'");
     }
 
+    [Fact]
+    public async Task An_option_value_that_does_not_parse_names_the_option_and_what_it_takes_not_a_dotnet_type()
+    {
+        // Found while parsing, before connecting: no cluster.
+        var unreachable = new Dictionary<string, string> { ["PLATFORM_GATEWAY"] = "127.0.0.1:1", ["PLATFORM_CONNECT_TIMEOUT"] = "3" };
+        foreach (var (args, expected) in new[]
+        {
+            (new[] { "run", "word-count", "--parallelism", "abc" }, "error: --parallelism is 'abc'; it must be a whole number of at least 1"),
+            (new[] { "run", "word-count", "-p", "0" }, "error: --parallelism is '0'; it must be a whole number of at least 1"),
+            (new[] { "savepoint", "some-job", "--format", "canonical" }, "error: --format is 'canonical'; it must be one of portable, native."),
+        })
+        {
+            var result = await CliProcess.RunAsync(unreachable, args);
+            output.WriteLine(result.ToString());
+            Assert.True(result.ExitCode == 2, result.ToString());
+            Assert.Equal("", result.StandardOutput);
+            Assert.StartsWith(expected, result.StandardError, StringComparison.Ordinal);
+            Assert.DoesNotContain("System.", result.StandardError, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task A_native_savepoint_of_a_heap_job_is_refused_as_bad_usage_and_no_savepoint_is_taken()
+    {
+        var ports = Ports.Free(3);
+        var (siloPort, gatewayPort, httpPort) = (ports[0], ports[1], ports[2]);
+        var clusterId = $"cli-{Guid.NewGuid():N}";
+        var savepointRoot = TestData.NewDirectory("cli-savepoints");
+        // The silo's default state backend is the heap.
+        await using var silo = ChildProcess.Start(BuiltPrograms.Silo, [], new Dictionary<string, string>
+        {
+            ["Orleans__ClusterId"] = clusterId,
+            ["Orleans__ServiceId"] = "platform-cli-tests",
+            ["Orleans__Endpoints__SiloPort"] = siloPort.ToString(CultureInfo.InvariantCulture),
+            ["Orleans__Endpoints__GatewayPort"] = gatewayPort.ToString(CultureInfo.InvariantCulture),
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{httpPort}",
+            ["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+            ["Platform__StateDirectory"] = Path.Combine(TestData.NewDirectory("cli-silo"), "state"),
+            ["Platform__CheckpointDirectory"] = Path.Combine(TestData.NewDirectory("cli-silo"), "checkpoints"),
+            ["Platform__SavepointDirectory"] = savepointRoot,
+        });
+        var environment = new Dictionary<string, string>
+        {
+            ["PLATFORM_GATEWAY"] = $"127.0.0.1:{gatewayPort}",
+            ["PLATFORM_CLUSTER_ID"] = clusterId,
+            ["PLATFORM_SERVICE_ID"] = "platform-cli-tests",
+        };
+        var runs = new List<CliResult>();
+        async Task<CliResult> Cli(params string[] args)
+        {
+            var result = await CliProcess.RunAsync(environment, args);
+            runs.Add(result);
+            return result;
+        }
+
+        try
+        {
+            await Poll.UntilAsync(
+                async () => !silo.HasExited ? await SiloHostTests.IsLiveAsync(httpPort) : throw new InvalidOperationException($"The silo exited with code {silo.ExitCode}:\n{silo.Output}"),
+                SiloTimeout,
+                () => $"the silo answers on http://127.0.0.1:{httpPort}/health/live");
+            string jobId;
+            using (var run = JsonDocument.Parse(Ok(await Cli("run", "generated-word-count", "--arg", "rate=200", "--json")).StandardOutput))
+            {
+                jobId = run.RootElement.GetProperty("jobId").GetString()!;
+            }
+
+            // Refused, not silently taken in the portable format (stop --format native asks the coordinator the same way).
+            AssertFailure(await Cli("savepoint", jobId, "--format", "native", "--json"), 2, "heap state backend, which has no native savepoint format");
+            Assert.Empty(Directory.EnumerateFileSystemEntries(savepointRoot));
+
+            // The job runs on and could be savepointed all along: the portable format is taken.
+            Assert.True(File.Exists(Path.Combine(SavepointPath(Ok(await Cli("savepoint", jobId, "--json"))), "_metadata")));
+        }
+        finally
+        {
+            foreach (var run in runs)
+            {
+                output.WriteLine(run.ToString());
+            }
+
+            output.WriteLine(silo.Output);
+        }
+    }
+
     private static CliResult Ok(CliResult result)
     {
         Assert.True(result.ExitCode == 0, result.ToString());

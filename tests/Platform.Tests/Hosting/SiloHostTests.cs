@@ -116,6 +116,47 @@ public sealed class SiloHostTests(ITestOutputHelper output)
         Assert.Matches(new Regex($"{Regex.Escape(setting)} is '?{Regex.Escape(value)}'?"), silo.Output);
     }
 
+    [Theory]
+    [InlineData("Orleans__Membership__ProbeTimeout", "abc", "Orleans:Membership:ProbeTimeout", "not a duration")]
+    [InlineData("ASPNETCORE_URLS", "garbage", "ASPNETCORE_URLS", "not an http:// or https:// address")]
+    [InlineData("Silo__ParentProcessId", DeadProcessId, "Silo:ParentProcessId", "no process with that id is running")]
+    [InlineData("Orleans__Clustering__PrimarySiloEndPoint", "garbage", "Orleans:Clustering:PrimarySiloEndPoint", "not an IP endpoint")]
+    public async Task Values_Orleans_and_Kestrel_read_only_while_starting_are_refused_with_exit_code_2_before_Orleans_starts(
+        string variable, string value, string setting, string why)
+    {
+        if (value == DeadProcessId)
+        {
+            // A process id that was just freed (its process ran and exited).
+            using var gone = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(BuiltPrograms.DotnetHost, "--version") { RedirectStandardOutput = true })!;
+            await gone.WaitForExitAsync();
+            value = gone.Id.ToString(CultureInfo.InvariantCulture);
+        }
+
+        var ports = Ports.Free(3);
+        var environment = new Dictionary<string, string>
+        {
+            ["Orleans__ClusterId"] = $"hosting-{Guid.NewGuid():N}",
+            ["Orleans__Endpoints__SiloPort"] = ports[0].ToString(CultureInfo.InvariantCulture),
+            ["Orleans__Endpoints__GatewayPort"] = ports[1].ToString(CultureInfo.InvariantCulture),
+            ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{ports[2]}",
+            ["Silo__ParentProcessId"] = Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+        };
+        environment[variable] = value;
+
+        await using var silo = ChildProcess.Start(BuiltPrograms.Silo, [], environment);
+        var exited = await silo.WaitForExitAsync(Timeout);
+        output.WriteLine(silo.Output);
+
+        Assert.True(exited, $"The silo was still running after {Timeout} with {variable}={value}.");
+        // 2 is the host's exit code for bad settings (1 is a failed start; 134 an unhandled exception).
+        Assert.True(silo.ExitCode == 2, $"exit code {silo.ExitCode} with {variable}={value}:\n{silo.Output}");
+        Assert.Matches(new Regex($"{Regex.Escape(setting)} is '{Regex.Escape(value)}'[^.]*{Regex.Escape(why)}"), silo.Output);
+        // Refused up front: no Orleans component logged anything (it would have, had the silo begun to start).
+        Assert.DoesNotContain("Orleans.", silo.Output, StringComparison.Ordinal);
+    }
+
+    private const string DeadProcessId = "(a process id that is not running)";
+
     internal static async Task<bool> IsLiveAsync(int httpPort)
     {
         try
