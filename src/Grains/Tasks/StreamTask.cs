@@ -290,6 +290,13 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                 // Input is idle: send partly filled batches now rather than hold records back, then look again.
                 await FlushPendingAsync();
             }
+            else if (_chain.WatermarkGenerator is not null)
+            {
+                // A generator downstream of an exchange emits on its interval, and notices idleness, while no input comes.
+                await EmitGeneratedWatermarkIfDueAsync();
+                _inputSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                await Task.WhenAny(_inputSignal.Task, Task.Delay(_deployment.AutoWatermarkInterval, _cancellation.Token));
+            }
             else
             {
                 _inputSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

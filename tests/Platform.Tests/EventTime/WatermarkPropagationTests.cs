@@ -61,6 +61,42 @@ public sealed class WatermarkPropagationTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_two_input_operator_holds_its_watermark_at_the_slower_input()
+    {
+        const long fast = 10_000, slow = 100;
+        var job = new StreamJobBuilder("two-input-watermark") { DefaultParallelism = 2, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
+        var strategy = WatermarkStrategy<long>.ForMonotonousTimestamps().WithTimestampAssigner(new ValueIsTimestamp());
+        var first = job.AddSource(new SequenceSource { Count = fast, RecordsPerSecondPerSubtask = 5_000 }, "fast").Uid("fast")
+            .AssignTimestampsAndWatermarks(strategy).Uid("fast-timestamps")
+            .KeyBy(new ModuloKey());
+        // The second input emits 0..99 at once and then nothing, without ending: its watermark stops at 98.
+        var second = job.AddSource(new OnlyFirstSubtaskEmits { Count = slow, RecordsPerSecond = 1_000_000 }, "slow").Uid("slow").SetParallelism(1)
+            .AssignTimestampsAndWatermarks(strategy).Uid("slow-timestamps").SetParallelism(1)
+            .KeyBy(new ModuloKey());
+        first.Connect(second)
+            .Process(new RecordWatermarkOfTwo(), "two-inputs").Uid("two-inputs")
+            .SinkTo(new CollectSink<Observed>(), "collect").Uid("collect");
+
+        var jobId = await fixture.Platform.SubmitAsync(job);
+        try
+        {
+            IReadOnlyList<Observed> observed = [];
+            await Hosting.Poll.UntilAsync(
+                async () => (observed = await fixture.Platform.GetCollectedAsync<Observed>(jobId, "collect")).Count == fast + slow,
+                Timeout,
+                () => $"{observed.Count} of {fast + slow} records arrived");
+
+            // The minimum of the inputs: never past the slow input's 98, though the fast one reached 9,999 and ended.
+            Assert.All(observed, o => Assert.True(o.Watermark <= slow - 2, $"watermark {o.Watermark} passed the slow input's"));
+            Assert.Contains(observed, o => o.Watermark == slow - 2);
+        }
+        finally
+        {
+            await fixture.Platform.CancelAsync(jobId);
+        }
+    }
+
+    [Fact]
     public async Task Each_record_keeps_the_timestamp_its_assigner_gave_it_through_chained_operators_and_an_exchange()
     {
         const long records = 5_000;
@@ -179,6 +215,22 @@ public sealed class RecordWatermark : KeyedProcessFunction<long, long, Observed>
     public override void Open(IRuntimeContext context) => _context = context;
 
     public override void ProcessElement(long value, IKeyedContext<long> context, ICollector<Observed> output) =>
+        output.Collect(new Observed(value, _context!.CurrentWatermark, _context.SubtaskIndex, _arrivals++));
+}
+
+/// <summary>Like <see cref="RecordWatermark"/> for a two-input operator.</summary>
+[GenerateSerializer, Alias("tests.RecordWatermarkOfTwo")]
+public sealed class RecordWatermarkOfTwo : KeyedCoProcessFunction<long, long, long, Observed>
+{
+    [NonSerialized] private IRuntimeContext? _context;
+    [NonSerialized] private long _arrivals;
+
+    public override void Open(IRuntimeContext context) => _context = context;
+
+    public override void ProcessElement1(long value, IKeyedContext<long> context, ICollector<Observed> output) =>
+        output.Collect(new Observed(value, _context!.CurrentWatermark, _context.SubtaskIndex, _arrivals++));
+
+    public override void ProcessElement2(long value, IKeyedContext<long> context, ICollector<Observed> output) =>
         output.Collect(new Observed(value, _context!.CurrentWatermark, _context.SubtaskIndex, _arrivals++));
 }
 
