@@ -21,14 +21,7 @@ public sealed class WatermarkPropagationTests(ClusterFixture fixture)
     {
         const long records = 20_000;
         var job = new StreamJobBuilder("watermark-propagation") { DefaultParallelism = 2, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
-        job.AddSource(new SequenceSource { Count = records, RecordsPerSecondPerSubtask = 10_000 }, "sequence").Uid("sequence")
-            // Out of order by at most 6 within a subtask (subtask i emits i, i + 2, ...; x ^ 6 permutes blocks of 8).
-            .Map(new Scramble(), "scramble").Uid("scramble")
-            .AssignTimestampsAndWatermarks(WatermarkStrategy<long>.ForBoundedOutOfOrderness(TimeSpan.FromMilliseconds(8)).WithTimestampAssigner(new ValueIsTimestamp()))
-            .Uid("timestamps")
-            .KeyBy(new ModuloKey())
-            .Process(new RecordWatermark(), "record-watermark").Uid("record-watermark")
-            .SinkTo(new CollectSink<Observed>(), "collect").Uid("collect");
+        ScrambledIntoTheWatermarkRecorder(job.AddSource(new SequenceSource { Count = records, RecordsPerSecondPerSubtask = 10_000 }, "sequence").Uid("sequence"));
 
         var jobId = await fixture.Platform.SubmitAsync(job);
         var status = await fixture.Platform.WaitForCompletionAsync(jobId, Timeout);
@@ -66,14 +59,8 @@ public sealed class WatermarkPropagationTests(ClusterFixture fixture)
             Checkpointing = settings,
             RestartStrategy = Platform.Checkpointing.RestartStrategy.FixedDelayRestart(3, TimeSpan.FromMilliseconds(100)),
         };
-        job.AddSource(new SequenceSource { Count = records, RecordsPerSecondPerSubtask = 4_000 }, "sequence").Uid("sequence")
-            .Map(new FailOnDemand<long>(), "fail-on-demand").Uid("fail-on-demand")
-            .Map(new Scramble(), "scramble").Uid("scramble")
-            .AssignTimestampsAndWatermarks(WatermarkStrategy<long>.ForBoundedOutOfOrderness(TimeSpan.FromMilliseconds(8)).WithTimestampAssigner(new ValueIsTimestamp()))
-            .Uid("timestamps")
-            .KeyBy(new ModuloKey())
-            .Process(new RecordWatermark(), "record-watermark").Uid("record-watermark")
-            .SinkTo(new CollectSink<Observed>(), "collect").Uid("collect");
+        ScrambledIntoTheWatermarkRecorder(job.AddSource(new SequenceSource { Count = records, RecordsPerSecondPerSubtask = 4_000 }, "sequence").Uid("sequence")
+            .Map(new FailOnDemand<long>(), "fail-on-demand").Uid("fail-on-demand"));
 
         var jobId = await fixture.Platform.SubmitAsync(job);
         var checkpoint = await fixture.Platform.TriggerCheckpointAsync(jobId, Timeout);
@@ -172,6 +159,20 @@ public sealed class WatermarkPropagationTests(ClusterFixture fixture)
         Assert.Equal(records, without.Count);
         Assert.All(without, o => Assert.Null(o.Timestamp));
     }
+
+    /// <summary>
+    /// Scrambles the sequence (out of order by at most 6 within a subtask: subtask i emits i, i + 2, ...; x ^ 6 permutes
+    /// blocks of 8), assigns timestamps with an out-of-orderness bound of 8, and records each record's watermark after a
+    /// keyed exchange into the "collect" sink.
+    /// </summary>
+    private static void ScrambledIntoTheWatermarkRecorder(DataStream<long> sequence) =>
+        sequence
+            .Map(new Scramble(), "scramble").Uid("scramble")
+            .AssignTimestampsAndWatermarks(WatermarkStrategy<long>.ForBoundedOutOfOrderness(TimeSpan.FromMilliseconds(8)).WithTimestampAssigner(new ValueIsTimestamp()))
+            .Uid("timestamps")
+            .KeyBy(new ModuloKey())
+            .Process(new RecordWatermark(), "record-watermark").Uid("record-watermark")
+            .SinkTo(new CollectSink<Observed>(), "collect").Uid("collect");
 
     private async Task<IReadOnlyList<TimestampObserved>> RunToEndAsync(StreamJobBuilder job)
     {

@@ -19,15 +19,7 @@ public sealed class SiloDownNotificationTests
 
         // Sources that emit nothing: once their subtasks are lost, no batch, grant or checkpoint reveals it, so only the
         // watchers' notification can end the job. Without checkpointing it does not restart: it fails, saying why.
-        var (jobId, victim) = await SubmitWithSubtasksOnASecondaryWithoutTheJobManagerAsync(cluster, () =>
-        {
-            var job = new StreamJobBuilder(name) { DefaultParallelism = 3 };
-            job.AddSource(new SequenceSource { RecordsPerSecondPerSubtask = 0.001 }, "idle source")
-                .Rebalance()
-                .Map(new Identity<long>(), "identity")
-                .SinkTo(new DiscardingSink<long>(), "discard");
-            return job;
-        });
+        var (jobId, victim) = await SubmitWithSubtasksOnASecondaryWithoutTheJobManagerAsync(cluster, () => IdleJob(name));
 
         // Both surviving silos' watchers notify; the first four calls find the job manager unreachable.
         CallFaults.Fail(nameof(IJobRecovery.OnSiloDown), jobId, times: 4);
@@ -53,15 +45,7 @@ public sealed class SiloDownNotificationTests
     {
         await using var cluster = await KillableCluster.StartAsync(silos: 3);
         var name = $"heartbeat-{Guid.NewGuid():N}"[..22];
-        var (jobId, victim) = await SubmitWithSubtasksOnASecondaryWithoutTheJobManagerAsync(cluster, () =>
-        {
-            var job = new StreamJobBuilder(name) { DefaultParallelism = 3 };
-            job.AddSource(new SequenceSource { RecordsPerSecondPerSubtask = 0.001 }, "idle source")
-                .Rebalance()
-                .Map(new Identity<long>(), "identity")
-                .SinkTo(new DiscardingSink<long>(), "discard");
-            return job;
-        });
+        var (jobId, victim) = await SubmitWithSubtasksOnASecondaryWithoutTheJobManagerAsync(cluster, () => IdleJob(name));
 
         // No watcher's notification ever reaches the job manager (as when it was told while it could not act on it):
         // the idle job's other subtasks never call the lost ones, so only the job manager's heartbeat can find them.
@@ -82,6 +66,17 @@ public sealed class SiloDownNotificationTests
         {
             CallFaults.Clear(nameof(IJobRecovery.OnSiloDown), jobId);
         }
+    }
+
+    /// <summary>Sources that emit nothing: once their subtasks are lost, no batch, grant or checkpoint reveals it.</summary>
+    private static StreamJobBuilder IdleJob(string name)
+    {
+        var job = new StreamJobBuilder(name) { DefaultParallelism = 3 };
+        job.AddSource(new SequenceSource { RecordsPerSecondPerSubtask = 0.001 }, "idle source")
+            .Rebalance()
+            .Map(new Identity<long>(), "identity")
+            .SinkTo(new DiscardingSink<long>(), "discard");
+        return job;
     }
 
     private static async Task<(string JobId, string Victim)> SubmitWithSubtasksOnASecondaryWithoutTheJobManagerAsync(KillableCluster cluster, Func<StreamJobBuilder> build)
