@@ -98,6 +98,10 @@ public interface IKeyedContext<out TKey>
     /// set it; <c>null</c> when it has none (a job without <c>AssignTimestampsAndWatermarks</c>).
     /// </summary>
     long? Timestamp => null;
+
+    /// <summary>The timers of the current key, and the subtask's clocks.</summary>
+    /// <exception cref="NotSupportedException">The context is not a keyed process function's.</exception>
+    ITimerService TimerService => throw new NotSupportedException("Timers are available to keyed process functions only (KeyedProcessFunction, KeyedCoProcessFunction).");
 }
 
 /// <summary>
@@ -122,6 +126,14 @@ public abstract class KeyedProcessFunction<TKey, TIn, TOut> : IRichFunction
 
     /// <summary>Processes one record; state handles created in <see cref="Open"/> see the state of <c>context.CurrentKey</c>.</summary>
     public abstract void ProcessElement(TIn value, IKeyedContext<TKey> context, ICollector<TOut> output);
+
+    /// <summary>
+    /// A timer registered through <c>context.TimerService</c> fired (Flink's <c>onTimer</c>); keyed state is scoped to
+    /// its key. What it emits carries the timer's time as its timestamp when the timer is an event-time one.
+    /// </summary>
+    public virtual void OnTimer(long timestamp, IOnTimerContext<TKey> context, ICollector<TOut> output)
+    {
+    }
 }
 
 /// <summary>
@@ -148,6 +160,11 @@ public abstract class KeyedCoProcessFunction<TKey, TIn1, TIn2, TOut> : IRichFunc
 
     /// <summary>Processes one record of the second input.</summary>
     public abstract void ProcessElement2(TIn2 value, IKeyedContext<TKey> context, ICollector<TOut> output);
+
+    /// <summary>A timer registered through <c>context.TimerService</c> fired; keyed state is scoped to its key.</summary>
+    public virtual void OnTimer(long timestamp, IOnTimerContext<TKey> context, ICollector<TOut> output)
+    {
+    }
 }
 
 /// <summary>What a function can learn about the subtask it runs in, and where it gets keyed state.</summary>

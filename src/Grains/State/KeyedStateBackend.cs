@@ -22,6 +22,13 @@ internal interface IKeyedStateBackend<TKey> : IKeyedStateBackend
 
     /// <summary>Sets the current key (computing its key group).</summary>
     void SetCurrentKey(TKey key);
+
+    /// <summary>
+    /// The keys that have a value in the named state, over every key group held (Flink's <c>getKeys</c>); empty when
+    /// the state was not created (with a <c>Get…State</c> call) yet. Used to rebuild what is derived from state after
+    /// a restore (timer queues); not for the record path.
+    /// </summary>
+    IReadOnlyList<TKey> GetKeys(string stateName);
 }
 
 /// <summary>The part of a keyed state backend that does not depend on the key type: creating state handles.</summary>
@@ -40,6 +47,9 @@ internal interface IKeyedStateBackend : IDisposable
     IReducingState<T> GetReducingState<T>(ReducingStateDescriptor<T> descriptor);
 
     IAggregatingState<TIn, TOut> GetAggregatingState<TIn, TAcc, TOut>(AggregatingStateDescriptor<TIn, TAcc, TOut> descriptor);
+
+    /// <summary>Whether the named state exists: created by a <c>Get…State</c> call, or restored from a snapshot.</summary>
+    bool HasState(string stateName);
 
     /// <summary>The number of keys that have a value in the named state (all key groups).</summary>
     long CountKeys(string stateName);

@@ -44,6 +44,9 @@ internal sealed class OperatorChain
 
     public required OperatorContext Context { get; init; }
 
+    /// <summary>The chain's head when it has timers to drive (a keyed operator), otherwise null.</summary>
+    public Operators.ITimedOperator? TimedHead => Operators.Count > 0 ? Operators[0] as Operators.ITimedOperator : null;
+
     public IKeyedStateBackend? KeyedState { get; init; }
 
     /// <summary>The uid of the operator that owns <see cref="KeyedState"/>.</summary>

@@ -20,6 +20,10 @@ internal sealed partial class StreamTask
     private long _nextGeneratedWatermarkAt;
     private long _recordsSeenAtLastCheck = -1;
     private long _recordsLastSeenAt = Stopwatch.GetTimestamp();
+    private long _timersWatermark = long.MinValue;
+
+    // Set by the barrier of a stop with savepoint without drain: the end of input that follows is no end of event time.
+    private bool _stopWithoutDrain;
 
     private StatusWatermarkValve Valve => _valve ??= new StatusWatermarkValve([.. _inputs.Select(c => c.Spec.Gate)]);
 
@@ -46,6 +50,12 @@ internal sealed partial class StreamTask
             _ => ValveOutput.None,
         };
 
+        if (output.Watermark is { } passed)
+        {
+            // The head's event-time timers fire before the watermark goes on, so what they emit precedes it.
+            AdvanceTimers(passed);
+        }
+
         // A chain with its own generator replaces what comes from upstream (Flink's TimestampsAndWatermarksOperator),
         // except the end of event time.
         if (_chain.WatermarkGenerator is not null && output.Watermark != long.MaxValue)
@@ -67,10 +77,59 @@ internal sealed partial class StreamTask
     /// <summary>Input channel <paramref name="index"/> ended: it holds back no watermark any more.</summary>
     private async ValueTask OnInputEndedEventTimeAsync(int index)
     {
-        if (_eventTime && Valve.OnWatermark(index, long.MaxValue) is { Watermark: { } advanced } && _chain.WatermarkGenerator is null)
+        if (_stopWithoutDrain)
         {
-            await EmitWatermarkAsync(advanced);
+            // Stopped at a savepoint without draining: event time stays where it was (Flink's NO_DRAIN), so no timer
+            // or window fires for an end that did not come.
+            return;
         }
+
+        if (_eventTime && Valve.OnWatermark(index, long.MaxValue) is { Watermark: { } advanced })
+        {
+            AdvanceTimers(advanced);
+            if (_chain.WatermarkGenerator is null)
+            {
+                await EmitWatermarkAsync(advanced);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Every input ended: the event-time timers left fire (Flink's end of input brings the final watermark), unless
+    /// the job stopped at a savepoint without draining. A job without watermarks gets here too.
+    /// </summary>
+    private void FireTimersAtEndOfInput()
+    {
+        if (!_stopWithoutDrain)
+        {
+            AdvanceTimers(long.MaxValue);
+        }
+    }
+
+    private void AdvanceTimers(long watermark)
+    {
+        if (_chain.TimedHead is { } head && watermark > _timersWatermark)
+        {
+            _timersWatermark = watermark;
+            head.AdvanceWatermark(watermark);
+        }
+    }
+
+    /// <summary>Fires the head's processing-time timers that are due; returns whether any were, and when the next one is (null if none).</summary>
+    private (bool Fired, long? Next) FireProcessingTimersIfDue()
+    {
+        if (_chain.TimedHead is not { HasTimers: true } head || head.NextProcessingTimer is not { } next)
+        {
+            return (false, null);
+        }
+
+        if (next <= _processingClock.GetUtcNow().ToUnixTimeMilliseconds())
+        {
+            head.FireProcessingTimers();
+            return (true, head.NextProcessingTimer);
+        }
+
+        return (false, next);
     }
 
     /// <summary>Emits the chain generator's watermark when the interval passed and it advanced; marks the subtask idle after its idleness timeout.</summary>
@@ -112,6 +171,11 @@ internal sealed partial class StreamTask
     /// <summary>At the end of input: the end of event time, if the subtask has any, goes before the end of input.</summary>
     private async ValueTask EmitFinalWatermarkAsync()
     {
+        if (_stopWithoutDrain)
+        {
+            return;
+        }
+
         if ((_chain.WatermarkGenerator is not null || _eventTime) && _emittedWatermark < long.MaxValue)
         {
             if (_emittedIdle)

@@ -70,6 +70,7 @@ internal sealed partial class StreamTask
                 await InjectBarrierAsync(trigger);
                 if (trigger.Savepoint is { Stop: true })
                 {
+                    _stopWithoutDrain = !trigger.Savepoint.Drain;
                     // Stop with savepoint: nothing after the savepoint's offsets is read; the end of input follows it.
                     LogStoppedAtSavepoint(Id, trigger.CheckpointId);
                     return;

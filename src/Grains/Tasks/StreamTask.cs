@@ -44,6 +44,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
     private readonly BarrierAligner _aligner;
     private readonly SubtaskCheckpointCoordinator _checkpoints;
     private readonly SubtaskMetrics _metrics;
+    private readonly TimeProvider _processingClock;
     private long _lastNotified = -1;
 
     public StreamTask(
@@ -67,6 +68,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
         _checkpoints = new SubtaskCheckpointCoordinator(
             deployment, chain, grains.GetGrain<ICheckpointAcknowledger>(deployment.Id.JobId), storage, restoreStorage, savepointStorage, metrics, _cancellation.Token, logger);
         _grantThreshold = Math.Max(1, deployment.ChannelWindow / 2);
+        _processingClock = chain.Context.Services.GetService(typeof(TimeProvider)) as TimeProvider ?? TimeProvider.System;
         foreach (var op in chain.Operators)
         {
             op.Host = this;
@@ -186,6 +188,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                 return;
             }
 
+            FireTimersAtEndOfInput();
             foreach (var op in _chain.Operators)
             {
                 await op.FinishAsync(_cancellation.Token);
@@ -263,6 +266,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                         await OnInputEventTimeAsync(index, batch.Control);
                         break;
                     case CheckpointBarrier barrier:
+                        _stopWithoutDrain |= barrier.Savepoint is { Stop: true, Drain: false };
                         var step = _aligner.OnBarrier(index, barrier);
                         if (step.Abandoned is { } abandoned)
                         {
@@ -274,6 +278,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                 }
 
                 await EmitGeneratedWatermarkIfDueAsync();
+                FireProcessingTimersIfDue();
                 await FlushPendingAsync();
                 if (_chain.HasSinks)
                 {
@@ -290,18 +295,61 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                 // Input is idle: send partly filled batches now rather than hold records back, then look again.
                 await FlushPendingAsync();
             }
-            else if (_chain.WatermarkGenerator is not null)
-            {
-                // A generator downstream of an exchange emits on its interval, and notices idleness, while no input comes.
-                await EmitGeneratedWatermarkIfDueAsync();
-                _inputSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                await Task.WhenAny(_inputSignal.Task, Task.Delay(_deployment.AutoWatermarkInterval, _cancellation.Token));
-            }
             else
             {
-                _inputSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                await _inputSignal.Task;
+                await WaitForInputAsync();
             }
+        }
+    }
+
+    /// <summary>
+    /// Waits for the next input, but no longer than until the chain's generator is due to emit (it notices idleness
+    /// too) or the head's next processing-time timer; fires what is due when it wakes.
+    /// </summary>
+    private async Task WaitForInputAsync()
+    {
+        var wait = Timeout.InfiniteTimeSpan;
+        if (_chain.WatermarkGenerator is not null)
+        {
+            // A generator downstream of an exchange emits on its interval while no input comes.
+            await EmitGeneratedWatermarkIfDueAsync();
+            wait = _deployment.AutoWatermarkInterval;
+        }
+
+        var (fired, nextTimer) = FireProcessingTimersIfDue();
+        if (fired)
+        {
+            // What the timers emitted leaves now (and sinks make it visible); then the loop looks at its input again.
+            SealAll();
+            await FlushPendingAsync();
+            if (_chain.HasSinks)
+            {
+                await FlushSinksAsync();
+            }
+
+            return;
+        }
+
+        if (nextTimer is { } next)
+        {
+            var untilTimer = TimeSpan.FromMilliseconds(Math.Max(1, next - _processingClock.GetUtcNow().ToUnixTimeMilliseconds()));
+            wait = wait == Timeout.InfiniteTimeSpan || untilTimer < wait ? untilTimer : wait;
+        }
+
+        if (_chain.Pending.Count > 0)
+        {
+            await FlushPendingAsync();
+            return;
+        }
+
+        _inputSignal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (wait == Timeout.InfiniteTimeSpan)
+        {
+            await _inputSignal.Task;
+        }
+        else
+        {
+            await Task.WhenAny(_inputSignal.Task, Task.Delay(wait, _processingClock, _cancellation.Token));
         }
     }
 

@@ -11,7 +11,7 @@ namespace Platform.Tests.State;
 /// The keyed-state contract every backend must honour. Each backend gets a subclass that creates it; the RocksDB
 /// backend will join the heap backend here.
 /// </summary>
-public abstract class KeyedStateConformanceTests
+public abstract partial class KeyedStateConformanceTests
 {
     protected const int MaxParallelism = 128;
 

@@ -88,6 +88,11 @@ internal sealed class HeapKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
 
     public long CountKeys(string stateName) => _tables.TryGetValue(stateName, out var table) ? table.CountKeys() : 0;
 
+    public bool HasState(string stateName) => _tables.ContainsKey(stateName) || _restored.ContainsKey(stateName);
+
+    public IReadOnlyList<TKey> GetKeys(string stateName) =>
+        _tables.TryGetValue(stateName, out var table) && table is IKeyedStateTable<TKey> keyed ? keyed.Keys() : [];
+
     public IKeyedStateSnapshot Snapshot()
     {
         // O(states × key groups): references only, no entry is copied here.

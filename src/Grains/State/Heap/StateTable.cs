@@ -29,8 +29,15 @@ internal interface ICapturedTable
     void Release();
 }
 
+/// <summary>The keys of a state table, whatever its value type.</summary>
+internal interface IKeyedStateTable<TKey>
+{
+    /// <summary>Every key with a value, over all key groups.</summary>
+    List<TKey> Keys();
+}
+
 /// <summary>One state's values: a dictionary per key group, created when the group gets its first key.</summary>
-internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backend, string name, StateKind kind, int keyGroupCount, Serializer serializer) : IStateTable
+internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backend, string name, StateKind kind, int keyGroupCount, Serializer serializer) : IStateTable, IKeyedStateTable<TKey>
     where TKey : notnull
 {
     // A value without references (or a string) is its own deep copy: a frozen dictionary can then be copied whole,
@@ -73,6 +80,8 @@ internal sealed class StateTable<TKey, TValue>(HeapKeyedStateBackend<TKey> backe
     public bool Remove(int keyGroupIndex, TKey key) => _maps[keyGroupIndex] is not null && Writable(keyGroupIndex).Remove(key);
 
     public long CountKeys() => _maps.Sum(m => (long)(m?.Entries.Count ?? 0));
+
+    public List<TKey> Keys() => [.. _maps.Where(m => m is not null).SelectMany(m => m!.Entries.Keys)];
 
     public ICapturedTable Capture()
     {

@@ -251,6 +251,51 @@ internal sealed class RocksDbKeyedStateBackend<TKey> : IKeyedStateBackend<TKey>
         return count;
     }
 
+    public bool HasState(string stateName) => _states.ContainsKey(stateName) || _restoredMaps.ContainsKey(stateName);
+
+    public IReadOnlyList<TKey> GetKeys(string stateName)
+    {
+        FlushCache();
+        if (!_states.TryGetValue(stateName, out var state))
+        {
+            return [];
+        }
+
+        var keys = new List<TKey>();
+        byte[]? previousPrefix = null;
+        using var iterator = Db.NewIterator(state.ColumnFamily, _readOptions);
+        for (iterator.SeekToFirst(); iterator.Valid(); iterator.Next())
+        {
+            var key = iterator.GetKeySpan();
+            if (!KeyGroupRange.Contains(RocksDbKeys.KeyGroupOf(key)))
+            {
+                continue;
+            }
+
+            ReadOnlySpan<byte> serialized;
+            if (state.Kind == StateKind.Map)
+            {
+                // Map entries of one key are adjacent: one key per distinct prefix.
+                var prefix = key[..RocksDbKeys.MapPrefixLength(key)];
+                if (previousPrefix is not null && prefix.SequenceEqual(previousPrefix))
+                {
+                    continue;
+                }
+
+                previousPrefix = prefix.ToArray();
+                serialized = prefix[RocksDbKeys.MapPrefixHeaderLength..];
+            }
+            else
+            {
+                serialized = key[RocksDbKeys.KeyGroupPrefixLength..];
+            }
+
+            keys.Add(_keySerializer.Deserialize(serialized.ToArray())!);
+        }
+
+        return keys;
+    }
+
     public IKeyedStateSnapshot Snapshot()
     {
         var db = Db;

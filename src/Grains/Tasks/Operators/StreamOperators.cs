@@ -229,31 +229,14 @@ internal sealed class KeyedProcessOperator<TKey, TIn, TOut>(
     KeyedProcessFunction<TKey, TIn, TOut> function,
     IKeySelector<TIn, TKey> keySelector,
     IKeyedStateBackend<TKey> backend,
-    ICollector<TOut> output) : StreamOperator, ICollector<TIn>, IKeyedContext<TKey>
+    ICollector<TOut> output) : KeyedStreamOperator<TKey>(backend), ICollector<TIn>
     where TKey : notnull
 {
-    private OperatorContext? _context;
-
-    public IRuntimeContext? RuntimeContext { get; set; }
-
-    public TKey CurrentKey => backend.CurrentKey;
-
-    public long? Timestamp => _context is { CurrentTimestamp: var timestamp } && timestamp != long.MinValue ? timestamp : null;
-
-    public IKeyedStateBackend<TKey> Backend => backend;
-
-    public override ValueTask OpenAsync(OperatorContext context)
-    {
-        _context = context;
-        OpenRichFunction(function, RuntimeContext!);
-        return ValueTask.CompletedTask;
-    }
-
     public void Collect(TIn record)
     {
         try
         {
-            backend.SetCurrentKey(keySelector.GetKey(record));
+            Backend.SetCurrentKey(keySelector.GetKey(record));
             function.ProcessElement(record, this, output);
         }
         catch (Exception ex)
@@ -262,20 +245,18 @@ internal sealed class KeyedProcessOperator<TKey, TIn, TOut>(
         }
     }
 
-    public override ValueTask CloseAsync()
-    {
-        CloseRichFunction(function);
-        backend.Dispose();
-        return ValueTask.CompletedTask;
-    }
+    protected override void OpenFunction() => OpenRichFunction(function, RuntimeContext!);
+
+    protected override void CloseFunction() => CloseRichFunction(function);
+
+    protected override void OnTimer(long timestamp) => function.OnTimer(timestamp, this, output);
 }
 
-/// <summary>Runs a <see cref="KeyedCoProcessFunction{TKey, TIn1, TIn2, TOut}"/>; both inputs share the keyed state.</summary>
-internal sealed class KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> : StreamOperator, IKeyedContext<TKey>
+/// <summary>Runs a <see cref="KeyedCoProcessFunction{TKey, TIn1, TIn2, TOut}"/>; both inputs share the keyed state and the timers.</summary>
+internal sealed class KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> : KeyedStreamOperator<TKey>
     where TKey : notnull
 {
     private readonly KeyedCoProcessFunction<TKey, TIn1, TIn2, TOut> _function;
-    private readonly IKeyedStateBackend<TKey> _backend;
     private readonly ICollector<TOut> _output;
 
     public KeyedCoProcessOperator(
@@ -284,41 +265,23 @@ internal sealed class KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> : StreamOpe
         IKeySelector<TIn2, TKey> keySelector2,
         IKeyedStateBackend<TKey> backend,
         ICollector<TOut> output)
+        : base(backend)
     {
         _function = function;
-        _backend = backend;
         _output = output;
         Input1 = new FirstInput(this, keySelector1);
         Input2 = new SecondInput(this, keySelector2);
     }
 
-    private OperatorContext? _context;
-
-    public IRuntimeContext? RuntimeContext { get; set; }
-
-    public TKey CurrentKey => _backend.CurrentKey;
-
-    public long? Timestamp => _context is { CurrentTimestamp: var timestamp } && timestamp != long.MinValue ? timestamp : null;
-
-    public IKeyedStateBackend<TKey> Backend => _backend;
-
     public ICollector<TIn1> Input1 { get; }
 
     public ICollector<TIn2> Input2 { get; }
 
-    public override ValueTask OpenAsync(OperatorContext context)
-    {
-        _context = context;
-        OpenRichFunction(_function, RuntimeContext!);
-        return ValueTask.CompletedTask;
-    }
+    protected override void OpenFunction() => OpenRichFunction(_function, RuntimeContext!);
 
-    public override ValueTask CloseAsync()
-    {
-        CloseRichFunction(_function);
-        _backend.Dispose();
-        return ValueTask.CompletedTask;
-    }
+    protected override void CloseFunction() => CloseRichFunction(_function);
+
+    protected override void OnTimer(long timestamp) => _function.OnTimer(timestamp, this, _output);
 
     private sealed class FirstInput(KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> op, IKeySelector<TIn1, TKey> keySelector) : ICollector<TIn1>
     {
@@ -326,7 +289,7 @@ internal sealed class KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> : StreamOpe
         {
             try
             {
-                op._backend.SetCurrentKey(keySelector.GetKey(record));
+                op.Backend.SetCurrentKey(keySelector.GetKey(record));
                 op._function.ProcessElement1(record, op, op._output);
             }
             catch (Exception ex)
@@ -342,7 +305,7 @@ internal sealed class KeyedCoProcessOperator<TKey, TIn1, TIn2, TOut> : StreamOpe
         {
             try
             {
-                op._backend.SetCurrentKey(keySelector.GetKey(record));
+                op.Backend.SetCurrentKey(keySelector.GetKey(record));
                 op._function.ProcessElement2(record, op, op._output);
             }
             catch (Exception ex)
