@@ -306,6 +306,13 @@ public sealed class KeyedStream<T, TKey>
         return new DataStream<TOut>(_builder, [node], node);
     }
 
+    /// <summary>Cuts the keyed stream into windows (Flink's <c>window</c>): tumbling or sliding, over event or processing time.</summary>
+    public Windowing.WindowedStream<T, TKey> Window(Windowing.WindowAssigner assigner)
+    {
+        ArgumentNullException.ThrowIfNull(assigner);
+        return new Windowing.WindowedStream<T, TKey>(this, assigner);
+    }
+
     /// <summary>Connects this keyed stream with another keyed on the same key type, for a two-input co-process function.</summary>
     public ConnectedStreams<T, T2, TKey> Connect<T2>(KeyedStream<T2, TKey> other)
     {
