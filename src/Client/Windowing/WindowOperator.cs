@@ -62,30 +62,49 @@ internal sealed class WindowOperator<T, TKey, TAcc, TAggregate, TOut> : KeyedPro
                 continue;
             }
 
-            var accumulator = _contents!.TryGetValue(window, out var existing) ? existing : Aggregate.CreateAccumulator();
-            accumulator = Aggregate.Add(value, accumulator);
-            _contents.Put(window, accumulator);
+            var (target, accumulator) = Assigner.IsMerging
+                ? MergeSessions(window, Aggregate.Add(value, Aggregate.CreateAccumulator()))
+                : (window, Aggregate.Add(value, _contents!.TryGetValue(window, out var existing) ? existing : Aggregate.CreateAccumulator()));
+
+            _contents!.Put(target, accumulator);
             if (!eventTime)
             {
-                timers.RegisterProcessingTimeTimer(window.MaxTimestamp);
+                timers.RegisterProcessingTimeTimer(target.MaxTimestamp);
                 continue;
             }
 
-            if (window.MaxTimestamp <= watermark)
+            if (target.MaxTimestamp <= watermark)
             {
                 // Late, but within the allowed lateness: the window fires again with the record in it.
-                Fire(context.CurrentKey, window, accumulator, timers, output);
+                Fire(context.CurrentKey, target, accumulator, timers, output);
             }
             else
             {
-                timers.RegisterEventTimeTimer(window.MaxTimestamp);
+                timers.RegisterEventTimeTimer(target.MaxTimestamp);
             }
 
             if (AllowedLatenessMs > 0)
             {
-                timers.RegisterEventTimeTimer(CleanupTime(window));
+                timers.RegisterEventTimeTimer(CleanupTime(target));
             }
         }
+    }
+
+    // Every session of the key that a new record's window overlaps (or equals) merges with it into one. Their timers stay:
+    // a timer fires only windows that end exactly then, so a merged-away window's timer finds nothing.
+    private (TimeWindow Window, TAcc Accumulator) MergeSessions(TimeWindow window, TAcc accumulator)
+    {
+        foreach (var (other, contents) in _contents!.Entries())
+        {
+            if (other.Intersects(window))
+            {
+                window = window.Cover(other);
+                accumulator = Aggregate.Merge(accumulator, contents);
+                _contents.Remove(other);
+            }
+        }
+
+        return (window, accumulator);
     }
 
     public override void OnTimer(long timestamp, IOnTimerContext<TKey> context, ICollector<TOut> output)

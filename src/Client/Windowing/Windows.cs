@@ -7,6 +7,12 @@ public readonly record struct TimeWindow([property: Id(0)] long Start, [property
     /// <summary>The last millisecond in the window; its timer fires when the watermark reaches it.</summary>
     public long MaxTimestamp => End - 1;
 
+    /// <summary>Whether the two windows overlap or touch (Flink's <c>intersects</c>): session windows that do merge.</summary>
+    public bool Intersects(TimeWindow other) => Start <= other.End && End >= other.Start;
+
+    /// <summary>The smallest window covering both.</summary>
+    public TimeWindow Cover(TimeWindow other) => new(Math.Min(Start, other.Start), Math.Max(End, other.End));
+
     /// <summary>The start of the window of <paramref name="size"/> (shifted by <paramref name="offset"/>) that holds <paramref name="timestamp"/>.</summary>
     public static long StartOf(long timestamp, long offset, long size)
     {
@@ -21,6 +27,9 @@ public abstract class WindowAssigner
 {
     /// <summary>Whether windows follow event time (watermarks) rather than the silo's clock.</summary>
     public abstract bool IsEventTime { get; }
+
+    /// <summary>Whether overlapping windows of a key merge into one (session windows).</summary>
+    public virtual bool IsMerging => false;
 
     /// <summary>The windows a record with time <paramref name="timestamp"/> belongs to.</summary>
     public abstract IReadOnlyList<TimeWindow> AssignWindows(long timestamp);
@@ -118,6 +127,33 @@ public sealed class SlidingWindows : WindowAssigner
 
         return new SlidingWindows { _size = sizeMs, _slide = slideMs, _offset = offsetMs, _eventTime = eventTime };
     }
+}
+
+/// <summary>
+/// Session windows (Flink's <c>EventTimeSessionWindows</c> / <c>ProcessingTimeSessionWindows</c>): a key's records
+/// closer together than the gap fall into one window, which ends one gap after its last record. Windows merge as
+/// records arrive: a record that bridges two sessions joins them into one.
+/// </summary>
+[GenerateSerializer, Alias("platform.SessionWindows")]
+public sealed class SessionWindows : WindowAssigner
+{
+    [Id(0)] private long _gap;
+    [Id(1)] private bool _eventTime;
+
+    /// <summary>Sessions over event time that close after <paramref name="gap"/> without a record of their key.</summary>
+    public static SessionWindows WithGap(TimeSpan gap) => new() { _gap = Milliseconds(gap, "gap"), _eventTime = true };
+
+    /// <summary>Sessions over the silo's clock.</summary>
+    public static SessionWindows WithProcessingTimeGap(TimeSpan gap) => new() { _gap = Milliseconds(gap, "gap"), _eventTime = false };
+
+    /// <inheritdoc />
+    public override bool IsEventTime => _eventTime;
+
+    /// <summary>Windows of this assigner merge when they overlap.</summary>
+    public override bool IsMerging => true;
+
+    /// <inheritdoc />
+    public override IReadOnlyList<TimeWindow> AssignWindows(long timestamp) => [new TimeWindow(timestamp, timestamp + _gap)];
 }
 
 /// <summary>What a <see cref="ProcessWindowFunction{TIn, TOut, TKey}"/> learns about the window it evaluates.</summary>

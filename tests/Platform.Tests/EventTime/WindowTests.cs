@@ -100,6 +100,33 @@ public sealed class WindowTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Session_windows_merge_the_records_closer_than_the_gap_and_split_at_longer_gaps()
+    {
+        const long records = 12_000;
+        var job = new StreamJobBuilder("session-windows") { DefaultParallelism = 2, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
+        // Per key one record every 4 ms, in blocks of 200 ms with 100 ms gaps between: a session per key and block.
+        // Records arrive out of order (scrambled within 8 ms), so sessions form in pieces and merge.
+        job.AddSource(new SequenceSource { Count = records, RecordsPerSecondPerSubtask = 20_000 }, "sequence").Uid("sequence")
+            .Map(new Scramble(), "scramble").Uid("scramble")
+            .Filter(new SkipEveryThirdHundred(), "gaps").Uid("gaps")
+            .Map(new ToKeyedValue(), "keyed-value").Uid("keyed-value")
+            .AssignTimestampsAndWatermarks(WatermarkStrategy<KeyedValue>.ForBoundedOutOfOrderness(TimeSpan.FromMilliseconds(8)).WithTimestampAssigner(new KeyedValueTimestamp()))
+            .Uid("timestamps")
+            .KeyBy(new KeyedValueKey())
+            .Window(SessionWindows.WithGap(TimeSpan.FromMilliseconds(50)))
+            .Aggregate(new SumAndCount(), new LabelWindow(), "sessions").Uid("sessions")
+            .SinkTo(new CollectSink<WindowSum>(), "collect").Uid("collect");
+
+        var sessions = await RunAsync<WindowSum>(job);
+        var expected = Enumerable.Range(0, (int)records)
+            .Where(v => new SkipEveryThirdHundred().Filter(v))
+            .GroupBy(v => (Key: (long)(v % Keys), Block: v / 300))
+            .Select(g => new WindowSum(g.Key.Key, g.Min(), g.Max() + 50L, g.Sum(v => (long)v), g.Count()))
+            .Order();
+        Assert.Equal(expected, sessions.Select(s => s with { Watermark = 0 }).Order());
+    }
+
+    [Fact]
     public async Task A_late_record_within_the_allowed_lateness_fires_its_window_again_and_a_later_one_is_dropped()
     {
         var job = new StreamJobBuilder("late-windows") { DefaultParallelism = 1, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
@@ -208,6 +235,13 @@ public sealed record WindowSum([property: Id(0)] long Key, [property: Id(1)] lon
 public sealed class ToKeyedValue : IMapFunction<long, KeyedValue>
 {
     public KeyedValue Map(long value) => new(value % 4, value);
+}
+
+/// <summary>Drops 200..299, 500..599, ...: gaps of 100 ms in event time.</summary>
+[GenerateSerializer, Alias("tests.SkipEveryThirdHundred")]
+public sealed class SkipEveryThirdHundred : IFilterFunction<long>
+{
+    public bool Filter(long value) => value / 100 % 3 != 2;
 }
 
 [GenerateSerializer, Alias("tests.ToSingleKey")]
