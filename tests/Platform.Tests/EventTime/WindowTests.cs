@@ -37,7 +37,8 @@ public sealed class WindowTests(ClusterFixture fixture)
             .KeyBy(new KeyedValueKey());
     }
 
-    private static List<WindowSum> Expected(long records, long size, long slide) =>
+    /// <summary>The windows of <paramref name="size"/> every <paramref name="slide"/> over the values 0 .. records - 1 (timestamp = value), keyed by value mod 4.</summary>
+    internal static List<WindowSum> Expected(long records, long size, long slide) =>
         [.. Enumerable.Range(0, (int)records)
             .SelectMany(v => Starts(v, size, slide).Select(start => (Key: v % Keys, Start: start, Value: (long)v)))
             .GroupBy(x => (x.Key, x.Start))
@@ -229,6 +230,12 @@ public sealed record WindowSum([property: Id(0)] long Key, [property: Id(1)] lon
 {
     public int CompareTo(WindowSum? other) =>
         other is null ? 1 : (Key, Start, End, Sum, Count, Watermark).CompareTo((other.Key, other.Start, other.End, other.Sum, other.Count, other.Watermark));
+}
+
+[GenerateSerializer, Alias("tests.WithoutWatermark")]
+public sealed class WithoutWatermark : IMapFunction<WindowSum, WindowSum>
+{
+    public WindowSum Map(WindowSum value) => value with { Watermark = 0 };
 }
 
 [GenerateSerializer, Alias("tests.ToKeyedValue")]
