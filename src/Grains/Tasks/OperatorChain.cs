@@ -40,12 +40,13 @@ internal sealed class OperatorChain
     public required IReadOnlyList<OperatorOutputCounter?> OperatorOutputs { get; init; }
 
     /// <summary>The chain's watermark generator (<c>AssignTimestampsAndWatermarks</c>), if it has one.</summary>
-    public EventTime.IWatermarkGenerator? WatermarkGenerator => Operators.OfType<EventTime.IWatermarkGenerator>().FirstOrDefault();
+    /// <remarks>Looked up once: the task loop asks after every batch.</remarks>
+    public EventTime.IWatermarkGenerator? WatermarkGenerator { get; init; }
 
     public required OperatorContext Context { get; init; }
 
     /// <summary>The chain's head when it has timers to drive (a keyed operator), otherwise null.</summary>
-    public Operators.ITimedOperator? TimedHead => Operators.Count > 0 ? Operators[0] as Operators.ITimedOperator : null;
+    public Operators.ITimedOperator? TimedHead { get; init; }
 
     public IKeyedStateBackend? KeyedState { get; init; }
 
@@ -92,6 +93,7 @@ internal sealed class OperatorChain
                 Attempt = deployment.Attempt,
                 Services = services,
                 CarriesTimestamps = deployment.EventTime,
+                Clock = services.GetService<TimeProvider>() ?? TimeProvider.System,
             };
 
             var outputChannels = new OutputChannel[deployment.Outputs.Sum(o => o.Channels.Count)];
@@ -160,6 +162,8 @@ internal sealed class OperatorChain
                 Counters = _counters,
                 OperatorOutputs = outputs,
                 Context = _context,
+                WatermarkGenerator = _operators.OfType<EventTime.IWatermarkGenerator>().FirstOrDefault(),
+                TimedHead = _operators[0] as ITimedOperator,
                 KeyedState = _keyedState,
                 KeyedOperatorUid = _keyedState is null ? null : headVertex.Uid,
                 Poison = _poison,

@@ -68,7 +68,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
         _checkpoints = new SubtaskCheckpointCoordinator(
             deployment, chain, grains.GetGrain<ICheckpointAcknowledger>(deployment.Id.JobId), storage, restoreStorage, savepointStorage, metrics, _cancellation.Token, logger);
         _grantThreshold = Math.Max(1, deployment.ChannelWindow / 2);
-        _processingClock = chain.Context.Services.GetService(typeof(TimeProvider)) as TimeProvider ?? TimeProvider.System;
+        _processingClock = chain.Context.Clock;
         foreach (var op in chain.Operators)
         {
             op.Host = this;

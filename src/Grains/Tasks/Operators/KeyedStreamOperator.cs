@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using Platform.Functions;
 using Platform.State;
 using Platform.Tasks.EventTime;
@@ -105,7 +104,7 @@ internal abstract class KeyedStreamOperator<TKey>(IKeyedStateBackend<TKey> backe
         return new InternalTimerService<TKey>(
             backend,
             context,
-            context.Services.GetService<TimeProvider>() ?? TimeProvider.System,
+            context.Clock,
             (time, _, _) =>
             {
                 try

@@ -39,6 +39,9 @@ internal sealed class OperatorContext
 
     /// <summary>Whether batches carry record timestamps (a job with event time); otherwise they carry records only.</summary>
     public bool CarriesTimestamps { get; init; }
+
+    /// <summary>The processing-time clock of timers and processing-time windows (the silo's <see cref="TimeProvider"/>).</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
 }
 
 /// <summary>What an operator may ask of the subtask that runs it, from work it does outside the record loop.</summary>
