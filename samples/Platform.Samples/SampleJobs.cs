@@ -130,8 +130,8 @@ public static class SampleJobs
         }),
     };
 
-    /// <summary>Every demo job.</summary>
-    public static IReadOnlyList<JobDefinition> All { get; } = [WordCount, GeneratedWordCount, Enrichment, LargeState];
+    /// <summary>Every demo job, and the Nexmark queries.</summary>
+    public static IReadOnlyList<JobDefinition> All { get; } = [WordCount, GeneratedWordCount, Enrichment, LargeState, .. Nexmark.NexmarkJobs.All];
 
     // Checkpointing is always set up (so that a checkpoint can be triggered by hand); only its interval is optional.
     private static StreamJobBuilder WithCheckpoints(StreamJobBuilder job, JobArguments args)
