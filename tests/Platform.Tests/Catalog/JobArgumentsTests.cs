@@ -183,7 +183,7 @@ public sealed class JobArgumentsTests
     {
         var names = SampleJobs.All.Select(j => j.Name).ToList();
 
-        Assert.Equal(["word-count", "generated-word-count", "enrichment", "large-state"], names);
+        Assert.Equal(["word-count", "generated-word-count", "enrichment", "large-state", "nexmark-q0", "nexmark-q1", "nexmark-q2", "nexmark-q3", "nexmark-q4", "nexmark-q5", "nexmark-q7", "nexmark-q8"], names);
         foreach (var definition in SampleJobs.All)
         {
             Assert.Empty(definition.Validate());

@@ -16,7 +16,7 @@ public sealed class JobCatalogClusterTests(ClusterFixture fixture)
     {
         var catalog = await fixture.Platform.GetCatalogAsync();
 
-        Assert.Equal(["enrichment", "generated-word-count", "large-state", "word-count"], catalog.Select(e => e.Name));
+        Assert.Equal(["enrichment", "generated-word-count", "large-state", "nexmark-q0", "nexmark-q1", "nexmark-q2", "nexmark-q3", "nexmark-q4", "nexmark-q5", "nexmark-q7", "nexmark-q8", "word-count"], catalog.Select(e => e.Name));
         var wordCount = catalog.Single(e => e.Name == "word-count");
         Assert.Equal(SampleJobs.WordCount.Description, wordCount.Description);
         Assert.Equal(SampleJobs.WordCount.Parallelism, wordCount.Parallelism);
