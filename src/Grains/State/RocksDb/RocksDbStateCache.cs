@@ -17,7 +17,10 @@ internal sealed class RocksDbStateCache(long capacityBytes)
 
     private readonly Dictionary<ColumnFamilyHandle, Dictionary<byte[], Entry>> _families = new(ReferenceEqualityComparer.Instance);
     private long _bytes;
-    private int _dirty;
+
+    // The entries written since the last flush, so that a flush costs what changed, not what is cached: timers and
+    // prefix scans flush often (before each scan), and a cache of 32 MiB holds hundreds of thousands of clean entries.
+    private readonly List<(ColumnFamilyHandle Family, Entry Entry)> _dirty = [];
 
     // The entry last looked up: a read followed by a write of the same key (the usual read-modify-write of a state)
     // finds it without hashing the key again. Keys are compared by reference, which holds for the current key's bytes.
@@ -66,36 +69,28 @@ internal sealed class RocksDbStateCache(long capacityBytes)
     /// <summary>Writes every pending change to RocksDB in one batch; cached values stay.</summary>
     public void Flush(Action<WriteBatch> write)
     {
-        if (_dirty == 0)
+        if (_dirty.Count == 0)
         {
             return;
         }
 
         using var batch = new WriteBatch();
-        foreach (var (family, entries) in _families)
+        foreach (var (family, entry) in _dirty)
         {
-            foreach (var (key, entry) in entries)
+            if (entry.Value is null)
             {
-                if (!entry.Dirty)
-                {
-                    continue;
-                }
-
-                if (entry.Value is null)
-                {
-                    batch.Delete(key, family);
-                }
-                else
-                {
-                    batch.Put(key, entry.Value, family);
-                }
-
-                entry.Dirty = false;
+                batch.Delete(entry.Key, family);
             }
+            else
+            {
+                batch.Put(entry.Key, entry.Value, family);
+            }
+
+            entry.Dirty = false;
         }
 
         write(batch);
-        _dirty = 0;
+        _dirty.Clear();
     }
 
     /// <summary>Forgets everything without writing it (the database was replaced).</summary>
@@ -104,7 +99,7 @@ internal sealed class RocksDbStateCache(long capacityBytes)
         _families.Clear();
         _generation++;
         _bytes = 0;
-        _dirty = 0;
+        _dirty.Clear();
         (_lastFamily, _lastKey, _lastEntry) = (null, null, null);
     }
 
@@ -138,17 +133,17 @@ internal sealed class RocksDbStateCache(long capacityBytes)
             if (dirty && !entry.Dirty)
             {
                 entry.Dirty = true;
-                _dirty++;
+                _dirty.Add((family, entry));
             }
         }
         else
         {
-            entry = new Entry { Value = value, Dirty = dirty };
+            entry = new Entry { Key = key, Value = value, Dirty = dirty };
             entries![key] = entry;
             _bytes += key.Length + (value?.Length ?? 0) + EntryOverhead;
             if (dirty)
             {
-                _dirty++;
+                _dirty.Add((family, entry));
             }
         }
 
@@ -165,6 +160,8 @@ internal sealed class RocksDbStateCache(long capacityBytes)
     /// <summary>A cached entry.</summary>
     internal sealed class Entry
     {
+        /// <summary>The key as the cache's dictionary holds it.</summary>
+        public required byte[] Key;
         public byte[]? Value;
         public bool Dirty;
     }
