@@ -115,6 +115,25 @@ internal sealed class WindowOperator<T, TKey, TAcc, TAggregate, TOut> : KeyedPro
             return;
         }
 
+        if (Assigner.FixedSize is { } size && timestamp < long.MaxValue)
+        {
+            // Windows of one size: the window that ends now, and the one whose lateness ends now, are known without
+            // scanning the key's windows (a RocksDB prefix scan per timer).
+            var ending = new TimeWindow(timestamp + 1 - size, timestamp + 1);
+            if (_contents!.TryGetValue(ending, out var contents))
+            {
+                Fire(context.CurrentKey, ending, contents, context.TimerService, output);
+            }
+
+            var expiring = eventTime && AllowedLatenessMs > 0 ? new TimeWindow(timestamp + 1 - AllowedLatenessMs - size, timestamp + 1 - AllowedLatenessMs) : ending;
+            if (CleanupTime(expiring) == timestamp || !eventTime)
+            {
+                _contents.Remove(expiring);
+            }
+
+            return;
+        }
+
         foreach (var (window, accumulator) in _contents!.Entries())
         {
             if (window.MaxTimestamp == timestamp)

@@ -34,6 +34,9 @@ public abstract class WindowAssigner
     /// <summary>The windows a record with time <paramref name="timestamp"/> belongs to.</summary>
     public abstract IReadOnlyList<TimeWindow> AssignWindows(long timestamp);
 
+    /// <summary>The size in milliseconds of every window this assigner makes; <c>null</c> when sizes vary (sessions).</summary>
+    internal virtual long? FixedSize => null;
+
     private protected static long Milliseconds(TimeSpan span, string name)
     {
         var ms = (long)span.TotalMilliseconds;
@@ -59,6 +62,8 @@ public sealed class TumblingWindows : WindowAssigner
 
     /// <inheritdoc />
     public override bool IsEventTime => _eventTime;
+
+    internal override long? FixedSize => _size;
 
     /// <inheritdoc />
     public override IReadOnlyList<TimeWindow> AssignWindows(long timestamp)
@@ -97,6 +102,8 @@ public sealed class SlidingWindows : WindowAssigner
 
     /// <inheritdoc />
     public override bool IsEventTime => _eventTime;
+
+    internal override long? FixedSize => _size;
 
     /// <inheritdoc />
     public override IReadOnlyList<TimeWindow> AssignWindows(long timestamp)
