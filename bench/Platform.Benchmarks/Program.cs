@@ -2,6 +2,7 @@ using System.Globalization;
 using Platform.Benchmarks.Checkpointing;
 using Platform.Benchmarks.ExactlyOnce;
 using Platform.Benchmarks.KeyedCount;
+using Platform.Benchmarks.Nexmark;
 using Platform.Benchmarks.Savepoints;
 using Platform.Benchmarks.StateBackends;
 
@@ -15,6 +16,7 @@ internal static class Program
                dotnet run -c Release --project bench/Platform.Benchmarks -- savepoints [options]
                dotnet run -c Release --project bench/Platform.Benchmarks -- checkpointing [options]
                dotnet run -c Release --project bench/Platform.Benchmarks -- exactly-once [options]
+               dotnet run -c Release --project bench/Platform.Benchmarks -- nexmark [options]
 
         keyed-count options:
           --json PATH              write the results as JSON to PATH
@@ -110,6 +112,19 @@ internal static class Program
           --temp-dir PATH          where the servers, checkpoints, output and silo logs go (default the system's temp
                                    directory); deleted at the end unless the run fails or --keep-temp is given
           --keep-temp              keep that directory
+
+        nexmark options (Nexmark q0-q5, q7, q8 with exactly-once checkpoints into the exactly-once file sink, each verified
+        against a reference implementation; see docs/benchmarks.md):
+          --json PATH              write the results as JSON to PATH
+          --events N               events per timed query run (default 10,000,000)
+          --queries Q,Q,...        the queries to run (default q0,q1,q2,q3,q4,q5,q7,q8)
+          --backends B,B           heap, rocksdb or both (default heap,rocksdb)
+          --parallelism P          parallelism of every operator (default 2)
+          --checkpoint-interval-ms exactly-once checkpoint interval (default 1,000)
+          --event-rate R           events per second of event time (Nexmark's first-event rate; default 10,000,000)
+          --warmup-events W        events of an untimed, verified run before each timed one (default 1,000,000; 0: none)
+          --temp-dir PATH          where RocksDB, checkpoints and results go (default the system's temp directory;
+                                   q0 at 10,000,000 events writes about 1.5 GB of results); deleted at the end
         """;
 
     public static async Task<int> Main(string[] args)
@@ -138,6 +153,8 @@ internal static class Program
                     return await new CheckpointingBenchmark(ParseCheckpointing(args.AsSpan(1)) with { CommandLine = CommandLine(args) }).RunAsync();
                 case "exactly-once":
                     return await new ExactlyOnceBenchmark(ParseExactlyOnce(args.AsSpan(1)) with { CommandLine = CommandLine(args) }).RunAsync();
+                case "nexmark":
+                    return await new NexmarkBenchmark(ParseNexmark(args.AsSpan(1)) with { CommandLine = CommandLine(args) }).RunAsync();
                 default:
                     Console.Error.WriteLine($"Unknown benchmark '{args[0]}'.");
                     Console.Error.WriteLine(Usage);
@@ -245,6 +262,48 @@ internal static class Program
         }
 
         return settings;
+    }
+
+    private static NexmarkSettings ParseNexmark(ReadOnlySpan<string> args)
+    {
+        var settings = new NexmarkSettings();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var name = args[i];
+            string Value(ReadOnlySpan<string> a) => i + 1 < a.Length ? a[++i] : throw new FormatException($"Option {name} needs a value.");
+            settings = name switch
+            {
+                "--json" => settings with { JsonPath = Value(args) },
+                "--events" => settings with { Events = Positive(name, ParseLong(name, Value(args))) },
+                "--queries" => settings with { Queries = ParseQueries(Value(args)) },
+                "--backends" => settings with { Backends = ParseBackends(Value(args)) },
+                "--parallelism" => settings with { Parallelism = (int)Positive(name, ParseLong(name, Value(args))) },
+                "--checkpoint-interval-ms" => settings with { CheckpointInterval = TimeSpan.FromMilliseconds(Positive(name, ParseLong(name, Value(args)))) },
+                "--event-rate" => settings with { EventRate = Positive(name, ParseLong(name, Value(args))) },
+                "--warmup-events" => settings with { WarmupEvents = NonNegative(name, ParseLong(name, Value(args))) },
+                "--temp-dir" => settings with { TempDirectory = Value(args) },
+                _ => throw new FormatException($"Unknown option '{name}'."),
+            };
+        }
+
+        return settings;
+
+        static string[] ParseQueries(string value)
+        {
+            var queries = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var unknown = queries.Where(q => !Platform.Nexmark.NexmarkQueries.Names.Contains(q)).ToList();
+            return unknown.Count == 0 && queries.Length > 0
+                ? queries
+                : throw new FormatException($"--queries: {(queries.Length == 0 ? "no query given" : $"unknown {string.Join(", ", unknown)}")}; choose from {string.Join(",", Platform.Nexmark.NexmarkQueries.Names)}.");
+        }
+
+        static Platform.State.StateBackendKind[] ParseBackends(string value) =>
+            [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(b => b switch
+            {
+                "heap" => Platform.State.StateBackendKind.Heap,
+                "rocksdb" => Platform.State.StateBackendKind.RocksDb,
+                _ => throw new FormatException($"--backends: '{b}' is not a state backend; use heap, rocksdb or heap,rocksdb."),
+            })];
     }
 
     private static ExactlyOnceSettings ParseExactlyOnce(ReadOnlySpan<string> args)

@@ -177,26 +177,28 @@ internal sealed class LocalItemJoin : KeyedCoProcessFunction<long, Person, Aucti
 [GenerateSerializer, Alias("platform.nexmark.WinningBids")]
 internal sealed class WinningBids : KeyedCoProcessFunction<long, Auction, Bid, AuctionFinalPrice>
 {
-    [NonSerialized] private IValueState<Auction?>? _auction;
+    // Only what the join needs of an auction: it is read for every bid, and RocksDB state is deserialized on each read.
+    [NonSerialized] private IValueState<OpenAuction?>? _auction;
     [NonSerialized] private IValueState<long?>? _highest;
     [NonSerialized] private IListState<Bid>? _early;
 
     public override void Open(IRuntimeContext context)
     {
-        _auction = context.GetState(new ValueStateDescriptor<Auction?>("auction"));
+        _auction = context.GetState(new ValueStateDescriptor<OpenAuction?>("auction"));
         _highest = context.GetState(new ValueStateDescriptor<long?>("highest-price"));
         _early = context.GetListState(new ListStateDescriptor<Bid>("early-bids"));
     }
 
     public override void ProcessElement1(Auction value, IKeyedContext<long> context, ICollector<AuctionFinalPrice> output)
     {
-        _auction!.Update(value);
+        var auction = new OpenAuction(value.Id, value.Category, value.DateTime, value.Expires);
+        _auction!.Update(auction);
         var early = _early!.Get();
         if (early.Count > 0)
         {
             foreach (var bid in early)
             {
-                Take(value, bid);
+                Take(auction, bid);
             }
 
             _early.Clear();
@@ -252,7 +254,7 @@ internal sealed class WinningBids : KeyedCoProcessFunction<long, Auction, Bid, A
         }
     }
 
-    private void Take(Auction auction, Bid bid)
+    private void Take(OpenAuction auction, Bid bid)
     {
         if (bid.DateTime >= auction.DateTime && bid.DateTime <= auction.Expires && (_highest!.Value is not { } highest || bid.Price > highest))
         {
@@ -260,6 +262,10 @@ internal sealed class WinningBids : KeyedCoProcessFunction<long, Auction, Bid, A
         }
     }
 }
+
+/// <summary>What q4 keeps of an open auction.</summary>
+[GenerateSerializer, Immutable, Alias("platform.nexmark.OpenAuction")]
+internal sealed record OpenAuction([property: Id(0)] long Id, [property: Id(1)] long Category, [property: Id(2)] long DateTime, [property: Id(3)] long Expires);
 
 /// <summary>q4's second stage, keyed by category: the running average of the winning prices, emitted at each closing.</summary>
 [GenerateSerializer, Alias("platform.nexmark.AverageByCategory")]
@@ -299,24 +305,25 @@ internal sealed class LabelBidCount : ProcessWindowFunction<long, AuctionBids, l
 
 /// <summary>
 /// q5's second stage, keyed by window end: gathers every auction's count of the window and, when the watermark
-/// passes the window (every count has arrived by then), emits the auctions with the most bids.
+/// passes the window (every count has arrived by then), emits the auctions with the most bids. The counts are a map
+/// state (auction to count), not a list: adding to a RocksDB list state rewrites the list.
 /// </summary>
 [GenerateSerializer, Alias("platform.nexmark.HottestAuctions")]
 internal sealed class HottestAuctions : KeyedProcessFunction<long, AuctionBids, AuctionBids>
 {
-    [NonSerialized] private IListState<AuctionBids>? _counts;
+    [NonSerialized] private IMapState<long, AuctionBids>? _counts;
 
-    public override void Open(IRuntimeContext context) => _counts = context.GetListState(new ListStateDescriptor<AuctionBids>("counts"));
+    public override void Open(IRuntimeContext context) => _counts = context.GetMapState(new MapStateDescriptor<long, AuctionBids>("counts"));
 
     public override void ProcessElement(AuctionBids value, IKeyedContext<long> context, ICollector<AuctionBids> output)
     {
-        _counts!.Add(value);
+        _counts!.Put(value.Auction, value);
         context.TimerService.RegisterEventTimeTimer(value.WindowEnd - 1);
     }
 
     public override void OnTimer(long timestamp, IOnTimerContext<long> context, ICollector<AuctionBids> output)
     {
-        var counts = _counts!.Get();
+        var counts = _counts!.Values();
         var most = counts.Max(c => c.Count);
         foreach (var count in counts)
         {
