@@ -164,6 +164,11 @@ public sealed class DataStream<T>
     private readonly OperatorNode? _operator;
     private readonly Partitioning? _partitioning;
 
+    // The operator this stream stands for (uid, name, parallelism) when it is split off that operator's output: a
+    // window with a late-data side output. Its side outputs, created when first asked for.
+    private OperatorNode? _owner;
+    private Dictionary<string, (Func<object> Create, object? Stream)>? _sideOutputs;
+
     internal DataStream(StreamJobBuilder builder, OperatorNode[] producers, OperatorNode? @operator, Partitioning? partitioning = null)
     {
         _builder = builder;
@@ -176,6 +181,13 @@ public sealed class DataStream<T>
     public DataStream<T> Uid(string uid)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(uid);
+        if (_owner is not null)
+        {
+            _owner.Uid = uid;
+            Operator(nameof(Uid)).Uid = $"{uid}/results";
+            return this;
+        }
+
         Operator(nameof(Uid)).Uid = uid;
         return this;
     }
@@ -184,6 +196,13 @@ public sealed class DataStream<T>
     public DataStream<T> Name(string name)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (_owner is not null)
+        {
+            _owner.Name = name;
+            Operator(nameof(Name)).Name = $"{name}/results";
+            return this;
+        }
+
         Operator(nameof(Name)).Name = name;
         return this;
     }
@@ -192,6 +211,45 @@ public sealed class DataStream<T>
     public DataStream<T> SetParallelism(int parallelism)
     {
         Operator(nameof(SetParallelism)).Parallelism = parallelism;
+        if (_owner is not null)
+        {
+            _owner.Parallelism = parallelism;
+        }
+
+        return this;
+    }
+
+    /// <summary>
+    /// The side output <paramref name="tag"/> of the operator that produced this stream (Flink's <c>getSideOutput</c>),
+    /// for example a window's late records (<c>SideOutputLateData</c>).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The operator declared no side output of that name.</exception>
+    /// <exception cref="ArgumentException">The side output carries records of another type.</exception>
+    public DataStream<TSide> GetSideOutput<TSide>(OutputTag<TSide> tag)
+    {
+        ArgumentNullException.ThrowIfNull(tag);
+        if (_sideOutputs is null || !_sideOutputs.TryGetValue(tag.Id, out var side))
+        {
+            throw new InvalidOperationException(
+                $"The operator that produced this stream has no side output '{tag.Id}'" +
+                (_sideOutputs is { Count: > 0 } ? $" (it has {string.Join(", ", _sideOutputs.Keys.Select(k => $"'{k}'"))})" : "") +
+                ". Declare it on the operator first: for a window's late records, SideOutputLateData(tag) before the window function.");
+        }
+
+        if (side.Stream is null)
+        {
+            side.Stream = side.Create();
+            _sideOutputs[tag.Id] = side;
+        }
+
+        return side.Stream as DataStream<TSide> ?? throw new ArgumentException(
+            $"The side output '{tag.Id}' carries {side.Stream.GetType().GenericTypeArguments[0].Name} records, not {typeof(TSide).Name}.", nameof(tag));
+    }
+
+    internal DataStream<T> StandingFor<TOwner>(DataStream<TOwner> owner, string sideOutputId, Func<object> createSideOutput)
+    {
+        _owner = owner._operator;
+        _sideOutputs = new(StringComparer.Ordinal) { [sideOutputId] = (createSideOutput, null) };
         return this;
     }
 

@@ -11,11 +11,12 @@ namespace Platform.Windowing;
 /// </summary>
 /// <remarks>
 /// An event-time window fires when the watermark passes its end; a record for it that arrives within the allowed
-/// lateness updates it and fires it again at once; a record later than that is dropped (counted in
-/// <see cref="LateRecordsDropped"/> per subtask). A processing-time window fires when the clock passes its end.
+/// lateness updates it and fires it again at once; a record later than that goes to <see cref="LateRecords"/> when
+/// set (the late-data side output), else is dropped and counted in <see cref="LateRecordsDropped"/> (the metric
+/// <c>platform.window.late_records_dropped</c>). A processing-time window fires when the clock passes its end.
 /// </remarks>
 [GenerateSerializer, Alias("platform.WindowOperator`5")]
-internal sealed class WindowOperator<T, TKey, TAcc, TAggregate, TOut> : KeyedProcessFunction<TKey, T, TOut>
+internal sealed class WindowOperator<T, TKey, TAcc, TAggregate, TOut> : KeyedProcessFunction<TKey, T, TOut>, ILateRecordCounter
     where TKey : notnull
 {
     [Id(0)] public required WindowAssigner Assigner { get; init; }
@@ -28,6 +29,9 @@ internal sealed class WindowOperator<T, TKey, TAcc, TAggregate, TOut> : KeyedPro
 
     [NonSerialized] private IMapState<TimeWindow, TAcc>? _contents;
     [NonSerialized] private long _lateRecordsDropped;
+
+    /// <summary>Where records later than the allowed lateness go instead of being dropped (the late-data side output).</summary>
+    [NonSerialized] internal Action<T>? LateRecords;
 
     /// <summary>Records this subtask dropped because they arrived after their windows' allowed lateness.</summary>
     public long LateRecordsDropped => _lateRecordsDropped;
@@ -54,11 +58,15 @@ internal sealed class WindowOperator<T, TKey, TAcc, TAggregate, TOut> : KeyedPro
                 "An event-time window received a record without a timestamp: call AssignTimestampsAndWatermarks before KeyBy, or use processing-time windows.")
             : timers.CurrentProcessingTime;
         var watermark = timers.CurrentWatermark;
-        foreach (var window in Assigner.AssignWindows(time))
+        var windows = Assigner.AssignWindows(time);
+        var lateWindows = 0;
+        foreach (var window in windows)
         {
             if (eventTime && CleanupTime(window) <= watermark)
             {
-                _lateRecordsDropped++;
+                // Flink's rule: a record is late when every window it belongs to is past its lateness; it goes to the
+                // side output (or is dropped) once, however many windows it missed.
+                lateWindows++;
                 continue;
             }
 
@@ -86,6 +94,18 @@ internal sealed class WindowOperator<T, TKey, TAcc, TAggregate, TOut> : KeyedPro
             if (AllowedLatenessMs > 0)
             {
                 timers.RegisterEventTimeTimer(CleanupTime(target));
+            }
+        }
+
+        if (lateWindows > 0 && lateWindows == windows.Count)
+        {
+            if (LateRecords is { } late)
+            {
+                late(value);
+            }
+            else
+            {
+                _lateRecordsDropped++;
             }
         }
     }
@@ -256,4 +276,80 @@ internal sealed class ListAggregate<T> : IAggregateFunction<T, List<T>, List<T>>
     public List<T> GetResult(List<T> accumulator) => accumulator;
 
     public List<T> Merge(List<T> a, List<T> b) => [.. a, .. b];
+}
+
+/// <summary>An operator function that counts the records it dropped for being late (the metric <c>platform.window.late_records_dropped</c>).</summary>
+internal interface ILateRecordCounter
+{
+    /// <summary>Records this subtask dropped because they arrived after their windows' allowed lateness.</summary>
+    long LateRecordsDropped { get; }
+}
+
+/// <summary>A window's result or a record that came too late for its windows: the window operator's output when its late data has a side output.</summary>
+[GenerateSerializer, Immutable, Alias("platform.WindowOutput`2")]
+internal readonly record struct WindowOutput<TOut, T>([property: Id(0)] bool IsLate, [property: Id(1)] TOut Result, [property: Id(2)] T Late);
+
+/// <summary>A window operator whose late records go to a side output: both leave as <see cref="WindowOutput{TOut, T}"/>, split by the two functions below.</summary>
+[GenerateSerializer, Alias("platform.LateDataWindowOperator`5")]
+internal sealed class LateDataWindowOperator<T, TKey, TAcc, TAggregate, TOut> : KeyedProcessFunction<TKey, T, WindowOutput<TOut, T>>, ILateRecordCounter
+    where TKey : notnull
+{
+    [Id(0)] public required WindowOperator<T, TKey, TAcc, TAggregate, TOut> Window { get; init; }
+
+    [NonSerialized] private readonly ResultCollector _results = new();
+
+    public long LateRecordsDropped => Window.LateRecordsDropped;
+
+    public override void Open(IRuntimeContext context)
+    {
+        Window.Open(context);
+        Window.LateRecords = late => _results.Output!.Collect(new WindowOutput<TOut, T>(true, default!, late));
+    }
+
+    public override void Close() => Window.Close();
+
+    public override void ProcessElement(T value, IKeyedContext<TKey> context, ICollector<WindowOutput<TOut, T>> output) =>
+        Window.ProcessElement(value, context, _results.To(output));
+
+    public override void OnTimer(long timestamp, IOnTimerContext<TKey> context, ICollector<WindowOutput<TOut, T>> output) =>
+        Window.OnTimer(timestamp, context, _results.To(output));
+
+    private sealed class ResultCollector : ICollector<TOut>
+    {
+        public ICollector<WindowOutput<TOut, T>>? Output;
+
+        public ResultCollector To(ICollector<WindowOutput<TOut, T>> output)
+        {
+            Output = output;
+            return this;
+        }
+
+        public void Collect(TOut record) => Output!.Collect(new WindowOutput<TOut, T>(false, record, default!));
+    }
+}
+
+/// <summary>The window results of a <see cref="LateDataWindowOperator{T, TKey, TAcc, TAggregate, TOut}"/>.</summary>
+[GenerateSerializer, Alias("platform.WindowResults`2")]
+internal sealed class WindowResults<TOut, T> : IFlatMapFunction<WindowOutput<TOut, T>, TOut>
+{
+    public void FlatMap(WindowOutput<TOut, T> value, ICollector<TOut> output)
+    {
+        if (!value.IsLate)
+        {
+            output.Collect(value.Result);
+        }
+    }
+}
+
+/// <summary>The late records of a <see cref="LateDataWindowOperator{T, TKey, TAcc, TAggregate, TOut}"/>.</summary>
+[GenerateSerializer, Alias("platform.WindowLateRecords`2")]
+internal sealed class WindowLateRecords<TOut, T> : IFlatMapFunction<WindowOutput<TOut, T>, T>
+{
+    public void FlatMap(WindowOutput<TOut, T> value, ICollector<T> output)
+    {
+        if (value.IsLate)
+        {
+            output.Collect(value.Late);
+        }
+    }
 }

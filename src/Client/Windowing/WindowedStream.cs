@@ -10,12 +10,14 @@ public sealed class WindowedStream<T, TKey>
     private readonly KeyedStream<T, TKey> _input;
     private readonly WindowAssigner _assigner;
     private readonly long _allowedLatenessMs;
+    private readonly OutputTag<T>? _lateData;
 
-    internal WindowedStream(KeyedStream<T, TKey> input, WindowAssigner assigner, long allowedLatenessMs = 0)
+    internal WindowedStream(KeyedStream<T, TKey> input, WindowAssigner assigner, long allowedLatenessMs = 0, OutputTag<T>? lateData = null)
     {
         _input = input;
         _assigner = assigner;
         _allowedLatenessMs = allowedLatenessMs;
+        _lateData = lateData;
     }
 
     /// <summary>
@@ -30,7 +32,23 @@ public sealed class WindowedStream<T, TKey>
             throw new ArgumentException("Allowed lateness applies to event-time windows only; processing-time windows have no late records.", nameof(lateness));
         }
 
-        return new WindowedStream<T, TKey>(_input, _assigner, (long)lateness.TotalMilliseconds);
+        return new WindowedStream<T, TKey>(_input, _assigner, (long)lateness.TotalMilliseconds, _lateData);
+    }
+
+    /// <summary>
+    /// Sends the records that arrive after their windows' allowed lateness to the side output <paramref name="tag"/>
+    /// instead of dropping them (Flink's <c>sideOutputLateData</c>): take it from the windowed result with
+    /// <c>GetSideOutput(tag)</c>. Each late record goes there once, with its own timestamp.
+    /// </summary>
+    public WindowedStream<T, TKey> SideOutputLateData(OutputTag<T> tag)
+    {
+        ArgumentNullException.ThrowIfNull(tag);
+        if (!_assigner.IsEventTime)
+        {
+            throw new ArgumentException("Late data exists for event-time windows only; processing-time windows have no late records.", nameof(tag));
+        }
+
+        return new WindowedStream<T, TKey>(_input, _assigner, _allowedLatenessMs, tag);
     }
 
     /// <summary>Reduces each window's records incrementally into one (Flink's <c>reduce</c>).</summary>
@@ -62,8 +80,18 @@ public sealed class WindowedStream<T, TKey>
         return Apply(new ListAggregate<T>(), new ProcessAllWindowResult<T, TOut, TKey> { Function = process }, name);
     }
 
-    private DataStream<TOut> Apply<TAcc, TAggregate, TOut>(IAggregateFunction<T, TAcc, TAggregate> aggregate, WindowResult<TAggregate, TOut, TKey> result, string? name) =>
-        _input.Process(
-            new WindowOperator<T, TKey, TAcc, TAggregate, TOut> { Assigner = _assigner, Aggregate = aggregate, Result = result, AllowedLatenessMs = _allowedLatenessMs },
-            name ?? "window");
+    private DataStream<TOut> Apply<TAcc, TAggregate, TOut>(IAggregateFunction<T, TAcc, TAggregate> aggregate, WindowResult<TAggregate, TOut, TKey> result, string? name)
+    {
+        var window = new WindowOperator<T, TKey, TAcc, TAggregate, TOut> { Assigner = _assigner, Aggregate = aggregate, Result = result, AllowedLatenessMs = _allowedLatenessMs };
+        if (_lateData is not { } tag)
+        {
+            return _input.Process(window, name ?? "window");
+        }
+
+        // Results and late records leave the window together and are split by two functions chained after it; the
+        // stream returned stands for the window operator (its uid, name and parallelism are the window's).
+        var both = _input.Process(new LateDataWindowOperator<T, TKey, TAcc, TAggregate, TOut> { Window = window }, name ?? "window");
+        return both.FlatMap(new WindowResults<TOut, T>(), $"{name ?? "window"}/results")
+            .StandingFor(both, tag.Id, () => both.FlatMap(new WindowLateRecords<TOut, T>(), $"{name ?? "window"}/{tag.Id}"));
+    }
 }

@@ -33,6 +33,7 @@ internal sealed class StreamingMetrics
         BackpressuredTime = meter.CreateCounter<double>("platform.task.backpressured_time", "ms", "Time a subtask waited for credit on its outputs; its rate is Flink's backPressuredTimeMsPerSecond");
         BatchesSent = meter.CreateCounter<long>("platform.task.batches_sent", "{batch}", "Batches a subtask sent on its output channels (Flink: numBuffersOut)");
         RecordsDeadLettered = meter.CreateCounter<long>("platform.task.records_dead_lettered", "{record}", "Poison records skipped into the dead-letter output");
+        LateRecordsDropped = meter.CreateCounter<long>("platform.window.late_records_dropped", "{record}", "Records a window dropped for arriving after its allowed lateness, with no late-data side output (Flink: numLateRecordsDropped)");
         RestoreDuration = meter.CreateHistogram<double>("platform.task.restore_duration", "ms", "Time a subtask took to restore its state (Flink: per-task restore in initializing)");
         Restarts = meter.CreateCounter<long>("platform.job.restarts", "{restart}", "Job restarts (Flink: numRestarts)");
     }
@@ -70,6 +71,8 @@ internal sealed class StreamingMetrics
     public Counter<long> BatchesSent { get; }
 
     public Counter<long> RecordsDeadLettered { get; }
+
+    public Counter<long> LateRecordsDropped { get; }
 
     public Histogram<double> RestoreDuration { get; }
 

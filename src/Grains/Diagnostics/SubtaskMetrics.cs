@@ -18,6 +18,7 @@ internal sealed class SubtaskMetrics
     private long _batches;
     private long _backpressuredTicks;
     private long _deadLettered;
+    private long _lateDropped;
     private readonly TagList[] _operatorTags;
     private readonly long[] _operatorIn;
     private readonly long[] _operatorOut;
@@ -76,6 +77,10 @@ internal sealed class SubtaskMetrics
         }
 
         Add(_metrics.RecordsDeadLettered, chain.Poison?.Skipped ?? 0, ref _deadLettered);
+        if (chain.LateRecordCounters.Count > 0)
+        {
+            Add(_metrics.LateRecordsDropped, chain.LateRecordCounters.Sum(c => c.LateRecordsDropped), ref _lateDropped);
+        }
     }
 
     /// <summary>Records the synchronous part and the alignment of one checkpoint.</summary>

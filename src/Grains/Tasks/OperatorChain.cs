@@ -58,6 +58,9 @@ internal sealed class OperatorChain
     /// <summary>The dead-letter output of poison records, when the job skips them.</summary>
     public PoisonRecordHandler? Poison { get; init; }
 
+    /// <summary>The chain's window operators, which count the late records they drop.</summary>
+    public IReadOnlyList<Windowing.ILateRecordCounter> LateRecordCounters { get; init; } = [];
+
     /// <summary>Whether an operator holds pre-committed output not committed yet.</summary>
     public bool HasUncommittedOutput => Operators.Any(o => o.HasUncommittedOutput);
 
@@ -76,6 +79,7 @@ internal sealed class OperatorChain
         private readonly TaskCounters _counters = new();
         private readonly List<IRecordWriter> _writers = [];
         private readonly List<StreamOperator> _operators = [];
+        private readonly List<Windowing.ILateRecordCounter> _lateRecordCounters = [];
         private OperatorContext _context = null!;
         private IKeyedStateBackend? _keyedState;
         private readonly PoisonRecordHandler? _poison = deployment.PoisonRecords is { Action: PoisonRecordAction.Skip } policy
@@ -167,12 +171,18 @@ internal sealed class OperatorChain
                 KeyedState = _keyedState,
                 KeyedOperatorUid = _keyedState is null ? null : headVertex.Uid,
                 Poison = _poison,
+                LateRecordCounters = _lateRecordCounters,
             };
         }
 
         private StreamOperator CreateOperator(JobVertex vertex, bool isHead, object? downstream)
         {
             var function = FunctionLoader.Load(_serializer, vertex.Function, vertex.Name);
+            if (function is Windowing.ILateRecordCounter late)
+            {
+                _lateRecordCounters.Add(late);
+            }
+
             var input = vertex.InputTypes.Select(TypeResolver.Resolve).ToArray();
             var output = vertex.OutputType is null ? null : TypeResolver.Resolve(vertex.OutputType);
             StreamOperator op = vertex.Kind switch

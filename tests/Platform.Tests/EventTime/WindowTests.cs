@@ -151,6 +151,89 @@ public sealed class WindowTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_record_later_than_the_allowed_lateness_goes_to_the_late_data_side_output_once_and_none_is_counted_dropped()
+    {
+        using var telemetry = new TelemetryRecorder();
+        var job = new StreamJobBuilder("late-side-output") { DefaultParallelism = 1, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
+        var lateData = new OutputTag<KeyedValue>("late-data");
+
+        // As above: 1850 is late but within the lateness of [1800, 1900); 1500 is beyond the lateness of its window.
+        // Sliding windows of 200 every 100: 1500 belongs to [1400, 1600) and [1500, 1700), both past their lateness.
+        var windows = job.AddSource(new InOrderThenLate { Count = 2_000, Late = [1_850, 1_500] }, "in-order-then-late").Uid("source")
+            .Map(new ToSingleKey(), "single-key").Uid("single-key")
+            .AssignTimestampsAndWatermarks(WatermarkStrategy<KeyedValue>.ForMonotonousTimestamps().WithTimestampAssigner(new KeyedValueTimestamp())).Uid("timestamps")
+            .KeyBy(new KeyedValueKey())
+            .Window(SlidingWindows.OfEventTime(TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(100)))
+            .AllowedLateness(TimeSpan.FromMilliseconds(150))
+            .SideOutputLateData(lateData)
+            .Aggregate(new SumAndCount(), new LabelWindow(), "sliding").Uid("sliding");
+        windows.SinkTo(new CollectSink<WindowSum>(), "collect").Uid("collect");
+        windows.GetSideOutput(lateData).SinkTo(new CollectSink<KeyedValue>(), "late").Uid("late");
+
+        var jobId = await fixture.Platform.SubmitAsync(job);
+        var status = await fixture.Platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+
+        // The window operator keeps its uid: its state would restore from a savepoint taken before the side output.
+        Assert.Contains(status.Tasks, t => t.OperatorUids.Contains("sliding"));
+        Assert.Equal([new KeyedValue(0, 1_500)], await fixture.Platform.GetCollectedAsync<KeyedValue>(jobId, "late"));
+
+        // 1850 refired [1700, 1900), within its lateness, and joined [1800, 2000) before that one fired at the end.
+        var fired = await fixture.Platform.GetCollectedAsync<WindowSum>(jobId, "collect");
+        var firstFirings = Enumerable.Range(-1, 21)
+            .Select(w => (Start: w * 100L, Values: Enumerable.Range(Math.Max(0, w * 100), Math.Min(2_000, w * 100 + 200) - Math.Max(0, w * 100))))
+            .Select(w => new WindowSum(0, w.Start, w.Start + 200, w.Values.Sum(v => (long)v), w.Values.Count()))
+            .Select(w => w.Start == 1_800 ? w with { Sum = w.Sum + 1_850, Count = w.Count + 1 } : w)
+            .ToList();
+        var w1700 = firstFirings.Single(w => w.Start == 1_700);
+        var refired = w1700 with { Sum = w1700.Sum + 1_850, Count = w1700.Count + 1 };
+        Assert.Equal(firstFirings.Append(refired).Order(), fired.Select(f => f with { Watermark = 0 }).Order());
+        Assert.Equal(0, telemetry.Of("platform.window.late_records_dropped", jobId).Sum(m => m.Value));
+    }
+
+    [Fact]
+    public void Asking_for_a_side_output_that_was_not_declared_or_with_another_type_is_refused_naming_it()
+    {
+        var job = new StreamJobBuilder("side-outputs");
+        var values = job.AddSource(new SequenceSource { Count = 10 }, "sequence").Map(new ToKeyedValue(), "keyed-value");
+        var undeclared = Assert.Throws<InvalidOperationException>(() => values.GetSideOutput(new OutputTag<KeyedValue>("late-data")));
+        Assert.Contains("no side output 'late-data'", undeclared.Message, StringComparison.Ordinal);
+        Assert.Contains("SideOutputLateData(tag)", undeclared.Message, StringComparison.Ordinal);
+
+        var windows = values.KeyBy(new KeyedValueKey()).Window(TumblingWindows.OfEventTime(TimeSpan.FromSeconds(1)))
+            .SideOutputLateData(new OutputTag<KeyedValue>("late-data"))
+            .Aggregate(new SumAndCount(), new LabelWindow(), "sum");
+        var wrongType = Assert.Throws<ArgumentException>(() => windows.GetSideOutput(new OutputTag<long>("late-data")));
+        Assert.Contains("carries KeyedValue records, not Int64", wrongType.Message, StringComparison.Ordinal);
+        Assert.Throws<InvalidOperationException>(() => windows.GetSideOutput(new OutputTag<KeyedValue>("too-late")));
+
+        var processingTime = values.KeyBy(new KeyedValueKey()).Window(TumblingWindows.OfProcessingTime(TimeSpan.FromSeconds(1)));
+        Assert.Throws<ArgumentException>(() => processingTime.SideOutputLateData(new OutputTag<KeyedValue>("late-data")));
+    }
+
+    [Fact]
+    public async Task A_record_later_than_the_allowed_lateness_without_a_side_output_is_counted_in_the_late_records_dropped_metric()
+    {
+        using var telemetry = new TelemetryRecorder();
+        var job = new StreamJobBuilder("late-dropped") { DefaultParallelism = 1, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
+        job.AddSource(new InOrderThenLate { Count = 2_000, Late = [1_500, 1_200, 1_850] }, "in-order-then-late").Uid("source")
+            .Map(new ToSingleKey(), "single-key").Uid("single-key")
+            .AssignTimestampsAndWatermarks(WatermarkStrategy<KeyedValue>.ForMonotonousTimestamps().WithTimestampAssigner(new KeyedValueTimestamp())).Uid("timestamps")
+            .KeyBy(new KeyedValueKey())
+            .Window(TumblingWindows.OfEventTime(TimeSpan.FromMilliseconds(100)))
+            .AllowedLateness(TimeSpan.FromMilliseconds(200))
+            .Aggregate(new SumAndCount(), new LabelWindow(), "late").Uid("late")
+            .SinkTo(new CollectSink<WindowSum>(), "collect").Uid("collect");
+
+        var jobId = await fixture.Platform.SubmitAsync(job);
+        var status = await fixture.Platform.WaitForCompletionAsync(jobId, Timeout);
+        Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
+
+        // 1500 and 1200 are beyond the lateness; 1850 is within it. A subtask publishes its metrics before it finishes.
+        Assert.Equal(2, telemetry.Of("platform.window.late_records_dropped", jobId).Sum(m => m.Value));
+    }
+
+    [Fact]
     public async Task Processing_time_windows_fire_by_the_clock_with_every_record_in_one_window()
     {
         const long records = 64;
