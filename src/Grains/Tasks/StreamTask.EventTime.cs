@@ -22,6 +22,9 @@ internal sealed partial class StreamTask
     private long _recordsLastSeenAt = Stopwatch.GetTimestamp();
     private long _timersWatermark = long.MinValue;
 
+    // How many event-time timers fire between two looks at the outputs and the clock.
+    private const int TimersPerSlice = 1024;
+
     // Set by the barrier of a stop with savepoint without drain: the end of input that follows is no end of event time.
     private bool _stopWithoutDrain;
 
@@ -53,7 +56,7 @@ internal sealed partial class StreamTask
         if (output.Watermark is { } passed)
         {
             // The head's event-time timers fire before the watermark goes on, so what they emit precedes it.
-            AdvanceTimers(passed);
+            await AdvanceTimersAsync(passed);
         }
 
         // A chain with its own generator replaces what comes from upstream (Flink's TimestampsAndWatermarksOperator),
@@ -86,7 +89,7 @@ internal sealed partial class StreamTask
 
         if (_eventTime && Valve.OnWatermark(index, long.MaxValue) is { Watermark: { } advanced })
         {
-            AdvanceTimers(advanced);
+            await AdvanceTimersAsync(advanced);
             if (_chain.WatermarkGenerator is null)
             {
                 await EmitWatermarkAsync(advanced);
@@ -98,20 +101,31 @@ internal sealed partial class StreamTask
     /// Every input ended: the event-time timers left fire (Flink's end of input brings the final watermark), unless
     /// the job stopped at a savepoint without draining. A job without watermarks gets here too.
     /// </summary>
-    private void FireTimersAtEndOfInput()
+    private async ValueTask FireTimersAtEndOfInputAsync()
     {
         if (!_stopWithoutDrain)
         {
-            AdvanceTimers(long.MaxValue);
+            await AdvanceTimersAsync(long.MaxValue);
         }
     }
 
-    private void AdvanceTimers(long watermark)
+    private async ValueTask AdvanceTimersAsync(long watermark)
     {
         if (_chain.TimedHead is { } head && watermark > _timersWatermark)
         {
             _timersWatermark = watermark;
-            head.AdvanceWatermark(watermark);
+
+            // A watermark can pass millions of timers at once (every window of a key space at the end of input): they
+            // fire in slices, and between slices what they emitted is sent (waiting for credit, so memory stays bounded)
+            // and the grain yields, so the subtask still answers the job manager's heartbeat.
+            while (!head.AdvanceWatermark(watermark, TimersPerSlice))
+            {
+                await FlushPendingAsync();
+                if (DueToYield())
+                {
+                    await YieldAsync();
+                }
+            }
         }
     }
 

@@ -188,7 +188,7 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
                 return;
             }
 
-            FireTimersAtEndOfInput();
+            await FireTimersAtEndOfInputAsync();
             foreach (var op in _chain.Operators)
             {
                 await op.FinishAsync(_cancellation.Token);

@@ -31,6 +31,31 @@ public abstract partial class KeyedStateConformanceTests
     }
 
     [Fact]
+    public void A_watermark_that_passes_many_timers_fires_them_in_slices_in_time_order_and_says_when_none_is_left()
+    {
+        using var backend = CreateBackend<long>(new KeyGroupRange(0, MaxParallelism - 1));
+        var fired = new List<(long Key, long Time, TimeDomain Domain)>();
+        var timers = Timers(backend, fired);
+        for (long key = 0; key < 2_500; key++)
+        {
+            backend.SetCurrentKey(key);
+            timers.RegisterEventTimeTimer(key);
+        }
+
+        var slices = 0;
+        while (!timers.AdvanceWatermark(long.MaxValue, maxTimers: 1_000))
+        {
+            slices++;
+            Assert.Equal(slices * 1_000, fired.Count);
+        }
+
+        Assert.Equal(2, slices);
+        Assert.Equal(Enumerable.Range(0, 2_500).Select(k => ((long)k, (long)k, TimeDomain.EventTime)), fired);
+        Assert.Equal(0, timers.Count);
+        Assert.True(timers.AdvanceWatermark(long.MaxValue, maxTimers: 1));
+    }
+
+    [Fact]
     public void Event_time_timers_fire_in_time_order_once_per_key_and_time_and_deleted_ones_never()
     {
         using var backend = CreateBackend<long>(new KeyGroupRange(0, MaxParallelism - 1));

@@ -100,21 +100,25 @@ internal sealed class InternalTimerService<TKey> : ITimerService
     }
 
     /// <summary>
-    /// The operator's event time reached <paramref name="watermark"/>: fires every event-time timer at or before it, in
-    /// time order (one registered meanwhile at or before it too), with the timer's time as the output's timestamp.
+    /// The operator's event time reached <paramref name="watermark"/>: fires the event-time timers at or before it, in
+    /// time order (one registered meanwhile at or before it too), with the timer's time as the output's timestamp, at
+    /// most <paramref name="maxTimers"/> of them. Returns whether none is left due (else call again).
     /// </summary>
-    public void AdvanceWatermark(long watermark)
+    public bool AdvanceWatermark(long watermark, int maxTimers = int.MaxValue)
     {
         _watermark = watermark;
+        var fired = 0;
         try
         {
-            while (_eventTimers.TryPopDue(watermark, out var key, out var time))
+            while (fired++ < maxTimers && _eventTimers.TryPopDue(watermark, out var key, out var time))
             {
                 _backend.SetCurrentKey(key);
                 _eventState.Remove(time);
                 _context.CurrentTimestamp = time;
                 _onTimer(time, key, TimeDomain.EventTime);
             }
+
+            return fired <= maxTimers;
         }
         finally
         {

@@ -13,8 +13,11 @@ internal interface ITimedOperator
     /// <summary>The time of the earliest processing-time timer, if any.</summary>
     long? NextProcessingTimer { get; }
 
-    /// <summary>The operator's input watermark advanced: fires the event-time timers it passed.</summary>
-    void AdvanceWatermark(long watermark);
+    /// <summary>
+    /// The operator's input watermark advanced: fires the event-time timers it passed, at most
+    /// <paramref name="maxTimers"/>; returns whether none is left due (else call again with the same watermark).
+    /// </summary>
+    bool AdvanceWatermark(long watermark, int maxTimers);
 
     /// <summary>Fires the processing-time timers that are due.</summary>
     void FireProcessingTimers();
@@ -63,14 +66,16 @@ internal abstract class KeyedStreamOperator<TKey>(IKeyedStateBackend<TKey> backe
         return ValueTask.CompletedTask;
     }
 
-    public void AdvanceWatermark(long watermark)
+    public bool AdvanceWatermark(long watermark, int maxTimers)
     {
         _watermark = watermark;
         if (_timers is { } timers)
         {
             TimeDomain = TimeDomain.EventTime;
-            timers.AdvanceWatermark(watermark);
+            return timers.AdvanceWatermark(watermark, maxTimers);
         }
+
+        return true;
     }
 
     public void FireProcessingTimers()
