@@ -172,23 +172,11 @@ internal sealed class NexmarkBenchmark(NexmarkSettings settings)
             },
         });
 
-        // Settle the heap so that one run's garbage is not collected on the next run's clock.
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-
-        var machine = BenchEnvironment.MachineBusySeconds();
-        var cpu = BenchEnvironment.CpuTime();
-        var wall = Stopwatch.StartNew();
-        var jobId = await platform.SubmitAsync(job);
-        var status = await platform.WaitForCompletionAsync(jobId, TimeSpan.FromMinutes(30));
-        wall.Stop();
-        var cpuSeconds = (BenchEnvironment.CpuTime() - cpu).TotalSeconds;
-        var others = machine is { } m && BenchEnvironment.MachineBusySeconds() is { } m2 ? Math.Max(0, m2 - m - cpuSeconds) : (double?)null;
+        var (jobId, status, wallSeconds, cpuSeconds, others) = await BenchEnvironment.RunJobAsync(platform, job, TimeSpan.FromMinutes(30));
         var stats = await platform.GetCheckpointStatisticsAsync(jobId);
 
         var (verified, message, lines) = Verify(query, status, events, output, expected);
-        var run = new QueryRun(events, wall.Elapsed.TotalSeconds, cpuSeconds, others, stats.Completed, stats.Failed, lines, verified, message);
+        var run = new QueryRun(events, wallSeconds, cpuSeconds, others, stats.Completed, stats.Failed, lines, verified, message);
         Console.WriteLine($"  {query} {Name(backend),-7} {label,-7} {run.EventsPerSecond,11:N0} events/s {run.EventsPerCpuSecond,11:N0} events/CPU-s " +
                           $"({run.WallSeconds:F2} s wall, {run.CpuSeconds:F2} CPU-s, {run.CheckpointsCompleted} checkpoint(s)" +
                           (run.CheckpointsFailed > 0 ? $", {run.CheckpointsFailed} failed" : "") +

@@ -6,6 +6,9 @@ using System.Runtime;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
+using Platform.Client;
+using Platform.Graph;
+using Platform.Runtime;
 
 namespace Platform.Benchmarks.StateBackends;
 
@@ -75,6 +78,29 @@ internal static class BenchEnvironment
         }
 
         return total;
+    }
+
+    /// <summary>
+    /// Submits <paramref name="job"/> and waits until it ends, measuring the wall time, this process's CPU time and the
+    /// CPU time other processes used meanwhile (null when the machine's counters cannot be read). The heap is settled
+    /// first, so that one run's garbage is not collected on the next run's clock.
+    /// </summary>
+    public static async Task<(string JobId, JobStatusInfo Status, double WallSeconds, double CpuSeconds, double? OtherCpuSeconds)> RunJobAsync(
+        PlatformClient platform, StreamJobBuilder job, TimeSpan timeout)
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+
+        var machine = MachineBusySeconds();
+        var cpu = CpuTime();
+        var wall = Stopwatch.StartNew();
+        var jobId = await platform.SubmitAsync(job);
+        var status = await platform.WaitForCompletionAsync(jobId, timeout);
+        wall.Stop();
+        var cpuSeconds = (CpuTime() - cpu).TotalSeconds;
+        var others = machine is { } m && MachineBusySeconds() is { } m2 ? Math.Max(0, m2 - m - cpuSeconds) : (double?)null;
+        return (jobId, status, wall.Elapsed.TotalSeconds, cpuSeconds, others);
     }
 
     public static JsonObject MachineJson() => new()

@@ -173,27 +173,14 @@ internal sealed class StateBackendsBenchmark(StateBackendsSettings settings)
             .Process(new CountPerKey { Records = records, DistinctKeys = settings.Keys }, "count").Uid(CountUid)
             .SinkTo(new CollectSink<long>(), "final-counts").Uid(SinkUid);
 
-        // Settle the heap so that one run's garbage is not collected on the next run's clock.
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-
-        var machine = BenchEnvironment.MachineBusySeconds();
-        var cpu = BenchEnvironment.CpuTime();
-        var wall = Stopwatch.StartNew();
-        var jobId = await platform.SubmitAsync(job);
-        var status = await platform.WaitForCompletionAsync(jobId, TimeSpan.FromMinutes(30));
-        wall.Stop();
-        var cpuSeconds = (BenchEnvironment.CpuTime() - cpu).TotalSeconds;
-        var others = machine is { } m && BenchEnvironment.MachineBusySeconds() is { } m2 ? Math.Max(0, m2 - m - cpuSeconds) : (double?)null;
-
+        var (jobId, status, wallSeconds, cpuSeconds, others) = await BenchEnvironment.RunJobAsync(platform, job, TimeSpan.FromMinutes(30));
         var stats = await platform.GetCheckpointStatisticsAsync(jobId);
         var completed = stats.History.Where(c => c.Status == CheckpointStatus.Completed).ToList();
         var (ok, message) = await VerifyCountAsync(platform, jobId, status, records);
         var run = new CountRun(
             backend,
             records,
-            wall.Elapsed.TotalSeconds,
+            wallSeconds,
             cpuSeconds,
             others,
             stats.Completed,
