@@ -25,46 +25,56 @@ internal sealed class BidsOf : IFlatMapFunction<NexmarkEvent, Bid>
     }
 }
 
-[GenerateSerializer, Alias("platform.nexmark.PersonsOf")]
-internal sealed class PersonsOf : IFlatMapFunction<NexmarkEvent, Person>
+/// <summary>
+/// The events two kinds of which a join takes, as one stream: an operator with two outgoing edges does not chain, so
+/// splitting the events into two streams first would send every event over a channel twice.
+/// </summary>
+[GenerateSerializer, Alias("platform.nexmark.EventsOf")]
+internal sealed class EventsOf : IFlatMapFunction<NexmarkEvent, NexmarkEvent>
 {
-    public void FlatMap(NexmarkEvent value, ICollector<Person> output)
+    /// <summary>Keep persons (only those in OR, ID or CA when <see cref="LocalSellersOnly"/>).</summary>
+    [Id(0)] public bool Persons { get; init; }
+
+    /// <summary>Keep auctions (only those in category 10 when <see cref="Category10Only"/>).</summary>
+    [Id(1)] public bool Auctions { get; init; }
+
+    /// <summary>Keep bids.</summary>
+    [Id(2)] public bool Bids { get; init; }
+
+    [Id(3)] public bool LocalSellersOnly { get; init; }
+
+    [Id(4)] public bool Category10Only { get; init; }
+
+    public void FlatMap(NexmarkEvent value, ICollector<NexmarkEvent> output)
     {
-        if (value.Person is { } person)
+        var keep = value switch
         {
-            output.Collect(person);
+            { Bid: not null } => Bids,
+            { Auction: { } a } => Auctions && (!Category10Only || a.Category == 10),
+            { Person: { } p } => Persons && (!LocalSellersOnly || p.State is "OR" or "ID" or "CA"),
+            _ => false,
+        };
+        if (keep)
+        {
+            output.Collect(value);
         }
     }
 }
 
-[GenerateSerializer, Alias("platform.nexmark.AuctionsOf")]
-internal sealed class AuctionsOf : IFlatMapFunction<NexmarkEvent, Auction>
+/// <summary>A person's id, an auction's seller: the key of the joins of people with their auctions (q3, q8).</summary>
+[GenerateSerializer, Alias("platform.nexmark.PersonOrSeller")]
+internal sealed class PersonOrSeller : IKeySelector<NexmarkEvent, long>
 {
-    public void FlatMap(NexmarkEvent value, ICollector<Auction> output)
-    {
-        if (value.Auction is { } auction)
-        {
-            output.Collect(auction);
-        }
-    }
+    public long GetKey(NexmarkEvent value) => value.Person?.Id ?? value.Auction?.Seller
+        ?? throw new InvalidOperationException("The join of people with their auctions received a bid.");
 }
 
-[GenerateSerializer, Alias("platform.nexmark.PersonId")]
-internal sealed class PersonId : IKeySelector<Person, long>
+/// <summary>An auction's id, a bid's auction: the key of q4's join.</summary>
+[GenerateSerializer, Alias("platform.nexmark.AuctionOfEvent")]
+internal sealed class AuctionOfEvent : IKeySelector<NexmarkEvent, long>
 {
-    public long GetKey(Person value) => value.Id;
-}
-
-[GenerateSerializer, Alias("platform.nexmark.AuctionId")]
-internal sealed class AuctionId : IKeySelector<Auction, long>
-{
-    public long GetKey(Auction value) => value.Id;
-}
-
-[GenerateSerializer, Alias("platform.nexmark.AuctionSeller")]
-internal sealed class AuctionSeller : IKeySelector<Auction, long>
-{
-    public long GetKey(Auction value) => value.Seller;
+    public long GetKey(NexmarkEvent value) => value.Auction?.Id ?? value.Bid?.Auction
+        ?? throw new InvalidOperationException("The join of auctions with their bids received a person.");
 }
 
 [GenerateSerializer, Alias("platform.nexmark.BidAuction")]
@@ -117,25 +127,25 @@ internal sealed class ToAuctionPrice : IMapFunction<Bid, AuctionPrice>
     public AuctionPrice Map(Bid value) => new(value.Auction, value.Price);
 }
 
-[GenerateSerializer, Alias("platform.nexmark.InLocalStates")]
-internal sealed class InLocalStates : IFilterFunction<Person>
-{
-    public bool Filter(Person value) => value.State is "OR" or "ID" or "CA";
-}
-
-[GenerateSerializer, Alias("platform.nexmark.InCategory10")]
-internal sealed class InCategory10 : IFilterFunction<Auction>
-{
-    public bool Filter(Auction value) => value.Category == 10;
-}
-
 /// <summary>
-/// q3's join of a seller (input 1) with their auctions (input 2), keyed by person id: a regular inner join, so each
+/// q3's join of a seller with their auctions (one stream of both, keyed by person id and seller): a regular inner join, so each
 /// pair is emitted once, whichever side arrives first. Auctions whose seller has not arrived wait in list state.
 /// </summary>
 [GenerateSerializer, Alias("platform.nexmark.LocalItemJoin")]
-internal sealed class LocalItemJoin : KeyedCoProcessFunction<long, Person, Auction, LocalItem>
+internal sealed class LocalItemJoin : KeyedProcessFunction<long, NexmarkEvent, LocalItem>
 {
+    public override void ProcessElement(NexmarkEvent value, IKeyedContext<long> context, ICollector<LocalItem> output)
+    {
+        if (value.Person is { } person)
+        {
+            OnSeller(person, output);
+        }
+        else if (value.Auction is { } auction)
+        {
+            OnAuction(auction, output);
+        }
+    }
+
     [NonSerialized] private IValueState<Person?>? _seller;
     [NonSerialized] private IListState<long>? _waitingAuctions;
 
@@ -145,7 +155,7 @@ internal sealed class LocalItemJoin : KeyedCoProcessFunction<long, Person, Aucti
         _waitingAuctions = context.GetListState(new ListStateDescriptor<long>("waiting-auctions"));
     }
 
-    public override void ProcessElement1(Person value, IKeyedContext<long> context, ICollector<LocalItem> output)
+    private void OnSeller(Person value, ICollector<LocalItem> output)
     {
         _seller!.Update(value);
         foreach (var auction in _waitingAuctions!.Get())
@@ -156,7 +166,7 @@ internal sealed class LocalItemJoin : KeyedCoProcessFunction<long, Person, Aucti
         _waitingAuctions.Clear();
     }
 
-    public override void ProcessElement2(Auction value, IKeyedContext<long> context, ICollector<LocalItem> output)
+    private void OnAuction(Auction value, ICollector<LocalItem> output)
     {
         if (_seller!.Value is { } seller)
         {
@@ -175,8 +185,20 @@ internal sealed class LocalItemJoin : KeyedCoProcessFunction<long, Person, Aucti
 /// parallel) waits until the watermark passes its own time: by then its auction has arrived if it opened before the bid.
 /// </summary>
 [GenerateSerializer, Alias("platform.nexmark.WinningBids")]
-internal sealed class WinningBids : KeyedCoProcessFunction<long, Auction, Bid, AuctionFinalPrice>
+internal sealed class WinningBids : KeyedProcessFunction<long, NexmarkEvent, AuctionFinalPrice>
 {
+    public override void ProcessElement(NexmarkEvent value, IKeyedContext<long> context, ICollector<AuctionFinalPrice> output)
+    {
+        if (value.Bid is { } bid)
+        {
+            OnBid(bid, context);
+        }
+        else if (value.Auction is { } auction)
+        {
+            OnAuction(auction, context);
+        }
+    }
+
     // Only what the join needs of an auction: it is read for every bid, and RocksDB state is deserialized on each read.
     [NonSerialized] private IValueState<OpenAuction?>? _auction;
     [NonSerialized] private IValueState<long?>? _highest;
@@ -196,7 +218,7 @@ internal sealed class WinningBids : KeyedCoProcessFunction<long, Auction, Bid, A
         _hasEarly = context.GetState(new ValueStateDescriptor<bool>("has-early-bids"));
     }
 
-    public override void ProcessElement1(Auction value, IKeyedContext<long> context, ICollector<AuctionFinalPrice> output)
+    private void OnAuction(Auction value, IKeyedContext<long> context)
     {
         var auction = new OpenAuction(value.Id, value.Category, value.DateTime, value.Expires);
         _auction!.Update(auction);
@@ -214,7 +236,7 @@ internal sealed class WinningBids : KeyedCoProcessFunction<long, Auction, Bid, A
         context.TimerService.RegisterEventTimeTimer(value.Expires);
     }
 
-    public override void ProcessElement2(Bid value, IKeyedContext<long> context, ICollector<AuctionFinalPrice> output)
+    private void OnBid(Bid value, IKeyedContext<long> context)
     {
         if (_auction!.Value is { } auction)
         {
@@ -381,11 +403,11 @@ internal sealed class EmitHighestBids : ProcessWindowFunction<HighestBids, Bid, 
 }
 
 /// <summary>
-/// q8's window join, keyed by person id: a person (input 1) and the windows in which they opened auctions (input 2).
+/// q8's window join, keyed by person id: a person and the windows in which they opened auctions (one stream of both).
 /// When the watermark passes the person's window, the person is emitted if they opened an auction in it.
 /// </summary>
 [GenerateSerializer, Alias("platform.nexmark.NewSellerJoin")]
-internal sealed class NewSellerJoin : KeyedCoProcessFunction<long, Person, Auction, NewSeller>
+internal sealed class NewSellerJoin : KeyedProcessFunction<long, NexmarkEvent, NewSeller>
 {
     /// <summary>The tumbling window's size in milliseconds.</summary>
     [Id(0)] public long WindowMs { get; init; }
@@ -399,13 +421,25 @@ internal sealed class NewSellerJoin : KeyedCoProcessFunction<long, Person, Aucti
         _auctionWindows = context.GetMapState(new MapStateDescriptor<long, bool>("auction-windows"));
     }
 
-    public override void ProcessElement1(Person value, IKeyedContext<long> context, ICollector<NewSeller> output)
+    public override void ProcessElement(NexmarkEvent value, IKeyedContext<long> context, ICollector<NewSeller> output)
+    {
+        if (value.Person is { } person)
+        {
+            OnPerson(person, context);
+        }
+        else if (value.Auction is { } auction)
+        {
+            OnAuction(auction, context);
+        }
+    }
+
+    private void OnPerson(Person value, IKeyedContext<long> context)
     {
         _person!.Update(value);
         context.TimerService.RegisterEventTimeTimer(WindowStart(value.DateTime) + WindowMs - 1);
     }
 
-    public override void ProcessElement2(Auction value, IKeyedContext<long> context, ICollector<NewSeller> output)
+    private void OnAuction(Auction value, IKeyedContext<long> context)
     {
         var start = WindowStart(value.DateTime);
         _auctionWindows!.Put(start, true);

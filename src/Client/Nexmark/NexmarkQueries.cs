@@ -110,12 +110,13 @@ public static class NexmarkQueries
                 Sink(Bids(events).Filter(new AuctionIdMultipleOf123(), "auction-mod-123").Uid("auction-mod-123").Map(new ToAuctionPrice(), "auction-price").Uid("auction-price"), settings);
                 break;
             case "q3":
-                var sellers = Persons(events).Filter(new InLocalStates(), "in-or-id-ca").Uid("in-or-id-ca").KeyBy(new PersonId());
-                var items = Auctions(events).Filter(new InCategory10(), "category-10").Uid("category-10").KeyBy(new AuctionSeller());
-                Sink(sellers.Connect(items).Process(new LocalItemJoin(), "join-sellers-auctions").Uid("join-sellers-auctions"), settings);
+                Sink(events.FlatMap(new EventsOf { Persons = true, LocalSellersOnly = true, Auctions = true, Category10Only = true }, "local-sellers-category-10").Uid("local-sellers-category-10")
+                    .KeyBy(new PersonOrSeller())
+                    .Process(new LocalItemJoin(), "join-sellers-auctions").Uid("join-sellers-auctions"), settings);
                 break;
             case "q4":
-                var finalPrices = Auctions(events).KeyBy(new AuctionId()).Connect(Bids(events).KeyBy(new BidAuction()))
+                var finalPrices = events.FlatMap(new EventsOf { Auctions = true, Bids = true }, "auctions-and-bids").Uid("auctions-and-bids")
+                    .KeyBy(new AuctionOfEvent())
                     .Process(new WinningBids(), "winning-bids").Uid("winning-bids");
                 Sink(finalPrices.KeyBy(new FinalPriceCategory()).Process(new AverageByCategory(), "average-per-category").Uid("average-per-category"), settings);
                 break;
@@ -134,9 +135,9 @@ public static class NexmarkQueries
                     .Aggregate(new MergeHighestBids(), new EmitHighestBids(), "highest-per-window").Uid("highest-per-window"), settings);
                 break;
             case "q8":
-                var people = Persons(events).KeyBy(new PersonId());
-                var opened = Auctions(events).KeyBy(new AuctionSeller());
-                Sink(people.Connect(opened).Process(new NewSellerJoin { WindowMs = (long)TumblingWindow.TotalMilliseconds }, "join-new-sellers").Uid("join-new-sellers"), settings);
+                Sink(events.FlatMap(new EventsOf { Persons = true, Auctions = true }, "persons-and-auctions").Uid("persons-and-auctions")
+                    .KeyBy(new PersonOrSeller())
+                    .Process(new NewSellerJoin { WindowMs = (long)TumblingWindow.TotalMilliseconds }, "join-new-sellers").Uid("join-new-sellers"), settings);
                 break;
         }
 
@@ -147,10 +148,6 @@ public static class NexmarkQueries
         new($"'{query}' is not a Nexmark query built here; choose one of {string.Join(", ", Names)}.", nameof(query));
 
     private static DataStream<Bid> Bids(DataStream<NexmarkEvent> events) => events.FlatMap(new BidsOf(), "bids").Uid("bids");
-
-    private static DataStream<Person> Persons(DataStream<NexmarkEvent> events) => events.FlatMap(new PersonsOf(), "persons").Uid("persons");
-
-    private static DataStream<Auction> Auctions(DataStream<NexmarkEvent> events) => events.FlatMap(new AuctionsOf(), "auctions").Uid("auctions");
 
     private static void Sink<T>(DataStream<T> results, NexmarkJobSettings settings)
     {
