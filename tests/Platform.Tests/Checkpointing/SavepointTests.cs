@@ -27,7 +27,8 @@ public sealed class SavepointTests(ClusterFixture fixture)
         string countName = "count",
         int maxParallelism = 128,
         string countUid = "count",
-        long? records = Records)
+        long? records = Records,
+        long? holdAt = null)
     {
         var job = new StreamJobBuilder("savepointed-word-count")
         {
@@ -38,7 +39,15 @@ public sealed class SavepointTests(ClusterFixture fixture)
             Checkpointing = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(200), Storage = CheckpointStorageKind.FileSystem },
             RestartStrategy = RestartStrategy.NoRestart,
         };
-        job.AddSource(new WordGenerator { Count = records, Words = Words, RecordsPerSecondPerSubtask = 5_000 }, "words").Uid("words").SetParallelism(2)
+        ISourceFunction<string> words = new WordGenerator { Count = records, Words = Words, RecordsPerSecondPerSubtask = 5_000 };
+        if (holdAt is { } hold)
+        {
+            // Each source subtask waits at this position (the release file never appears): the job is still running,
+            // short of the end, when its savepoint and cancel come, however slow the machine.
+            words = new HeldSource<string> { Inner = words, HoldAt = hold, ReleaseFile = Path.Combine(Path.GetTempPath(), $"never-{Guid.NewGuid():N}") };
+        }
+
+        job.AddSource(words, "words").Uid("words").SetParallelism(2)
             .KeyBy(new WordKey())
             .Process(new CountWords(), countName).Uid(countUid)
             .SinkTo(new CollectSink<WordCount>(), "collect").Uid(CheckpointTestJobs.CountsSink);
@@ -84,11 +93,11 @@ public sealed class SavepointTests(ClusterFixture fixture)
     [Fact]
     public async Task State_carries_over_exactly_through_savepoints_at_parallelism_2_then_4_then_1()
     {
-        var first = await SavepointAndCancelAsync(await RunUntilCheckpointedAsync(WordCount(2)));
+        var first = await SavepointAndCancelAsync(await RunUntilCheckpointedAsync(WordCount(2, holdAt: Records / 3)));
         Assert.True(File.Exists(Path.Combine(first.Path, "_metadata")), "the savepoint is committed by its _metadata");
         Assert.True(first.Size > 0);
 
-        var second = await SavepointAndCancelAsync(await RunUntilCheckpointedAsync(WordCount(4, new RestoreSettings { Path = first.Path })));
+        var second = await SavepointAndCancelAsync(await RunUntilCheckpointedAsync(WordCount(4, new RestoreSettings { Path = first.Path }, holdAt: 2 * Records / 3)));
         Assert.NotEqual(first.Path, second.Path);
 
         var last = await fixture.Platform.SubmitAsync(WordCount(1, new RestoreSettings { Path = second.Path }));
