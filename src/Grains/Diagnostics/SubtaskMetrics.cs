@@ -79,7 +79,13 @@ internal sealed class SubtaskMetrics
         Add(_metrics.RecordsDeadLettered, chain.Poison?.Skipped ?? 0, ref _deadLettered);
         if (chain.LateRecordCounters.Count > 0)
         {
-            Add(_metrics.LateRecordsDropped, chain.LateRecordCounters.Sum(c => c.LateRecordsDropped), ref _lateDropped);
+            long late = 0;
+            for (var i = 0; i < chain.LateRecordCounters.Count; i++)
+            {
+                late += chain.LateRecordCounters[i].LateRecordsDropped;
+            }
+
+            Add(_metrics.LateRecordsDropped, late, ref _lateDropped);
         }
     }
 

@@ -37,6 +37,13 @@ public sealed class WindowTests(ClusterFixture fixture)
             .KeyBy(new KeyedValueKey());
     }
 
+    /// <summary>0 .. 1999 in order on one key (timestamp = value, monotonous watermarks), then <paramref name="late"/> once the watermark reached 1998.</summary>
+    private static KeyedStream<KeyedValue, long> InOrderThenLateKeyed(StreamJobBuilder job, List<long> late) =>
+        job.AddSource(new InOrderThenLate { Count = 2_000, Late = late }, "in-order-then-late").Uid("source")
+            .Map(new ToSingleKey(), "single-key").Uid("single-key")
+            .AssignTimestampsAndWatermarks(WatermarkStrategy<KeyedValue>.ForMonotonousTimestamps().WithTimestampAssigner(new KeyedValueTimestamp())).Uid("timestamps")
+            .KeyBy(new KeyedValueKey());
+
     /// <summary>The windows of <paramref name="size"/> every <paramref name="slide"/> over the values 0 .. records - 1 (timestamp = value), keyed by value mod 4.</summary>
     internal static List<WindowSum> Expected(long records, long size, long slide) =>
         [.. Enumerable.Range(0, (int)records)
@@ -133,10 +140,7 @@ public sealed class WindowTests(ClusterFixture fixture)
         var job = new StreamJobBuilder("late-windows") { DefaultParallelism = 1, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
         // 0..1999 in order, then (after the watermark reached 1998) 1850, within the lateness of its window
         // [1800, 1900), and 1500, whose window [1500, 1600) was cleaned up at 1799.
-        job.AddSource(new InOrderThenLate { Count = 2_000, Late = [1_850, 1_500] }, "in-order-then-late").Uid("source")
-            .Map(new ToSingleKey(), "single-key").Uid("single-key")
-            .AssignTimestampsAndWatermarks(WatermarkStrategy<KeyedValue>.ForMonotonousTimestamps().WithTimestampAssigner(new KeyedValueTimestamp())).Uid("timestamps")
-            .KeyBy(new KeyedValueKey())
+        InOrderThenLateKeyed(job, [1_850, 1_500])
             .Window(TumblingWindows.OfEventTime(TimeSpan.FromMilliseconds(100)))
             .AllowedLateness(TimeSpan.FromMilliseconds(200))
             .Aggregate(new SumAndCount(), new LabelWindow(), "late").Uid("late")
@@ -159,10 +163,7 @@ public sealed class WindowTests(ClusterFixture fixture)
 
         // As above: 1850 is late but within the lateness of [1800, 1900); 1500 is beyond the lateness of its window.
         // Sliding windows of 200 every 100: 1500 belongs to [1400, 1600) and [1500, 1700), both past their lateness.
-        var windows = job.AddSource(new InOrderThenLate { Count = 2_000, Late = [1_850, 1_500] }, "in-order-then-late").Uid("source")
-            .Map(new ToSingleKey(), "single-key").Uid("single-key")
-            .AssignTimestampsAndWatermarks(WatermarkStrategy<KeyedValue>.ForMonotonousTimestamps().WithTimestampAssigner(new KeyedValueTimestamp())).Uid("timestamps")
-            .KeyBy(new KeyedValueKey())
+        var windows = InOrderThenLateKeyed(job, [1_850, 1_500])
             .Window(SlidingWindows.OfEventTime(TimeSpan.FromMilliseconds(200), TimeSpan.FromMilliseconds(100)))
             .AllowedLateness(TimeSpan.FromMilliseconds(150))
             .SideOutputLateData(lateData)
@@ -216,10 +217,7 @@ public sealed class WindowTests(ClusterFixture fixture)
     {
         using var telemetry = new TelemetryRecorder();
         var job = new StreamJobBuilder("late-dropped") { DefaultParallelism = 1, AutoWatermarkInterval = TimeSpan.FromMilliseconds(10) };
-        job.AddSource(new InOrderThenLate { Count = 2_000, Late = [1_500, 1_200, 1_850] }, "in-order-then-late").Uid("source")
-            .Map(new ToSingleKey(), "single-key").Uid("single-key")
-            .AssignTimestampsAndWatermarks(WatermarkStrategy<KeyedValue>.ForMonotonousTimestamps().WithTimestampAssigner(new KeyedValueTimestamp())).Uid("timestamps")
-            .KeyBy(new KeyedValueKey())
+        InOrderThenLateKeyed(job, [1_500, 1_200, 1_850])
             .Window(TumblingWindows.OfEventTime(TimeSpan.FromMilliseconds(100)))
             .AllowedLateness(TimeSpan.FromMilliseconds(200))
             .Aggregate(new SumAndCount(), new LabelWindow(), "late").Uid("late")
