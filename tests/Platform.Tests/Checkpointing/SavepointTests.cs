@@ -227,6 +227,44 @@ public sealed class SavepointTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task Symbolic_links_under_the_savepoint_root_that_lead_outside_it_are_refused_for_a_target_a_restore_and_a_dispose()
+    {
+        var jobId = await RunUntilCheckpointedAsync(WordCount(2));
+        var first = await fixture.Platform.TriggerSavepointAsync(jobId, timeout: Timeout);
+        var root = Path.GetDirectoryName(first.Path)!;
+        var outside = TestData.NewDirectory("outside-savepoint-root");
+        var leadsOut = Path.Combine(root, $"leads-out-{Guid.NewGuid():N}");
+        Directory.CreateSymbolicLink(leadsOut, outside);
+
+        // A target through a link that leads outside: refused, and nothing is written there.
+        var target = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Platform.TriggerSavepointAsync(jobId, new SavepointRequest { TargetDirectory = Path.Combine(leadsOut, "sp") }, Timeout));
+        Assert.Contains("outside the silos' savepoint root", target.Message);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(outside));
+
+        // A link that stays inside the root is fine.
+        var inner = Directory.CreateDirectory(Path.Combine(root, $"inner-{Guid.NewGuid():N}")).FullName;
+        var staysIn = Path.Combine(root, $"stays-in-{Guid.NewGuid():N}");
+        Directory.CreateSymbolicLink(staysIn, inner);
+        var second = await fixture.Platform.TriggerSavepointAsync(jobId, new SavepointRequest { TargetDirectory = staysIn }, Timeout);
+        Assert.True(File.Exists(Path.Combine(inner, Path.GetFileName(second.Path), "_metadata")));
+        await fixture.Platform.CancelAsync(jobId);
+
+        // A savepoint outside the root, reached through a link inside it: neither restored nor disposed.
+        var copy = Path.Combine(outside, "copied-savepoint");
+        Directory.CreateDirectory(copy);
+        foreach (var file in Directory.GetFiles(first.Path))
+        {
+            File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        }
+
+        var restore = await Assert.ThrowsAsync<JobValidationException>(() => fixture.Platform.SubmitAsync(WordCount(2, new RestoreSettings { Path = Path.Combine(leadsOut, "copied-savepoint") })));
+        Assert.Contains("outside the silos' savepoint and checkpoint roots", restore.Message);
+        var dispose = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Platform.DisposeSavepointAsync(Path.Combine(leadsOut, "copied-savepoint")));
+        Assert.Contains("outside the silos' savepoint root", dispose.Message);
+        Assert.True(File.Exists(Path.Combine(copy, "_metadata")), "the savepoint outside the root was deleted");
+    }
+
+    [Fact]
     public async Task Bad_restores_are_refused_at_submission_with_errors_that_say_what_to_do()
     {
         var savepoint = await SavepointAndCancelAsync(await RunUntilCheckpointedAsync(WordCount(2)));

@@ -103,7 +103,6 @@ internal sealed class FileSystemSnapshotLocations(IOptions<StreamingPlatformOpti
         return Task.CompletedTask;
     }
 
-    private static bool IsUnder(string path, string root, bool allowEqual) =>
-        (allowEqual && string.Equals(path, root, StringComparison.Ordinal))
-        || path.StartsWith(root.TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    // Symbolic links resolved: a link under the root that leads outside it is outside it.
+    private static bool IsUnder(string path, string root, bool allowEqual) => RealPath.IsUnder(path, root, allowEqual);
 }
