@@ -22,6 +22,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     CheckpointStorageFactory storageFactory,
     SavepointLocations savepointLocations,
     Diagnostics.StreamingMetrics metrics,
+    Microsoft.Extensions.Options.IOptions<StreamingPlatformOptions> options,
     [PersistentState("coordinator", PlatformStreams.StateStorageName)] IPersistentState<CoordinatorState> state)
     : Grain, ICheckpointCoordinatorGrain, ICheckpointAcknowledger, ICheckpointCoordinatorControl
 {
@@ -49,7 +50,7 @@ internal sealed partial class CheckpointCoordinatorGrain(
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _ids = new CheckpointIdCounter(S);
-        _stats = new CheckpointStatsTracker(S, metrics, JobId);
+        _stats = new CheckpointStatsTracker(S, metrics, JobId, options.Value.CheckpointHistorySize);
         _cleaner = new CheckpointsCleaner(logger, JobId, storageFactory);
         _store = new CompletedCheckpointStore(S, JobId, _cleaner);
 
@@ -243,6 +244,9 @@ internal sealed partial class CheckpointCoordinatorGrain(
     }
 
     public Task<CheckpointStatistics> GetStatistics() => Task.FromResult(_stats.Statistics(_pending.Values, _store.Retained));
+
+    public Task<CheckpointStats?> FindSavepoint(string requestId) =>
+        _stats.FindRequest(requestId) is { } id ? WaitForCheckpoint(id, TimeSpan.Zero) : Task.FromResult<CheckpointStats?>(null);
 
     public async Task AcknowledgeCheckpoint(int attempt, TaskId task, long checkpointId, SubtaskSnapshot snapshot, SubtaskCheckpointMetrics metrics)
     {

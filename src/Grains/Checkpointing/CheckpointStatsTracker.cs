@@ -5,11 +5,10 @@ namespace Platform.Checkpointing;
 /// <summary>
 /// The job's checkpoint statistics (Flink's CheckpointStatsTracker): counters, the recent history, the outcomes of
 /// savepoints (kept longer, for retried requests), and the platform's checkpoint metrics and spans. Lives in the
-/// persisted state.
+/// persisted state, so that the history survives the loss of the coordinator's silo (Flink's is lost with its JobManager).
 /// </summary>
-internal sealed class CheckpointStatsTracker(CoordinatorState state, StreamingMetrics metrics, string jobId)
+internal sealed class CheckpointStatsTracker(CoordinatorState state, StreamingMetrics metrics, string jobId, int historySize)
 {
-    private const int HistorySize = 20;
     private const int MaxRememberedSavepoints = 100;
 
     private string? JobName => state.Start?.JobName;
@@ -103,9 +102,9 @@ internal sealed class CheckpointStatsTracker(CoordinatorState state, StreamingMe
         }
 
         state.History.Insert(0, stats);
-        if (state.History.Count > HistorySize)
+        if (state.History.Count > historySize)
         {
-            state.History.RemoveRange(HistorySize, state.History.Count - HistorySize);
+            state.History.RemoveRange(historySize, state.History.Count - historySize);
         }
     }
 }

@@ -89,6 +89,15 @@ public sealed class StreamingPlatformOptions
 
     /// <summary>The largest state file in-memory checkpoint storage accepts (default 5 MiB, as Flink's).</summary>
     public int InMemoryMaxStateSize { get; set; } = Storage.InMemory.InMemoryCheckpointStorage.DefaultMaxStateSize;
+
+    /// <summary>
+    /// How many recent checkpoints' statistics each job keeps, durably with its coordinator (Flink's
+    /// <c>web.checkpoints.history</c>; default 20, from 1 to 1,000).
+    /// </summary>
+    public int CheckpointHistorySize { get; set; } = DefaultCheckpointHistorySize;
+
+    /// <summary>The default of <see cref="CheckpointHistorySize"/>.</summary>
+    public const int DefaultCheckpointHistorySize = 20;
 }
 
 /// <summary>The <c>Platform:StateBackend</c> section: which registered provider is the silo's default state backend.</summary>
@@ -127,6 +136,11 @@ public sealed class StreamingPlatformOptionsValidator : IValidateOptions<Streami
         if (options.ChannelWindow is < 1 or > 1024)
         {
             failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.ChannelWindow)} is {options.ChannelWindow}; it must be between 1 and 1024 batches.");
+        }
+
+        if (options.CheckpointHistorySize is < 1 or > 1_000)
+        {
+            failures.Add($"{StreamingPlatformOptions.SectionName}:{nameof(options.CheckpointHistorySize)} is {options.CheckpointHistorySize}; it must be between 1 and 1,000 checkpoints (default {StreamingPlatformOptions.DefaultCheckpointHistorySize}).");
         }
 
         if (options.TaskHeartbeatInterval < TimeSpan.FromMilliseconds(100) || options.TaskHeartbeatInterval > TimeSpan.FromMinutes(10))

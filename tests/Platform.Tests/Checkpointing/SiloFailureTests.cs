@@ -100,7 +100,8 @@ public sealed class SiloFailureTests
     {
         const long records = 24_000;
         const int words = 60;
-        await using var cluster = await KillableCluster.StartAsync();
+        // A history long enough to hold every checkpoint of the run (Platform:CheckpointHistorySize; default 20).
+        await using var cluster = await KillableCluster.StartAsync(checkpointHistorySize: 1_000);
         var settings = new CheckpointingSettings { Interval = TimeSpan.FromMilliseconds(150), Storage = CheckpointStorageKind.FileSystem, RetainedCheckpoints = 2 };
         // Slow enough that the drain (reading the rest of the bounded input) outlasts the kill by many seconds.
         var jobId = await SubmitWithJobManagerOnASecondaryAsync(
@@ -122,6 +123,7 @@ public sealed class SiloFailureTests
             () => "the stop with savepoint is in progress");
 
         // The job manager and the coordinator (placed beside it) are on the killed silo; the sources keep draining elsewhere.
+        var beforeLoss = await cluster.Platform.GetCheckpointStatisticsAsync(jobId);
         var jobManagerSilo = (await cluster.Platform.GetStatusAsync(jobId)).JobManagerSilo;
         Assert.Equal(jobManagerSilo, await cluster.KillSecondaryAndReplaceAsync(new Random(5), jobManagerSilo));
 
@@ -133,6 +135,25 @@ public sealed class SiloFailureTests
 
         // Restarted from a retained checkpoint taken before the stop, it ends with its state exactly-once.
         var status = await cluster.Platform.WaitForCompletionAsync(jobId, Timeout);
+
+        // The checkpoint history outlived the coordinator's silo (Flink's is lost with its JobManager): every checkpoint
+        // completed before the loss is still there, with its statistics and every subtask's part.
+        var afterLoss = await cluster.Platform.GetCheckpointStatisticsAsync(jobId);
+        var completedBefore = beforeLoss.History.Where(h => h.Status == CheckpointStatus.Completed).ToList();
+        Assert.NotEmpty(completedBefore);
+        Assert.True(afterLoss.Completed > beforeLoss.Completed, $"{afterLoss.Completed} completed after the loss, {beforeLoss.Completed} before");
+        foreach (var before in completedBefore)
+        {
+            var after = Assert.Single(afterLoss.History, h => h.Id == before.Id);
+            Assert.Equal((before.Status, before.TriggeredAt, before.EndToEndDuration, before.StateSize, before.CheckpointedSize), (after.Status, after.TriggeredAt, after.EndToEndDuration, after.StateSize, after.CheckpointedSize));
+            Assert.Equal(
+                before.Subtasks.Select(t => (t.TaskName, t.TaskIndex, t.SubtaskIndex, t.SyncDuration, t.AsyncDuration, t.AlignmentDuration, t.StateSize)).Order(),
+                after.Subtasks.Select(t => (t.TaskName, t.TaskIndex, t.SubtaskIndex, t.SyncDuration, t.AsyncDuration, t.AlignmentDuration, t.StateSize)).Order());
+        }
+
+        var lostStop = Assert.Single(afterLoss.History, h => h.Id == draining.Id);
+        Assert.Equal(CheckpointStatus.Failed, lostStop.Status);
+
         Assert.True(status.State == JobState.Finished, $"Job ended {status.State}: {status.Failure}");
         Assert.True(status.Restarts >= 1, "the job never restarted");
         Assert.NotNull(status.RestoredFromCheckpoint);

@@ -27,7 +27,7 @@ public sealed class KillableCluster : IAsyncDisposable
 
     public string CheckpointDirectory { get; }
 
-    public static async Task<KillableCluster> StartAsync(int silos = 3)
+    public static async Task<KillableCluster> StartAsync(int silos = 3, int? checkpointHistorySize = null)
     {
         var builder = new TestClusterBuilder((short)silos);
         builder.Options.ClusterId = $"kill-{Guid.NewGuid():N}";
@@ -35,6 +35,11 @@ public sealed class KillableCluster : IAsyncDisposable
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
         var root = TestData.NewDirectory("kill-cluster");
         builder.UseSharedDirectories(root);
+        if (checkpointHistorySize is { } historySize)
+        {
+            builder.Properties["CheckpointHistorySize"] = historySize.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         builder.AddSiloBuilderConfigurator<SiloConfigurator>();
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
         var cluster = builder.Build();

@@ -30,6 +30,10 @@ public static class TestSilos
             o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
             o.SavepointDirectory = siloBuilder.Configuration["SavepointDirectory"] ?? Path.Combine(o.StateDirectory, "..", "savepoints");
             o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
+            if (int.TryParse(siloBuilder.Configuration["CheckpointHistorySize"], out var historySize))
+            {
+                o.CheckpointHistorySize = historySize;
+            }
         })
         .AddJobs(SampleJobs.All);
 }
