@@ -91,6 +91,10 @@ param logRetentionInDays int = 30
 @description('Tags on every resource.')
 param tags object = {}
 
+@description('The silos\' admin token (Silo:Http:AdminToken, at least 16 characters): their HTTP endpoints listen beyond loopback, so the REST API\'s changes, the web UI and the Orleans Dashboard require it.')
+@secure()
+param adminToken string
+
 // Ports the silos advertise: silo i gets siloPortBase + i, gatewayPortBase + i, httpPortBase + i (exposed ports of
 // TCP ingress must be unique in the environment); inside every container they are 11111, 30000 and 8080.
 var siloPortBase = 11111
@@ -279,6 +283,7 @@ module silos 'modules/silo.bicep' = [for i in range(0, siloCount): if (deploySil
     stateMountPath: stateMountPath
     cpu: siloCpu
     memory: siloMemory
+    adminToken: adminToken
     tags: tags
   }
 }]

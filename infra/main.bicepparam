@@ -17,6 +17,9 @@ param siloMemory = '2Gi'
 param privateNetworking = true // Redis and storage only through private endpoints; false: their public endpoints (infra/README.md)
 param redisSku = 'Standard'
 param redisCapacity = 1
+// The silos' admin token, from the environment (never in this file): export PLATFORM_ADMIN_TOKEN=$(openssl rand -hex 32).
+// Without it the silos refuse to start, saying so: they listen beyond loopback.
+param adminToken = readEnvironmentVariable('PLATFORM_ADMIN_TOKEN', '')
 param tags = {
   application: 'platform'
 }

@@ -77,6 +77,10 @@ param memory string
 
 param tags object = {}
 
+@description('The admin token the silo\'s REST API, web UI and Orleans Dashboard require (Silo:Http:AdminToken): it listens beyond loopback.')
+@secure()
+param adminToken string
+
 // Ports inside the container: the same in every silo.
 var siloTargetPort = 11111
 var gatewayTargetPort = 30000
@@ -115,6 +119,8 @@ var orleansSettings = [
   { name: 'Orleans__Endpoints__SiloListeningEndpoint', value: '0.0.0.0:${siloTargetPort}' }
   { name: 'Orleans__Endpoints__GatewayListeningEndpoint', value: '0.0.0.0:${gatewayTargetPort}' }
   { name: 'ASPNETCORE_URLS', value: 'http://+:${httpTargetPort}' }
+  // Listening on every interface: the mutating REST endpoints, the web UI and the dashboard need this token.
+  { name: 'Silo__Http__AdminToken', secretRef: 'admin-token' }
   { name: 'AZURE_CLIENT_ID', value: identityClientId }
 ]
 
@@ -230,12 +236,17 @@ resource silo 'Microsoft.App/containerApps@2025-01-01' = {
           identity: identityId
         }
       ]
-      secrets: withRedis ? [
+      secrets: concat([
+        {
+          name: 'admin-token'
+          value: adminToken
+        }
+      ], withRedis ? [
         {
           name: 'clustering-connection'
           value: '${redis!.properties.hostName}:${redis!.properties.sslPort},password=${redis!.listKeys().primaryKey},ssl=True,abortConnect=False'
         }
-      ] : []
+      ] : [])
     }
     template: {
       terminationGracePeriodSeconds: 60

@@ -4,7 +4,11 @@ using Orleans.Hosting;
 using Orleans.Runtime;
 using Platform.Hosting;
 using Platform.Samples;
+using Orleans.Dashboard;
 using Platform.Silo.Hosting;
+using Platform.Silo.Rest;
+using Platform.Silo.Security;
+using Platform.Silo.WebUi;
 
 // The silo host: an Orleans silo with the streaming platform, an HTTP endpoint, and configuration from appsettings.json,
 // environment variables and the command line. Orleans reads the "Orleans" section (the keys .NET Aspire sets:
@@ -43,6 +47,10 @@ try
 
     builder.Services.AddSiloHealthChecks();
 
+    // Flink's REST API, the web UI and the Orleans Dashboard, over the one client setup the CLI uses too.
+    builder.Services.AddFlinkRestApi();
+    builder.Services.AddPlatformHttpSecurity(builder.Configuration);
+
     try
     {
         builder.UseOrleans(silo =>
@@ -50,6 +58,8 @@ try
             silo.AddStreamingPlatform();
             // The demo jobs, startable by name (platform run word-count).
             silo.AddJobs(SampleJobs.All);
+            // The Orleans Dashboard at /dashboard (its grain profiler runs only while someone watches).
+            silo.AddDashboard();
             // Failure detection (Orleans' ClusterMembershipOptions: ProbeTimeout, NumMissedProbesLimit, ...).
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection(SiloConfiguration.MembershipSection));
         });
@@ -76,8 +86,16 @@ await using (app)
 {
     app.MapGet("/", (ILocalSiloDetails silo, IOptions<ClusterOptions> cluster) =>
         $"Platform silo {silo.Name} ({silo.SiloAddress}) in cluster '{cluster.Value.ClusterId}'; health at " +
-        $"{SiloHealthChecks.StartupPath}, {SiloHealthChecks.ReadyPath} and {SiloHealthChecks.LivePath}.");
+        $"{SiloHealthChecks.StartupPath}, {SiloHealthChecks.ReadyPath} and {SiloHealthChecks.LivePath}; web UI at {WebUi.Path}/, " +
+        $"REST API at /jobs (described at /openapi/v1.json), Orleans Dashboard at {WebUi.DashboardPath}/.");
     app.MapSiloHealthChecks();
+    app.UseAuthentication();
+    app.UseAuthorization();
+    app.UseWebUi();
+    app.MapOpenApi();
+    app.MapFlinkRestApi();
+    app.MapWebUi();
+    app.MapOrleansDashboard(WebUi.DashboardPath).RequireAuthorization(FlinkRestApi.AdminPolicy);
 
     try
     {

@@ -44,6 +44,9 @@ public sealed record SubtaskCheckpointStats
 
     /// <summary>Whether the subtask had finished and counted in with its final snapshot (FLIP-147) instead of taking part.</summary>
     [Id(8)] public bool Finished { get; init; }
+
+    /// <summary>The task's index in the job's plan (<see cref="Runtime.TaskPlanInfo.Index"/>); <c>null</c> in statistics recorded before it was kept.</summary>
+    [Id(9)] public int? TaskIndex { get; init; }
 }
 
 /// <summary>One checkpoint (Flink's checkpoint statistics).</summary>
@@ -147,4 +150,11 @@ public interface ICheckpointCoordinatorGrain : IGrainWithStringKey
     /// <summary>The job's checkpoint statistics.</summary>
     [Orleans.Concurrency.AlwaysInterleave]
     Task<CheckpointStatistics> GetStatistics();
+
+    /// <summary>
+    /// The savepoint triggered for <paramref name="requestId"/> (<see cref="SavepointRequest.RequestId"/>, the REST API's
+    /// trigger id), as it stands now; <c>null</c> if no savepoint of that request is remembered.
+    /// </summary>
+    [Orleans.Concurrency.AlwaysInterleave]
+    Task<CheckpointStats?> FindSavepoint(string requestId);
 }

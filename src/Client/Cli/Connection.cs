@@ -184,7 +184,7 @@ internal sealed class Connection : IAsyncDisposable
     {
         _host = host;
         Settings = settings;
-        Platform = new PlatformClient(host.Services.GetRequiredService<IClusterClient>());
+        Platform = host.Services.GetRequiredService<PlatformClient>();
     }
 
     /// <summary>Where the client is connected.</summary>
@@ -210,6 +210,7 @@ internal sealed class Connection : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
         }
 
+        builder.Services.AddPlatformClient();
         builder.UseOrleansClient(client =>
         {
             if (settings.Redis is { } redis)

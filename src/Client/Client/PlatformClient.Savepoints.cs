@@ -30,6 +30,30 @@ public sealed partial class PlatformClient
     }
 
     /// <summary>
+    /// Starts a savepoint (or, with <see cref="SavepointRequest.Stop"/>, a stop with savepoint) without waiting for it,
+    /// as Flink's REST API does, and returns its trigger id: the request's <see cref="SavepointRequest.RequestId"/>, or
+    /// a new one. Triggering again with the same id starts nothing new. Follow it with <see cref="GetSavepointAsync"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The job is not running with checkpointing settings.</exception>
+    /// <exception cref="ArgumentException">The target is not allowed or the format does not fit the job's backend.</exception>
+    public async Task<string> StartSavepointAsync(string jobId, SavepointRequest? request = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(jobId);
+        request ??= new SavepointRequest();
+        var triggerId = string.IsNullOrWhiteSpace(request.RequestId) ? Guid.NewGuid().ToString("N") : request.RequestId;
+        await _grains.GetGrain<ICheckpointCoordinatorGrain>(jobId).TriggerSavepoint(request with { RequestId = triggerId }).WaitAsync(cancellationToken);
+        return triggerId;
+    }
+
+    /// <summary>The savepoint started with trigger id <paramref name="triggerId"/>, as it stands; <c>null</c> if the job does not know it.</summary>
+    public Task<CheckpointStats?> GetSavepointAsync(string jobId, string triggerId)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(jobId);
+        ArgumentException.ThrowIfNullOrWhiteSpace(triggerId);
+        return _grains.GetGrain<ICheckpointCoordinatorGrain>(jobId).FindSavepoint(triggerId);
+    }
+
+    /// <summary>
     /// Stops a job with a savepoint (Flink's <c>stop</c>): sources stop right after the savepoint, the job processes
     /// everything before it and finishes; a job resumed from the savepoint continues with the next record, so nothing
     /// is lost or repeated between the two. With <see cref="SavepointRequest.Drain"/>, bounded sources first read to the

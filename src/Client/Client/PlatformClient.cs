@@ -52,6 +52,9 @@ public sealed partial class PlatformClient
     /// <summary>The job's status.</summary>
     public Task<JobStatusInfo> GetStatusAsync(string jobId) => JobManager(jobId).GetStatus();
 
+    /// <summary>The job's tasks (chained operators) with their parallelism and the edges between them; <c>null</c> for an unknown job.</summary>
+    public Task<JobPlanInfo?> GetPlanAsync(string jobId) => JobManager(jobId).GetPlan();
+
     /// <summary>Every job known to the cluster, newest first.</summary>
     public async Task<IReadOnlyList<JobSummary>> ListJobsAsync() =>
         await _grains.GetGrain<IJobRegistryGrain>(0).List();

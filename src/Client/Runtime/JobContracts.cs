@@ -133,6 +133,12 @@ public sealed record TaskStatusInfo
 
     /// <summary>Records the subtask emitted downstream, as of its last report.</summary>
     [Id(9)] public long RecordsOut { get; init; }
+
+    /// <summary>
+    /// Milliseconds per second the subtask waited for credit on its outputs between its last two reports (Flink's
+    /// <c>backPressuredTimeMsPerSecond</c>, 0 to 1,000); <c>null</c> before two reports.
+    /// </summary>
+    [Id(10)] public double? BackPressuredTimeMsPerSecond { get; init; }
 }
 
 /// <summary>A job's status.</summary>
@@ -236,10 +242,61 @@ public interface IJobManagerGrain : IGrainWithStringKey
     /// <summary>Cancels the job.</summary>
     Task<JobStatusInfo> Cancel();
 
+    /// <summary>The job's tasks and edges as it runs; <c>null</c> for a job id never submitted.</summary>
+    [Orleans.Concurrency.AlwaysInterleave]
+    Task<JobPlanInfo?> GetPlan();
+
     /// <summary>Waits up to <paramref name="maxWait"/> for a terminal state and returns the status then.</summary>
     [Orleans.Concurrency.AlwaysInterleave]
     Task<JobStatusInfo> WaitForTerminalState(TimeSpan maxWait);
 }
+
+/// <summary>A job's tasks (chains of operators, Flink's job vertices) and the edges between them, as it runs.</summary>
+[GenerateSerializer, Immutable, Alias("platform.JobPlanInfo")]
+public sealed record JobPlanInfo
+{
+    /// <summary>The tasks, in the order of their indexes (sources first).</summary>
+    [Id(0)] public IReadOnlyList<TaskPlanInfo> Tasks { get; init; } = [];
+
+    /// <summary>The edges between tasks.</summary>
+    [Id(1)] public IReadOnlyList<TaskEdgeInfo> Edges { get; init; } = [];
+
+    /// <summary>The job's checkpointing settings as submitted; <c>null</c> when it does not checkpoint.</summary>
+    [Id(2)] public Checkpointing.CheckpointingSettings? Checkpointing { get; init; }
+
+    /// <summary>The state backend the job asked for; <c>null</c> for the silos' default.</summary>
+    [Id(3)] public State.StateBackendKind? StateBackend { get; init; }
+
+    /// <summary>The job's maximum parallelism (its number of key groups).</summary>
+    [Id(4)] public int MaxParallelism { get; init; }
+}
+
+/// <summary>One task of a running job: the operators chained into it and its parallelism.</summary>
+[GenerateSerializer, Immutable, Alias("platform.TaskPlanInfo")]
+public sealed record TaskPlanInfo
+{
+    /// <summary>The task's index in the plan (a stable id for the job's lifetime).</summary>
+    [Id(0)] public required int Index { get; init; }
+
+    /// <summary>The task's name: its operators' names joined by " -> ".</summary>
+    [Id(1)] public required string Name { get; init; }
+
+    /// <summary>The names of the operators chained into the task, head first.</summary>
+    [Id(2)] public IReadOnlyList<string> Operators { get; init; } = [];
+
+    /// <summary>The uids of those operators (what their state is restored by).</summary>
+    [Id(3)] public IReadOnlyList<string> OperatorUids { get; init; } = [];
+
+    /// <summary>The task's parallelism.</summary>
+    [Id(4)] public required int Parallelism { get; init; }
+
+    /// <summary>What the head operator is (source, keyed process, sink, ...).</summary>
+    [Id(5)] public required OperatorKind Kind { get; init; }
+}
+
+/// <summary>An edge between two tasks and how it distributes records.</summary>
+[GenerateSerializer, Immutable, Alias("platform.TaskEdgeInfo")]
+public sealed record TaskEdgeInfo([property: Id(0)] int SourceTask, [property: Id(1)] int TargetTask, [property: Id(2)] Partitioning Partitioning);
 
 /// <summary>Lists the jobs submitted to the cluster.</summary>
 [Alias("platform.IJobRegistryGrain")]

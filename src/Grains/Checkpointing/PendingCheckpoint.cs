@@ -124,6 +124,7 @@ internal sealed class PendingCheckpoint(long id, DateTimeOffset triggeredAt, boo
         _stats.Add(new SubtaskCheckpointStats
         {
             TaskName = _names[task],
+            TaskIndex = task.TaskIndex,
             SubtaskIndex = task.SubtaskIndex,
             SyncDuration = metrics.SyncDuration,
             AsyncDuration = metrics.AsyncDuration,

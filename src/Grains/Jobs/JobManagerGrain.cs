@@ -174,6 +174,32 @@ internal sealed partial class JobManagerGrain(
 
     public Task<JobStatusInfo> GetStatus() => Task.FromResult(Status());
 
+    public Task<JobPlanInfo?> GetPlan()
+    {
+        if (_plan is null)
+        {
+            return Task.FromResult<JobPlanInfo?>(null);
+        }
+
+        var taskOfVertex = _plan.Tasks.SelectMany(t => t.Chain.Select(v => (v.Id, t.Index))).ToDictionary(x => x.Id, x => x.Index);
+        return Task.FromResult<JobPlanInfo?>(new JobPlanInfo
+        {
+            Tasks = [.. _plan.Tasks.Select(t => new TaskPlanInfo
+            {
+                Index = t.Index,
+                Name = t.Name,
+                Operators = [.. t.Chain.Select(v => v.Name)],
+                OperatorUids = [.. t.Chain.Select(v => v.Uid)],
+                Parallelism = t.Parallelism,
+                Kind = t.Head.Kind,
+            })],
+            Edges = [.. _plan.Tasks.SelectMany(t => t.InputEdges.Select(e => new TaskEdgeInfo(taskOfVertex[e.SourceId], t.Index, e.Partitioning)))],
+            Checkpointing = _plan.Graph.Checkpointing,
+            StateBackend = _plan.Graph.StateBackend,
+            MaxParallelism = _plan.Graph.MaxParallelism,
+        });
+    }
+
     // Reads and checks the savepoint (or retained checkpoint) a job is submitted to start from; problems are added
     // to the submission's, so the caller learns everything wrong at once.
     private async Task<(CheckpointMetadata, SnapshotLocation)?> ReadInitialRestoreAsync(JobGraph graph, RestoreSettings restore, List<string> problems)
@@ -365,9 +391,18 @@ internal sealed partial class JobManagerGrain(
         {
             try
             {
-                return await GrainFactory.GetGrain<IStreamTaskGrain>(id.GrainKey).Heartbeat(attempt).WaitAsync(timeout, cancellationToken)
-                    ? null
-                    : $"{id} is not deployed any more (its activation was lost, last on silo {_subtasks[id].Silo})";
+                var reply = await GrainFactory.GetGrain<IStreamTaskGrain>(id.GrainKey).Heartbeat(attempt).WaitAsync(timeout, cancellationToken);
+                if (!reply.RunsAttempt)
+                {
+                    return $"{id} is not deployed any more (its activation was lost, last on silo {_subtasks[id].Silo})";
+                }
+
+                if (reply.Metrics is { } metrics && attempt == S.Attempt && _subtasks.TryGetValue(id, out var record))
+                {
+                    record.Report(metrics);
+                }
+
+                return null;
             }
             catch (TimeoutException)
             {
@@ -806,6 +841,7 @@ internal sealed partial class JobManagerGrain(
                 KeyGroupEnd = keyGroups?.End,
                 RecordsIn = s.Value.Metrics?.RecordsIn ?? 0,
                 RecordsOut = s.Value.Metrics?.RecordsOut ?? 0,
+                BackPressuredTimeMsPerSecond = s.Value.BackPressuredTimeMsPerSecond,
             };
         })],
     };
@@ -819,6 +855,28 @@ internal sealed partial class JobManagerGrain(
         public string? Silo { get; set; }
 
         public TaskMetrics? Metrics { get; set; }
+
+        /// <summary>The rate of back-pressured time between the last two heartbeats.</summary>
+        public double? BackPressuredTimeMsPerSecond { get; private set; }
+
+        private long _reportedAt;
+
+        /// <summary>Takes the counters a heartbeat brought, and the back-pressure rate since the previous one.</summary>
+        public void Report(TaskMetrics metrics)
+        {
+            var now = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (Metrics is { } previous && _reportedAt != 0)
+            {
+                var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(_reportedAt, now).TotalMilliseconds;
+                if (elapsed > 0)
+                {
+                    BackPressuredTimeMsPerSecond = Math.Clamp((metrics.BackPressuredMilliseconds - previous.BackPressuredMilliseconds) / elapsed * 1_000, 0, 1_000);
+                }
+            }
+
+            Metrics = metrics;
+            _reportedAt = now;
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId} attempt {Attempt}: subtasks failed the heartbeat: {Lost}")]

@@ -87,7 +87,19 @@ internal sealed partial class StreamTask : ITaskRuntime, IOperatorHost
 
     public TaskState State { get; private set; } = TaskState.Created;
 
-    public TaskMetrics Metrics => new(_chain.Counters.RecordsIn, _chain.Counters.RecordsOut);
+    public TaskMetrics Metrics
+    {
+        get
+        {
+            long blocked = 0;
+            foreach (var channel in _chain.OutputChannels)
+            {
+                blocked += channel.BackpressuredTicks;
+            }
+
+            return new(_chain.Counters.RecordsIn, _chain.Counters.RecordsOut, System.Diagnostics.Stopwatch.GetElapsedTime(0, blocked).TotalMilliseconds);
+        }
+    }
 
     private bool Cancelled => _cancellation.IsCancellationRequested;
 

@@ -77,16 +77,16 @@ internal sealed partial class StreamTaskGrain(
         return Task.FromResult(_task.OnBatch(batch));
     }
 
-    public Task<bool> Heartbeat(int attempt)
+    public Task<HeartbeatReply> Heartbeat(int attempt)
     {
         if (_task is null)
         {
             // An activation nobody deployed: the subtask it stands for is gone; do not linger.
             DeactivateOnIdle();
-            return Task.FromResult(false);
+            return Task.FromResult(new HeartbeatReply(false, null));
         }
 
-        return Task.FromResult(_task.Attempt == attempt);
+        return Task.FromResult(_task.Attempt == attempt ? new HeartbeatReply(true, _task.Metrics) : new HeartbeatReply(false, null));
     }
 
     public Task<PushStatus> GrantCredit(int attempt, int outputChannel, long consumed)

@@ -287,9 +287,13 @@ public sealed record TaskDeployment
 [GenerateSerializer, Immutable, Alias("platform.TaskDeployed")]
 public sealed record TaskDeployed([property: Id(0)] string Silo);
 
-/// <summary>A subtask's counters.</summary>
+/// <summary>A subtask's counters: records taken in and emitted, and the milliseconds it waited for credit on its outputs.</summary>
 [GenerateSerializer, Immutable, Alias("platform.TaskMetrics")]
-public sealed record TaskMetrics([property: Id(0)] long RecordsIn, [property: Id(1)] long RecordsOut);
+public sealed record TaskMetrics([property: Id(0)] long RecordsIn, [property: Id(1)] long RecordsOut, [property: Id(2)] double BackPressuredMilliseconds = 0);
+
+/// <summary>A subtask's answer to the job manager's heartbeat: whether it runs the attempt asked about, and its counters.</summary>
+[GenerateSerializer, Immutable, Alias("platform.HeartbeatReply")]
+public sealed record HeartbeatReply([property: Id(0)] bool RunsAttempt, [property: Id(1)] TaskMetrics? Metrics);
 
 /// <summary>Runs one subtask: receives batches, runs its operator chain, sends batches downstream.</summary>
 [Alias("platform.IStreamTaskGrain")]
@@ -305,10 +309,10 @@ public interface IStreamTaskGrain : IGrainWithStringKey
     Task<PushAck> PushBatch(ChannelBatch batch);
 
     /// <summary>
-    /// The job manager's heartbeat: whether this activation runs <paramref name="attempt"/>. False from an activation
-    /// nobody deployed (its silo died and the heartbeat re-activated it empty) or one of another attempt.
+    /// The job manager's heartbeat: whether this activation runs <paramref name="attempt"/>, with its counters. Not
+    /// from an activation nobody deployed (its silo died and the heartbeat re-activated it empty) or one of another attempt.
     /// </summary>
-    Task<bool> Heartbeat(int attempt);
+    Task<HeartbeatReply> Heartbeat(int attempt);
 
     /// <summary>The receiver of output channel <paramref name="outputChannel"/> consumed its first <paramref name="consumed"/> batches.</summary>
     /// <returns>

@@ -143,6 +143,9 @@ internal static class SiloConfiguration
 
         MembershipOptions(configuration, problems);
         HttpAddresses(configuration, problems);
+        problems.AddRange(Security.HttpSecurity.Problems(
+            configuration.GetSection(Security.HttpSecurityOptions.SectionName).Get<Security.HttpSecurityOptions>() ?? new(),
+            HttpUrls(configuration)));
         ParentProcess(configuration, problems);
 
         RedisConnections.Validate(configuration, problems);
@@ -274,6 +277,29 @@ internal static class SiloConfiguration
             _ when type.IsEnum => $"one of {string.Join(", ", Enum.GetNames(type))}",
             _ => $"a value of type {type.Name}",
         };
+    }
+
+    /// <summary>
+    /// The addresses the HTTP server will listen on, as Kestrel chooses them: its <c>Kestrel:Endpoints</c>, else
+    /// <c>urls</c>, else <c>http_ports</c>/<c>https_ports</c> (every interface), else <see cref="DefaultUrl"/>.
+    /// </summary>
+    public static IReadOnlyList<string> HttpUrls(IConfiguration configuration)
+    {
+        var endpoints = configuration.GetSection("Kestrel:Endpoints");
+        if (endpoints.Exists())
+        {
+            return [.. endpoints.GetChildren().Select(e => e["Url"]).OfType<string>()];
+        }
+
+        if (configuration[UrlsKey] is { } urls && !string.IsNullOrWhiteSpace(urls))
+        {
+            return urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        }
+
+        var ports = new[] { (HttpPortsKey, "http"), (HttpsPortsKey, "https") }
+            .SelectMany(p => (configuration[p.Item1] ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(port => $"{p.Item2}://*:{port}"))
+            .ToList();
+        return ports.Count > 0 ? ports : [DefaultUrl];
     }
 
     /// <summary>
