@@ -48,6 +48,8 @@ internal sealed class BenchSilo : IAsyncDisposable
             .UseLocalhostClustering(siloPort, gatewayPort, serviceId: "platform-bench", clusterId: $"bench-{Guid.NewGuid():N}")
             .AddStreamingPlatform(o =>
             {
+                // The benchmarks' inputs and outputs are in their own temporary directories.
+                o.AllowAnyDataPath = true;
                 if (batchSize is { } b)
                 {
                     o.BatchSize = b;

@@ -100,7 +100,10 @@ try
             .WithEnvironment("Platform__CheckpointDirectory", Path.Combine(runDirectory, "checkpoints"))
             .WithEnvironment("Platform__SavepointDirectory", Path.Combine(runDirectory, "savepoints"))
             .WithEnvironment("Platform__RocksDb__LocalDirectory", Path.Combine(runDirectory, "rocksdb"))
-            .WithEnvironment("Platform__DefaultStateBackend", options.Backend == BackendChoice.RocksDb ? "RocksDb" : "Heap");
+            .WithEnvironment("Platform__DefaultStateBackend", options.Backend == BackendChoice.RocksDb ? "RocksDb" : "Heap")
+            // The demo job's input and output are the only files its jobs may touch.
+            .WithEnvironment("Platform__DataRoots__0", Path.GetDirectoryName(demo.Input)!)
+            .WithEnvironment("Platform__DataRoots__1", demo.Output);
 
         if (options.Clustering == ClusteringChoice.Development)
         {

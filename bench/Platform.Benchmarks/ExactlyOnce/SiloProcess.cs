@@ -86,6 +86,8 @@ internal sealed class SiloProcess : IAsyncDisposable
             ["Silo__ParentProcessId"] = Text(Environment.ProcessId),
             ["Platform__StateDirectory"] = Path.Combine(sharedDirectory, "state"),
             ["Platform__CheckpointDirectory"] = Path.Combine(sharedDirectory, "checkpoints"),
+            // The job's input and file sink output are under the benchmark's directory.
+            ["Platform__DataRoots__0"] = Path.GetDirectoryName(Path.GetFullPath(sharedDirectory))!,
             ["Logging__LogLevel__Default"] = "Warning",
         };
         foreach (var (key, value) in environment)

@@ -75,8 +75,11 @@ public sealed class DiscardingSink<T> : ISinkFunction<T>
 /// completed. Kept for jobs that already use it; new jobs should use <see cref="FileSink{T}"/>.
 /// </remarks>
 [GenerateSerializer, Alias("platform.TextFileSink`1")]
-public sealed class TextFileSink<T> : ISinkFunction<T>, IValidatingFunction
+public sealed class TextFileSink<T> : ISinkFunction<T>, IValidatingFunction, IFileSystemFunction
 {
+    /// <inheritdoc />
+    IEnumerable<string> IFileSystemFunction.FileSystemPaths => [Directory];
+
     /// <summary>Creates a sink; set <see cref="Directory"/>.</summary>
     public TextFileSink()
     {

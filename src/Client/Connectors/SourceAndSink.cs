@@ -140,6 +140,16 @@ public interface IValidatingFunction
 }
 
 /// <summary>
+/// Implemented by functions that read or write files on the silos: the paths they use, so that the silos can refuse a
+/// job whose files lie outside their data roots (<c>Platform:DataRoots</c>).
+/// </summary>
+public interface IFileSystemFunction
+{
+    /// <summary>Each file or directory the function reads or writes.</summary>
+    IEnumerable<string> FileSystemPaths { get; }
+}
+
+/// <summary>
 /// Implemented by sink writers that want to hear when a checkpoint completed. Best effort: a notification can be
 /// missed when a subtask restarts. Output that must be exactly-once comes from an
 /// <see cref="ITwoPhaseCommittingSink{TIn, TCommittable}"/>, whose commits the runtime makes durable and retries.

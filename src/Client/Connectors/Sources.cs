@@ -147,8 +147,11 @@ public sealed class CollectionSource<T> : ISourceFunction<T>
 /// the next line.
 /// </summary>
 [GenerateSerializer, Alias("platform.TextFileSource")]
-public sealed class TextFileSource : ISourceFunction<string>, IValidatingFunction
+public sealed class TextFileSource : ISourceFunction<string>, IValidatingFunction, IFileSystemFunction
 {
+    /// <inheritdoc />
+    IEnumerable<string> IFileSystemFunction.FileSystemPaths => [Path];
+
     /// <summary>Creates a source; set <see cref="Path"/>.</summary>
     public TextFileSource()
     {

@@ -21,8 +21,11 @@ public sealed class NexmarkGeneratorSource : GeneratorSource<NexmarkEvent>
 /// <see cref="TextFileSource"/>. A line that is not an event fails the job with the file, the byte position and the line.
 /// </summary>
 [GenerateSerializer, Alias("platform.nexmark.NexmarkFileSource")]
-public sealed class NexmarkFileSource : ISourceFunction<NexmarkEvent>, IValidatingFunction
+public sealed class NexmarkFileSource : ISourceFunction<NexmarkEvent>, IValidatingFunction, IFileSystemFunction
 {
+    /// <inheritdoc />
+    IEnumerable<string> IFileSystemFunction.FileSystemPaths => [Path];
+
     /// <summary>The file to read, as the silo sees it.</summary>
     [Id(0)] public string Path { get; set; } = "";
 

@@ -96,6 +96,16 @@ public sealed class StreamingPlatformOptions
     /// </summary>
     public int CheckpointHistorySize { get; set; } = DefaultCheckpointHistorySize;
 
+    /// <summary>
+    /// The directories jobs' file sources and sinks (and dead-letter directories) may read and write, symbolic links
+    /// resolved; empty (the default) means the silo's working directory. A job naming a path outside them is refused at
+    /// submission, naming the path.
+    /// </summary>
+    public List<string> DataRoots { get; set; } = [];
+
+    /// <summary>Lets jobs read and write any path the silo can (no <see cref="DataRoots"/> confinement). Default false.</summary>
+    public bool AllowAnyDataPath { get; set; }
+
     /// <summary>The default of <see cref="CheckpointHistorySize"/>.</summary>
     public const int DefaultCheckpointHistorySize = 20;
 }

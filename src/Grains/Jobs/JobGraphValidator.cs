@@ -11,7 +11,7 @@ namespace Platform.Jobs;
 /// unknown or mismatched types, functions of the wrong kind, keyed functions without KeyBy, duplicate uids,
 /// parallelism above max parallelism, cycles, and settings that connectors check themselves.
 /// </summary>
-internal sealed class JobGraphValidator(Serializer serializer)
+internal sealed class JobGraphValidator(Serializer serializer, Storage.FileSystem.DataRoots dataRoots)
 {
     public IReadOnlyList<string> Validate(JobGraph graph)
     {
@@ -96,11 +96,19 @@ internal sealed class JobGraphValidator(Serializer serializer)
         return problems;
     }
 
-    private static void ValidateSettings(JobGraph graph, List<string> problems)
+    private void ValidateSettings(JobGraph graph, List<string> problems)
     {
         if (graph.PoisonRecords is { } poison)
         {
-            ValidatePoisonRecords(poison, problems);
+            // Outside the data roots, the directory is not even created (which validating it would do).
+            if (poison.DeadLetterDirectory is { } deadLetters && dataRoots.Problem("PoisonRecords.DeadLetterDirectory", deadLetters) is { } outside)
+            {
+                problems.Add(outside);
+            }
+            else
+            {
+                ValidatePoisonRecords(poison, problems);
+            }
         }
 
         if (graph.StateBackend is { } backend && !Enum.IsDefined(backend))
@@ -216,7 +224,12 @@ internal sealed class JobGraphValidator(Serializer serializer)
             problems.Add($"The function of operator {vertex} is a {functionType.Name}, which is not {expected}: its types do not match the stream's.");
         }
 
-        if (function is IValidatingFunction validating)
+        // Files outside the data roots are refused before the function's own checks run: those would open them.
+        var outside = function is IFileSystemFunction files
+            ? files.FileSystemPaths.Select(path => dataRoots.Problem($"Operator {vertex}: the path", path)).OfType<string>().ToList()
+            : [];
+        problems.AddRange(outside);
+        if (outside.Count == 0 && function is IValidatingFunction validating)
         {
             try
             {

@@ -138,7 +138,7 @@ internal sealed partial class JobManagerGrain(
             throw new InvalidOperationException($"Job '{JobId}' was already submitted; submit a new job under a new id.");
         }
 
-        var problems = new JobGraphValidator(serializer).Validate(graph).ToList();
+        var problems = new JobGraphValidator(serializer, Storage.FileSystem.DataRoots.From(options.Value)).Validate(graph).ToList();
         if (graph.Checkpointing is { } checkpointing && storageFactory.Unavailable(storageFactory.Resolve(checkpointing).Kind) is { } unavailable)
         {
             problems.Add(unavailable);

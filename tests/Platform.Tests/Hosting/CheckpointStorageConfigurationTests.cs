@@ -128,7 +128,7 @@ public sealed class CheckpointStorageConfigurationTests
         var serializer = host.Services.GetRequiredService<Orleans.Serialization.Serializer>();
         var job = new Platform.Graph.StreamJobBuilder("no-directories") { Checkpointing = new CheckpointingSettings { Directory = directories[1] } };
         job.AddSource(new Platform.Connectors.SequenceSource(), "numbers").SinkTo(new Platform.Connectors.DiscardingSink<long>(), "discard");
-        Assert.Empty(new Platform.Jobs.JobGraphValidator(serializer).Validate(job.ToJobGraph(serializer)));
+        Assert.Empty(new Platform.Jobs.JobGraphValidator(serializer, Platform.Storage.FileSystem.DataRoots.From(new StreamingPlatformOptions())).Validate(job.ToJobGraph(serializer)));
 
         Assert.All(directories.Append(root), d => Assert.False(Directory.Exists(d), $"{d} was created"));
     }

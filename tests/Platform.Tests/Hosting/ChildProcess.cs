@@ -67,6 +67,9 @@ public sealed class ChildProcess : IAsyncDisposable
         var scratch = Infrastructure.TestData.NewDirectory("process");
         start.Environment["Platform__StateDirectory"] = Path.Combine(scratch, "state");
         start.Environment["Platform__CheckpointDirectory"] = Path.Combine(scratch, "checkpoints");
+        // Jobs' files: the tests' own (under the temp folder) and the repository's samples.
+        start.Environment["Platform__DataRoots__0"] = Infrastructure.TestData.Root;
+        start.Environment["Platform__DataRoots__1"] = BuiltPrograms.Root;
         foreach (var (key, value) in environment)
         {
             start.Environment[key] = value;

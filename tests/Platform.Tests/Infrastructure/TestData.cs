@@ -12,10 +12,13 @@ public static class TestData
         "Zürich", "naïve", "don't", "o'clock", "x1", "2026",
     ];
 
+    /// <summary>Where every test's files are: the test silos' data root (Platform:DataRoots), beside the repository.</summary>
+    public static string Root { get; } = Path.Combine(Path.GetTempPath(), "platform-tests");
+
     /// <summary>A directory under the system temp folder that the test owns.</summary>
     public static string NewDirectory(string name)
     {
-        var path = Path.Combine(Path.GetTempPath(), "platform-tests", $"{name}-{Guid.NewGuid():N}");
+        var path = Path.Combine(Root, $"{name}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(path);
         return path;
     }

@@ -30,6 +30,8 @@ public static class TestSilos
             o.CheckpointDirectory = siloBuilder.Configuration["CheckpointDirectory"]!;
             o.SavepointDirectory = siloBuilder.Configuration["SavepointDirectory"] ?? Path.Combine(o.StateDirectory, "..", "savepoints");
             o.RocksDb.LocalDirectory = Path.Combine(siloBuilder.Configuration["StateDirectory"]!, "..", "rocksdb");
+            // Jobs' files: the tests' own (under the temp folder) and the repository's samples.
+            o.DataRoots = [TestData.Root, Hosting.BuiltPrograms.Root];
             if (int.TryParse(siloBuilder.Configuration["CheckpointHistorySize"], out var historySize))
             {
                 o.CheckpointHistorySize = historySize;

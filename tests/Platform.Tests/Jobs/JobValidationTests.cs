@@ -120,7 +120,8 @@ public sealed class JobValidationTests(ClusterFixture fixture)
     public async Task One_error_lists_every_problem_found()
     {
         var job = new StreamJobBuilder("many-problems") { MaxParallelism = 4 };
-        job.AddSource(new TextFileSource("/no/such/dir/input.txt"), "lines").Uid("x")
+        var missing = Path.Combine(TestData.Root, "no-such-dir", "input.txt");
+        job.AddSource(new TextFileSource(missing), "lines").Uid("x")
             .FlatMap(new Tokenizer(), "tokenize").Uid("x").SetParallelism(5)
             .SinkTo(new DiscardingSink<string>(), "discard").SetParallelism(5);
 
@@ -128,9 +129,54 @@ public sealed class JobValidationTests(ClusterFixture fixture)
 
         Assert.Contains(error.Problems, p => p.Contains("Uid 'x'"));
         Assert.Contains(error.Problems, p => p.Contains("'tokenize'") && p.Contains("parallelism 5"));
-        Assert.Contains(error.Problems, p => p.Contains("'/no/such/dir/input.txt'") && p.Contains("does not exist"));
+        Assert.Contains(error.Problems, p => p.Contains($"'{missing}'") && p.Contains("does not exist"));
         Assert.Equal(error.Problems.Count, error.Message.Split('\n').Length - 1);
         Assert.Contains("many-problems", error.Message);
+    }
+
+    [Fact]
+    public async Task Files_outside_the_silos_data_roots_are_refused_symbolic_links_resolved_and_nothing_is_created_there()
+    {
+        // The test silos' data roots are the tests' temp folder and the repository (Platform:DataRoots).
+        var outside = Path.Combine(Path.GetTempPath(), $"platform-outside-roots-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(outside);
+        try
+        {
+            var secret = Path.Combine(outside, "secret.txt");
+            await File.WriteAllTextAsync(secret, "not for jobs");
+            var link = Path.Combine(TestData.NewDirectory("data-roots"), "leads-out");
+            Directory.CreateSymbolicLink(link, outside);
+            var deadLetters = Path.Combine(outside, "dead-letters");
+
+            var job = new StreamJobBuilder("outside-roots")
+            {
+                PoisonRecords = new PoisonRecordPolicy { Action = PoisonRecordAction.Skip, DeadLetterDirectory = deadLetters },
+            };
+            job.AddSource(new TextFileSource(secret), "read outside").Uid("read-outside").SinkTo(new DiscardingSink<string>(), "discard").Uid("discard");
+            job.AddSource(new TextFileSource(Path.Combine(link, "secret.txt")), "read through a link").Uid("read-link")
+                .SinkTo(new FileSink<string>(Path.Combine(link, "out")), "write through a link").Uid("write-link");
+            var error = await Refused(job.ToJobGraph(Serializer));
+
+            Assert.Contains(error.Problems, p => p.Contains("'read outside'") && p.Contains($"'{secret}'") && p.Contains("outside the silo's data roots") && p.Contains("Platform:DataRoots"));
+            Assert.Contains(error.Problems, p => p.Contains("'read through a link'") && p.Contains($"leads to '{secret}'"));
+            Assert.Contains(error.Problems, p => p.Contains("'write through a link'") && p.Contains("outside the silo's data roots"));
+            Assert.Contains(error.Problems, p => p.StartsWith("PoisonRecords.DeadLetterDirectory", StringComparison.Ordinal) && p.Contains("Platform:AllowAnyDataPath"));
+            Assert.False(Directory.Exists(deadLetters), "the dead-letter directory outside the roots was created");
+            Assert.False(Directory.Exists(Path.Combine(outside, "out")), "the sink's directory outside the roots was created");
+
+            // Inside the roots, the same job is accepted.
+            var inside = TestData.NewDirectory("data-roots-inside");
+            var input = Path.Combine(inside, "input.txt");
+            await File.WriteAllTextAsync(input, "a b c\n");
+            var accepted = new StreamJobBuilder("inside-roots");
+            accepted.AddSource(new TextFileSource(input), "read").Uid("read").SinkTo(new FileSink<string>(Path.Combine(inside, "out")), "write").Uid("write");
+            var jobId = await fixture.Platform.SubmitAsync(accepted);
+            Assert.Equal(JobState.Finished, (await fixture.Platform.WaitForCompletionAsync(jobId, TimeSpan.FromMinutes(1))).State);
+        }
+        finally
+        {
+            Directory.Delete(outside, recursive: true);
+        }
     }
 
     [Fact]

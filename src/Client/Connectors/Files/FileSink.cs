@@ -23,8 +23,11 @@ namespace Platform.Connectors;
 /// </remarks>
 /// <typeparam name="T">The record type.</typeparam>
 [GenerateSerializer, Alias("platform.FileSink`1")]
-public sealed class FileSink<T> : ITwoPhaseCommittingSink<T, FileCommittable>, IValidatingFunction
+public sealed class FileSink<T> : ITwoPhaseCommittingSink<T, FileCommittable>, IValidatingFunction, IFileSystemFunction
 {
+    /// <inheritdoc />
+    IEnumerable<string> IFileSystemFunction.FileSystemPaths => [Directory];
+
     /// <summary>Creates a sink; set <see cref="Directory"/>.</summary>
     public FileSink()
     {
