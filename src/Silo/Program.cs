@@ -19,6 +19,7 @@ using Platform.Silo.WebUi;
 // against the directory the silo was started in (appsettings.json is always read from beside the binary).
 WebApplication app;
 string? defaults;
+var dashboard = true;
 try
 {
     var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
@@ -50,6 +51,7 @@ try
     // Flink's REST API, the web UI and the Orleans Dashboard, over the one client setup the CLI uses too.
     builder.Services.AddFlinkRestApi();
     builder.Services.AddPlatformHttpSecurity(builder.Configuration);
+    dashboard = builder.Configuration.GetValue($"{HttpSecurityOptions.SectionName}:{nameof(HttpSecurityOptions.Dashboard)}", true);
 
     try
     {
@@ -59,7 +61,10 @@ try
             // The demo jobs, startable by name (platform run word-count).
             silo.AddJobs(SampleJobs.All);
             // The Orleans Dashboard at /dashboard (its grain profiler runs only while someone watches).
-            silo.AddDashboard();
+            if (dashboard)
+            {
+                silo.AddDashboard();
+            }
             // Failure detection (Orleans' ClusterMembershipOptions: ProbeTimeout, NumMissedProbesLimit, ...).
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection(SiloConfiguration.MembershipSection));
         });
@@ -95,7 +100,10 @@ await using (app)
     app.MapOpenApi();
     app.MapFlinkRestApi();
     app.MapWebUi();
-    app.MapOrleansDashboard(WebUi.DashboardPath).RequireAuthorization(FlinkRestApi.AdminPolicy);
+    if (dashboard)
+    {
+        app.MapOrleansDashboard(WebUi.DashboardPath).RequireAuthorization(FlinkRestApi.AdminPolicy);
+    }
 
     try
     {

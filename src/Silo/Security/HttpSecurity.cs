@@ -32,6 +32,12 @@ public sealed class HttpSecurityOptions
     /// (an ingress with Entra ID, a private network with its own controls). Default false.
     /// </summary>
     public bool AllowAnonymousAdmin { get; set; }
+
+    /// <summary>
+    /// Whether the Orleans Dashboard runs (at <c>/dashboard/</c>). Default true; false saves its memory (a few MiB of
+    /// metric history and its grain call profiler) on silos with a tight heap.
+    /// </summary>
+    public bool Dashboard { get; set; } = true;
 }
 
 /// <summary>Checks <see cref="HttpSecurityOptions"/> against the addresses the silo listens on.</summary>

@@ -117,6 +117,8 @@ public sealed class LargerThanMemoryTests(ITestOutputHelper output)
             // Every record carries its payload: small batches keep what channels hold in flight (batch size × window)
             // small inside the heap budget.
             ["Platform__BatchSize"] = "100",
+            // Nothing else on the heap: no Orleans Dashboard (its metric history and profiler).
+            ["Silo__Http__Dashboard"] = "false",
             ["DOTNET_GCHeapHardLimit"] = $"0x{scenario.GcHeapHardLimit:X}",
         });
         await using var sampler = new ProcessSampler(silo.Id, rocksDbDirectory);
