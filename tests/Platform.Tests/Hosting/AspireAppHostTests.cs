@@ -263,23 +263,14 @@ internal sealed class DashboardBrowser : IAsyncDisposable
     /// <summary>Starts the browser and signs in.</summary>
     public static async Task<DashboardBrowser> OpenAsync(DistributedApplication app, ITestOutputHelper output)
     {
-        var chromium = Environment.GetEnvironmentVariable("CHROMIUM_PATH") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
-        Assert.True(File.Exists(chromium), $"{chromium} is missing; scripts/install-test-dependencies installs Debian's chromium.");
         var configuration = app.Services.GetRequiredService<IConfiguration>();
         var dashboard = app.GetEndpoint("aspire-dashboard", "http");
         var token = configuration["AppHost:BrowserToken"];
         output.WriteLine($"dashboard: {dashboard}, ASPNETCORE_URLS={configuration["ASPNETCORE_URLS"]}");
 
-        var playwright = await Playwright.CreateAsync();
+        var (playwright, browser) = await HeadlessChromium.LaunchAsync();
         try
         {
-            var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-            {
-                ExecutablePath = chromium,
-                Headless = true,
-                // As root (CI) Chromium refuses its sandbox.
-                Args = ["--no-sandbox"],
-            });
             var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1600, Height = 900 } });
             await page.GotoAsync(new Uri(dashboard, token is null ? "/" : $"/login?t={token}").ToString());
             return new DashboardBrowser(playwright, browser, page, output);

@@ -387,12 +387,9 @@ public sealed class RestApiTests(ITestOutputHelper output)
 
         public static async Task<Browser> OpenAsync(ITestOutputHelper output)
         {
-            var chromium = System.Environment.GetEnvironmentVariable("CHROMIUM_PATH") is { Length: > 0 } configured ? configured : "/usr/bin/chromium";
-            Assert.True(File.Exists(chromium), $"{chromium} is missing; scripts/install-test-dependencies installs Debian's chromium.");
-            var playwright = await Playwright.CreateAsync();
+            var (playwright, browser) = await HeadlessChromium.LaunchAsync();
             try
             {
-                var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = chromium, Headless = true, Args = ["--no-sandbox"] });
                 var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 900 } });
                 page.SetDefaultTimeout(30_000);
                 return new Browser(playwright, browser, page, output);
