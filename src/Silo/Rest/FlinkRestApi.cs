@@ -212,9 +212,8 @@ public static partial class FlinkRestApi
         var statistics = await platform.GetCheckpointStatisticsAsync(jobId);
         var completed = statistics.History.Where(h => h.Status == CheckpointStatus.Completed && h.SavepointPath is null).ToList();
         var latestSavepoint = statistics.History.FirstOrDefault(h => h.Status == CheckpointStatus.Completed && h.SavepointPath is not null);
-        var restored = statistics.LatestRestoredId is { } restoredId
-            ? new RestoredCheckpoint(restoredId, statistics.History.FirstOrDefault(h => h.Id == restoredId)?.SavepointPath is not null, statistics.History.FirstOrDefault(h => h.Id == restoredId)?.SavepointPath)
-            : null;
+        var restoredPath = statistics.LatestRestoredId is { } restoredId ? statistics.History.FirstOrDefault(h => h.Id == restoredId)?.SavepointPath : null;
+        var restored = statistics.LatestRestoredId is { } id ? new RestoredCheckpoint(id, restoredPath is not null, restoredPath) : null;
         return TypedResults.Ok(new CheckpointingStatistics(
             new CheckpointCounts(statistics.Restored, statistics.Completed + statistics.Failed + statistics.InProgress, statistics.InProgress, statistics.Completed, statistics.Failed),
             new CheckpointSummary(
@@ -222,9 +221,10 @@ public static partial class FlinkRestApi
                 Summarize(completed.Select(c => c.StateSize)),
                 Summarize(completed.Select(c => Milliseconds(c.EndToEndDuration ?? TimeSpan.Zero))),
                 Summarize(completed.Select(c => c.Subtasks.Count == 0 ? 0 : c.Subtasks.Max(s => Milliseconds(s.AlignmentDuration)))),
-                Summarize(completed.Select(_ => 0L)),
-                Summarize(completed.Select(_ => 0L)),
-                Summarize(completed.Select(_ => 0L))),
+                // Flink's processed/persisted in-flight data (unaligned checkpoints), which this runtime never buffers.
+                NoneSummary,
+                NoneSummary,
+                NoneSummary),
             new LatestCheckpoints(
                 statistics.History.FirstOrDefault(h => h.Status == CheckpointStatus.Completed && h.SavepointPath is null) is { } c ? Entry(c, job.Plan, withTasks: false) : null,
                 latestSavepoint is null ? null : Entry(latestSavepoint, job.Plan, withTasks: false),
@@ -309,7 +309,7 @@ public static partial class FlinkRestApi
                 Summarize(list.Select(s => s.StateSize)),
                 Summarize(list.Select(s => Milliseconds(s.AcknowledgedAt - checkpoint.TriggeredAt))),
                 new CheckpointDurationSummary(Summarize(list.Select(s => Milliseconds(s.SyncDuration))), Summarize(list.Select(s => Milliseconds(s.AsyncDuration)))),
-                new AlignmentSummary(Summarize(list.Select(_ => 0L)), Summarize(list.Select(s => Milliseconds(s.AlignmentDuration))))),
+                new AlignmentSummary(NoneSummary, Summarize(list.Select(s => Milliseconds(s.AlignmentDuration))))),
             [.. Enumerable.Range(0, task.Parallelism).Select(index => acknowledged.TryGetValue(index, out var s)
                 ? new SubtaskCheckpointStatistics(
                     index,
@@ -528,13 +528,16 @@ public static partial class FlinkRestApi
     private static IEnumerable<SubtaskCheckpointStats> SubtasksOf(CheckpointStats checkpoint, TaskPlanInfo task, JobPlanInfo plan) =>
         checkpoint.Subtasks.Where(s => s.TaskIndex is { } index ? index == task.Index : s.TaskName == task.Name);
 
+    /// <summary>The summary of a figure that is always zero here (in-flight data, which unaligned checkpoints would persist).</summary>
+    private static readonly StatsSummary NoneSummary = new(0, 0, 0, 0, 0, 0, 0, 0);
+
     /// <summary>Minimum, maximum, average and nearest-rank percentiles; all zero for no values.</summary>
     internal static StatsSummary Summarize(IEnumerable<long> values)
     {
         var sorted = values.Order().ToArray();
         if (sorted.Length == 0)
         {
-            return new StatsSummary(0, 0, 0, 0, 0, 0, 0, 0);
+            return NoneSummary;
         }
 
         double Percentile(double p) => sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
 using Platform.Silo.Rest;
@@ -38,16 +39,62 @@ public sealed class HttpSecurityOptions
     /// metric history and its grain call profiler) on silos with a tight heap.
     /// </summary>
     public bool Dashboard { get; set; } = true;
+
+    /// <summary>
+    /// Microsoft Entra ID (or any OpenID Connect issuer): callers may present an access token it issued instead of the
+    /// admin token. Off unless <see cref="EntraIdOptions.Authority"/> is set.
+    /// </summary>
+    public EntraIdOptions EntraId { get; set; } = new();
+}
+
+/// <summary>
+/// The <c>Silo:Http:EntraId</c> section: access tokens from Microsoft Entra ID (any OpenID Connect issuer) for the admin
+/// endpoints. The issuer's signing keys come from its metadata (<c>{Authority}/.well-known/openid-configuration</c>).
+/// </summary>
+public sealed class EntraIdOptions
+{
+    /// <summary>The app role an Entra ID admin must hold when <see cref="RequiredRole"/> is not configured.</summary>
+    public const string DefaultRole = "Platform.Admin";
+
+    /// <summary>
+    /// The token issuer, for Entra ID <c>https://login.microsoftonline.com/{tenant id}/v2.0</c>. Setting it turns Entra ID
+    /// sign-in on.
+    /// </summary>
+    public string? Authority { get; set; }
+
+    /// <summary>The audience the tokens must be issued for: the app registration's application id URI or client id.</summary>
+    public string? Audience { get; set; }
+
+    /// <summary>
+    /// The app role (the token's <c>roles</c> claim) a caller needs; default <see cref="DefaultRole"/>. Empty accepts any
+    /// token for <see cref="Audience"/>: only for an app registration whose users must be assigned to it.
+    /// </summary>
+    public string RequiredRole { get; set; } = DefaultRole;
+
+    /// <summary>Whether the issuer's metadata must be fetched over https. Default true; false only for a local test issuer.</summary>
+    public bool RequireHttpsMetadata { get; set; } = true;
+
+    /// <summary>Whether Entra ID sign-in is configured.</summary>
+    public bool Enabled => !string.IsNullOrWhiteSpace(Authority);
 }
 
 /// <summary>Checks <see cref="HttpSecurityOptions"/> against the addresses the silo listens on.</summary>
 public static class HttpSecurity
 {
+    /// <summary>The authentication scheme of the admin endpoints: it forwards to the admin token's or Entra ID's.</summary>
+    public const string Scheme = "PlatformAdmin";
+
     /// <summary>The authentication scheme of the admin token.</summary>
-    public const string Scheme = "PlatformAdminToken";
+    public const string AdminTokenScheme = "PlatformAdminToken";
+
+    /// <summary>The authentication scheme of Entra ID access tokens.</summary>
+    public const string EntraIdScheme = "EntraId";
 
     /// <summary>The cookie the web UI's sign-in sets (HttpOnly, SameSite=Strict).</summary>
     public const string CookieName = "platform-admin";
+
+    /// <summary>Where the web UI's sign-in puts the token it checks before setting its cookie (<see cref="HttpContext.Items"/>).</summary>
+    public const string SignInTokenItem = "platform-sign-in-token";
 
     /// <summary>The shortest admin token accepted.</summary>
     public const int MinimumTokenLength = 16;
@@ -73,11 +120,34 @@ public static class HttpSecurity
             problems.Add($"{HttpSecurityOptions.SectionName}:{nameof(HttpSecurityOptions.AdminToken)} is shorter than {MinimumTokenLength} characters; use a long random value (for example `openssl rand -hex 32`).");
         }
 
-        if (string.IsNullOrWhiteSpace(options.AdminToken) && !options.AllowAnonymousAdmin && !AllLoopback(urls))
+        var entra = options.EntraId;
+        const string EntraSection = HttpSecurityOptions.SectionName + ":" + nameof(HttpSecurityOptions.EntraId);
+        if (entra.Enabled)
+        {
+            if (!Uri.TryCreate(entra.Authority, UriKind.Absolute, out var authority) || (authority.Scheme != Uri.UriSchemeHttps && authority.Scheme != Uri.UriSchemeHttp))
+            {
+                problems.Add($"{EntraSection}:{nameof(EntraIdOptions.Authority)} is '{entra.Authority}', which is not an https:// address; for Entra ID use https://login.microsoftonline.com/<tenant id>/v2.0.");
+            }
+            else if (authority.Scheme == Uri.UriSchemeHttp && entra.RequireHttpsMetadata)
+            {
+                problems.Add($"{EntraSection}:{nameof(EntraIdOptions.Authority)} is '{entra.Authority}', over http: its signing keys could be forged in transit. Use https, or for a local test issuer set {EntraSection}:{nameof(EntraIdOptions.RequireHttpsMetadata)}=false.");
+            }
+
+            if (string.IsNullOrWhiteSpace(entra.Audience))
+            {
+                problems.Add($"{EntraSection}:{nameof(EntraIdOptions.Authority)} is set but {EntraSection}:{nameof(EntraIdOptions.Audience)} is not: set it to the app registration's application id URI (api://...) or client id, which the tokens must be issued for.");
+            }
+        }
+        else if (!string.IsNullOrWhiteSpace(entra.Audience))
+        {
+            problems.Add($"{EntraSection}:{nameof(EntraIdOptions.Audience)} is set but {EntraSection}:{nameof(EntraIdOptions.Authority)} is not: set the issuer (https://login.microsoftonline.com/<tenant id>/v2.0), or remove the audience.");
+        }
+
+        if (!Required(options) && !options.AllowAnonymousAdmin && !AllLoopback(urls))
         {
             problems.Add(
                 $"The silo listens on {string.Join(", ", urls.Where(u => !IsLoopback(u)))}, beyond loopback, but {HttpSecurityOptions.SectionName}:{nameof(HttpSecurityOptions.AdminToken)} is not set: " +
-                "anyone who can reach it could cancel jobs and take savepoints. Set an admin token, listen on 127.0.0.1 only, or, " +
+                $"anyone who can reach it could cancel jobs and take savepoints. Set an admin token, Entra ID ({EntraSection}:{nameof(EntraIdOptions.Authority)} and {nameof(EntraIdOptions.Audience)}), listen on 127.0.0.1 only, or, " +
                 $"behind a proxy that authenticates every request, set {HttpSecurityOptions.SectionName}:{nameof(HttpSecurityOptions.AllowAnonymousAdmin)}=true.");
         }
 
@@ -98,20 +168,68 @@ public static class HttpSecurity
     }
 
     /// <summary>
-    /// Registers the admin token's authentication and the <see cref="FlinkRestApi.AdminPolicy"/> policy: with a token,
-    /// the policy requires it; without one (loopback only, or <see cref="HttpSecurityOptions.AllowAnonymousAdmin"/>), anyone may.
+    /// Registers the admin token's and Entra ID's authentication and the <see cref="FlinkRestApi.AdminPolicy"/> policy:
+    /// with either configured, the policy requires the admin token or an Entra ID token holding the required role;
+    /// with neither (loopback only, or <see cref="HttpSecurityOptions.AllowAnonymousAdmin"/>), anyone may.
     /// </summary>
     public static IServiceCollection AddPlatformHttpSecurity(this IServiceCollection services, IConfiguration configuration)
     {
-        services.AddOptions<HttpSecurityOptions>().Bind(configuration.GetSection(HttpSecurityOptions.SectionName));
-        var tokenSet = !string.IsNullOrWhiteSpace(configuration[$"{HttpSecurityOptions.SectionName}:{nameof(HttpSecurityOptions.AdminToken)}"]);
-        services.AddAuthentication(Scheme).AddScheme<AuthenticationSchemeOptions, AdminTokenHandler>(Scheme, null);
+        var section = configuration.GetSection(HttpSecurityOptions.SectionName);
+        services.AddOptions<HttpSecurityOptions>().Bind(section);
+        var configured = section.Get<HttpSecurityOptions>() ?? new();
+        var entra = configured.EntraId;
+
+        // One scheme in front: a presented JWT (three dot-separated parts) goes to Entra ID, anything else to the admin
+        // token, so that a challenge or a refusal is answered by the scheme that judged the request.
+        var authentication = services.AddAuthentication(Scheme)
+            .AddPolicyScheme(Scheme, "Admin token or Entra ID", options => options.ForwardDefaultSelector = context =>
+                entra.Enabled && Presented(context.Request) is { } token && token.Count(c => c == '.') == 2 ? EntraIdScheme : AdminTokenScheme)
+            .AddScheme<AuthenticationSchemeOptions, AdminTokenHandler>(AdminTokenScheme, null);
+        if (entra.Enabled)
+        {
+            authentication.AddJwtBearer(EntraIdScheme, options =>
+            {
+                options.Authority = entra.Authority;
+                options.Audience = entra.Audience;
+                options.RequireHttpsMetadata = entra.RequireHttpsMetadata;
+                // Keep the token's claim names (roles, oid, name) instead of WS-Federation URIs.
+                options.MapInboundClaims = false;
+                options.TokenValidationParameters.AuthenticationType = EntraIdScheme;
+                options.TokenValidationParameters.RoleClaimType = "roles";
+                options.TokenValidationParameters.NameClaimType = "name";
+                options.Events = new JwtBearerEvents
+                {
+                    // The web UI's sign-in cookie may hold an Entra ID token as well as the admin token.
+                    OnMessageReceived = context =>
+                    {
+                        context.Token = context.HttpContext.Items[SignInTokenItem] as string ?? Presented(context.Request);
+                        return Task.CompletedTask;
+                    },
+                    OnChallenge = async context =>
+                    {
+                        context.HandleResponse();
+                        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                        context.Response.Headers.WWWAuthenticate = "Bearer";
+                        // Why the token was refused (expired, wrong audience, bad signature), never the token itself.
+                        var reason = context.AuthenticateFailure is { } failure ? $": {failure.GetType().Name.Replace("SecurityToken", "", StringComparison.Ordinal).Replace("Exception", "", StringComparison.Ordinal)}" : "";
+                        await context.Response.WriteAsJsonAsync(new ErrorResponse([$"The Entra ID token was not accepted{reason}. It must be issued by {entra.Authority} for the audience {entra.Audience}, unexpired and signed by the issuer's keys."]));
+                    },
+                    OnForbidden = async context =>
+                    {
+                        context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                        await context.Response.WriteAsJsonAsync(new ErrorResponse([$"The Entra ID token does not hold the app role '{entra.RequiredRole}' ({HttpSecurityOptions.SectionName}:{nameof(HttpSecurityOptions.EntraId)}:{nameof(EntraIdOptions.RequiredRole)}); assign it to the caller in the app registration."]));
+                    },
+                };
+            });
+        }
+
         services.AddAuthorizationBuilder().AddPolicy(FlinkRestApi.AdminPolicy, policy =>
         {
             policy.AddAuthenticationSchemes(Scheme);
-            if (tokenSet)
+            if (Required(configured))
             {
                 policy.RequireAuthenticatedUser();
+                policy.RequireAssertion(context => IsAdmin(context.User, entra));
             }
             else
             {
@@ -121,8 +239,56 @@ public static class HttpSecurity
         return services;
     }
 
-    /// <summary>Whether a request needs the token (one is configured).</summary>
-    public static bool Required(HttpSecurityOptions options) => !string.IsNullOrWhiteSpace(options.AdminToken);
+    /// <summary>Whether a request needs the admin token or an Entra ID token (either is configured).</summary>
+    public static bool Required(HttpSecurityOptions options) => !string.IsNullOrWhiteSpace(options.AdminToken) || options.EntraId.Enabled;
+
+    /// <summary>
+    /// Whether <paramref name="token"/> signs a browser in: the admin token, or an Entra ID access token (for example from
+    /// <c>az account get-access-token --resource &lt;audience&gt;</c>) that holds the required role.
+    /// </summary>
+    public static async Task<bool> SignsInAsync(HttpContext context, HttpSecurityOptions options, string token)
+    {
+        if (Matches(options.AdminToken, token))
+        {
+            return true;
+        }
+
+        if (!options.EntraId.Enabled || token.Count(c => c == '.') != 2)
+        {
+            return false;
+        }
+
+        context.Items[SignInTokenItem] = token;
+        try
+        {
+            var result = await context.AuthenticateAsync(EntraIdScheme);
+            return result.Succeeded && IsAdmin(result.Principal, options.EntraId);
+        }
+        finally
+        {
+            context.Items.Remove(SignInTokenItem);
+        }
+    }
+
+    /// <summary>Whether <paramref name="user"/> presented the admin token, or an Entra ID token with the required role.</summary>
+    public static bool IsAdmin(ClaimsPrincipal user, EntraIdOptions entra) => user.Identities.Any(identity => identity.IsAuthenticated && identity.AuthenticationType switch
+    {
+        AdminTokenScheme => true,
+        EntraIdScheme => string.IsNullOrWhiteSpace(entra.RequiredRole) || identity.HasClaim("roles", entra.RequiredRole),
+        _ => false,
+    });
+
+    /// <summary>The token in the request's <c>Authorization: Bearer</c> header, else in the web UI's sign-in cookie.</summary>
+    private static string? Presented(HttpRequest request)
+    {
+        var header = request.Headers.Authorization.ToString();
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return header["Bearer ".Length..].Trim();
+        }
+
+        return request.Cookies.TryGetValue(CookieName, out var cookie) && !string.IsNullOrEmpty(cookie) ? cookie : null;
+    }
 
     /// <summary>Authenticates a request by the admin token in its <c>Authorization</c> header or the web UI's cookie.</summary>
     private sealed class AdminTokenHandler(IOptionsMonitor<AuthenticationSchemeOptions> schemeOptions, ILoggerFactory logger, UrlEncoder encoder, IOptions<HttpSecurityOptions> security)
@@ -131,25 +297,20 @@ public static class HttpSecurity
         protected override Task<AuthenticateResult> HandleAuthenticateAsync()
         {
             var configured = security.Value.AdminToken;
-            if (string.IsNullOrWhiteSpace(configured))
+            if (string.IsNullOrWhiteSpace(configured) && !security.Value.EntraId.Enabled)
             {
                 return Task.FromResult(AuthenticateResult.NoResult());
             }
 
-            string? presented = null;
-            var header = Request.Headers.Authorization.ToString();
-            if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-            {
-                presented = header["Bearer ".Length..];
-            }
-            else if (Request.Cookies.TryGetValue(CookieName, out var cookie))
-            {
-                presented = cookie;
-            }
-
+            var presented = Presented(Request);
             if (presented is null)
             {
                 return Task.FromResult(AuthenticateResult.NoResult());
+            }
+
+            if (string.IsNullOrWhiteSpace(configured))
+            {
+                return Task.FromResult(AuthenticateResult.Fail("No admin token is configured on this silo; present an Entra ID access token."));
             }
 
             if (!Matches(configured, presented))
@@ -158,15 +319,16 @@ public static class HttpSecurity
                 return Task.FromResult(AuthenticateResult.Fail("The admin token presented is not the one configured."));
             }
 
-            var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], HttpSecurity.Scheme);
-            return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), HttpSecurity.Scheme)));
+            var identity = new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], AdminTokenScheme);
+            return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(identity), AdminTokenScheme)));
         }
 
         protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
         {
             Response.StatusCode = StatusCodes.Status401Unauthorized;
             Response.Headers.WWWAuthenticate = "Bearer";
-            await Response.WriteAsJsonAsync(new ErrorResponse([$"This endpoint changes the cluster: send the admin token ({HttpSecurityOptions.SectionName}:{nameof(HttpSecurityOptions.AdminToken)}) as 'Authorization: Bearer <token>', or sign in at /web/login."]));
+            var entra = security.Value.EntraId.Enabled ? " or an Entra ID access token for the audience " + security.Value.EntraId.Audience : "";
+            await Response.WriteAsJsonAsync(new ErrorResponse([$"This endpoint changes the cluster: send the admin token ({HttpSecurityOptions.SectionName}:{nameof(HttpSecurityOptions.AdminToken)}){entra} as 'Authorization: Bearer <token>', or sign in at /web/login."]));
         }
 
         protected override async Task HandleForbiddenAsync(AuthenticationProperties properties)

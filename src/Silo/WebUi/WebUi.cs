@@ -7,7 +7,7 @@ namespace Platform.Silo.WebUi;
 /// <summary>
 /// The web UI (<c>/web/</c>): static pages over the REST API: jobs, a job's graph with parallelism and back pressure, its
 /// checkpoints (counts, history, a chart of durations and sizes, per-subtask details), and buttons for a savepoint, stop
-/// with savepoint and cancel. With an admin token configured, it and the Orleans Dashboard need a sign-in (a cookie).
+/// with savepoint and cancel. With an admin token or Entra ID configured, it and the Orleans Dashboard need a sign-in (a cookie holding either token).
 /// </summary>
 public static class WebUi
 {
@@ -30,7 +30,7 @@ public static class WebUi
             branch => branch.Use(async (context, next) =>
             {
                 var security = context.RequestServices.GetRequiredService<IOptions<HttpSecurityOptions>>().Value;
-                if (HttpSecurity.Required(security) && context.User.Identity?.IsAuthenticated != true)
+                if (HttpSecurity.Required(security) && !HttpSecurity.IsAdmin(context.User, security.EntraId))
                 {
                     if (HttpMethods.IsGet(context.Request.Method) && context.Request.Headers.Accept.ToString().Contains("text/html", StringComparison.Ordinal))
                     {
@@ -39,7 +39,7 @@ public static class WebUi
                     }
 
                     context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-                    await context.Response.WriteAsJsonAsync(new Rest.ErrorResponse([$"Sign in at {LoginPath} or send the admin token as 'Authorization: Bearer <token>'."]));
+                    await context.Response.WriteAsJsonAsync(new Rest.ErrorResponse([$"Sign in at {LoginPath} or send the admin token (or an Entra ID access token) as 'Authorization: Bearer <token>'."]));
                     return;
                 }
 
@@ -69,8 +69,8 @@ public static class WebUi
                 return Results.Redirect(target);
             }
 
-            var token = form["token"].ToString();
-            if (!HttpSecurity.Matches(security.Value.AdminToken, token))
+            var token = form["token"].ToString().Trim();
+            if (!await HttpSecurity.SignsInAsync(context, security.Value, token))
             {
                 return Results.Redirect($"{LoginPath}?failed=1&return={Uri.EscapeDataString(target)}");
             }

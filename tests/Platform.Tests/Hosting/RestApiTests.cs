@@ -18,6 +18,7 @@ namespace Platform.Tests.Hosting;
 public sealed class RestApiTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(2);
+    private const string EntraRole = "Platform.Admin";
 
     [Fact]
     public async Task The_REST_API_runs_watches_savepoints_stops_and_cancels_jobs_and_the_web_UI_shows_checkpoints_and_takes_a_savepoint()
@@ -258,6 +259,101 @@ public sealed class RestApiTests(ITestOutputHelper output)
             Assert.DoesNotContain(secret, failures);
             Assert.DoesNotContain(secret, silo.Output);
         }
+    }
+
+    [Fact]
+    public async Task Entra_ID_tokens_with_the_admin_role_change_the_cluster_and_every_other_token_is_refused()
+    {
+        await using var issuer = new LocalOpenIdIssuer();
+        const string audience = "api://platform-rest-tests";
+
+        // Metadata over http is refused unless the settings say it is a local test issuer.
+        await using (var refused = ChildProcess.Start(BuiltPrograms.Silo, [], new Dictionary<string, string>(RestSilo.Environment(Ports.Free(3), "http://127.0.0.1"))
+        {
+            ["Silo__Http__EntraId__Authority"] = issuer.Authority,
+            ["Silo__Http__EntraId__Audience"] = audience,
+        }))
+        {
+            Assert.True(await refused.WaitForExitAsync(Timeout), "the silo with an http authority kept running");
+            Assert.Equal(2, refused.ExitCode);
+            Assert.Contains("Silo:Http:EntraId:RequireHttpsMetadata=false", refused.Output);
+        }
+
+        // Entra ID alone (no admin token) is enough to listen beyond loopback.
+        await using var silo = await RestSilo.StartAsync(output, new Dictionary<string, string>
+        {
+            ["Silo__Http__EntraId__Authority"] = issuer.Authority,
+            ["Silo__Http__EntraId__Audience"] = audience,
+            ["Silo__Http__EntraId__RequireHttpsMetadata"] = "false",
+        }, listenOn: "http://0.0.0.0");
+
+        // Each token against a cancel of a job that does not exist: 404 means the token was let in.
+        async Task<(HttpStatusCode Status, string Body)> CancelWith(string? token)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Patch, $"/jobs/{Guid.NewGuid():N}?mode=cancel");
+            if (token is not null)
+            {
+                request.Headers.Authorization = new("Bearer", token);
+            }
+
+            using var response = await silo.Http.SendAsync(request);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        var admin = issuer.Issue(audience, [EntraRole]);
+        Assert.Equal(HttpStatusCode.NotFound, (await CancelWith(admin)).Status);
+        var anonymous = await CancelWith(null);
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.Status);
+        Assert.Contains("Entra ID access token for the audience " + audience, anonymous.Body);
+
+        var noRole = await CancelWith(issuer.Issue(audience, ["Platform.Reader"]));
+        Assert.Equal(HttpStatusCode.Forbidden, noRole.Status);
+        Assert.Contains($"app role '{EntraRole}'", noRole.Body);
+
+        using var otherKey = System.Security.Cryptography.RSA.Create(2048);
+        var refusedTokens = new Dictionary<string, string>
+        {
+            ["another audience"] = issuer.Issue("api://someone-else", [EntraRole]),
+            ["expired"] = issuer.Issue(audience, [EntraRole], issuedAt: DateTime.UtcNow.AddHours(-2)),
+            ["another issuer"] = issuer.Issue(audience, [EntraRole], issuer: "https://login.microsoftonline.com/another-tenant/v2.0"),
+            ["a forged signature"] = issuer.Issue(audience, [EntraRole], signingKey: otherKey),
+            ["no JWT at all"] = "an-admin-token-this-silo-does-not-have",
+        };
+        foreach (var (what, token) in refusedTokens)
+        {
+            var (status, body) = await CancelWith(token);
+            Assert.True(status == HttpStatusCode.Unauthorized, $"a token with {what}: {(int)status} {body}");
+            Assert.DoesNotContain(token, body);
+        }
+
+        // A real change with the token: a job is started and canceled.
+        using var authorized = new HttpClient { BaseAddress = silo.BaseAddress };
+        authorized.DefaultRequestHeaders.Authorization = new("Bearer", admin);
+        var jobId = await RunAsync(authorized, parallelism: 1);
+        using (var cancel = await authorized.PatchAsync(new Uri($"/jobs/{jobId}?mode=cancel", UriKind.Relative), null))
+        {
+            Assert.Equal(HttpStatusCode.Accepted, cancel.StatusCode);
+        }
+
+        // A browser signs in with an Entra ID token (az account get-access-token) only if it holds the role.
+        var cookies = new CookieContainer();
+        using var browserLike = new HttpClient(new HttpClientHandler { CookieContainer = cookies }) { BaseAddress = silo.BaseAddress };
+        using (var roleless = await browserLike.PostAsync(new Uri("/web/login", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = issuer.Issue(audience, []) })))
+        {
+            Assert.Contains("failed=1", roleless.RequestMessage!.RequestUri!.Query);
+        }
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await browserLike.GetAsync(new Uri("/dashboard/", UriKind.Relative))).StatusCode);
+        using (var signIn = await browserLike.PostAsync(new Uri("/web/login", UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string> { ["token"] = admin, ["return"] = "/web/" })))
+        {
+            Assert.Equal(HttpStatusCode.OK, signIn.StatusCode);
+            Assert.Contains("<title>Platform: jobs</title>", await signIn.Content.ReadAsStringAsync());
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await browserLike.GetAsync(new Uri("/dashboard/", UriKind.Relative))).StatusCode);
+        Assert.True(issuer.KeyRequests > 0, "the silo never fetched the issuer's signing keys");
+        await silo.DisposeAsync();
+        Assert.DoesNotContain(admin, silo.Output);
     }
 
     private static async Task<string> RunAsync(HttpClient http, int parallelism)
