@@ -4,6 +4,7 @@ using Orleans.Hosting;
 using Orleans.Runtime;
 using Platform.Hosting;
 using Platform.Samples;
+using Platform.Security;
 using Orleans.Dashboard;
 using Platform.Silo.Hosting;
 using Platform.Silo.Rest;
@@ -65,6 +66,14 @@ try
             {
                 silo.AddDashboard();
             }
+            // Mutual TLS between silos and on the gateway (Silo:Tls), checked by SiloConfiguration.Validate above.
+            if (SiloConfiguration.Tls(builder.Configuration) is { Enabled: true } tls)
+            {
+                var certificate = ClusterTls.LoadCertificate(tls);
+                var authorities = ClusterTls.LoadAuthorities(tls);
+                silo.UseTls(certificate, options => ClusterTls.Configure(options, certificate, authorities));
+            }
+
             // Failure detection (Orleans' ClusterMembershipOptions: ProbeTimeout, NumMissedProbesLimit, ...).
             silo.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection(SiloConfiguration.MembershipSection));
         });

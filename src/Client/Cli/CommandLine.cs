@@ -42,6 +42,27 @@ internal static class CommandLine
         Recursive = true,
     };
 
+    public static readonly Option<string?> TlsCertificate = new("--tls-certificate")
+    {
+        Description = $"Connect over mutual TLS (silos with Silo:Tls): this client's certificate with its key, a PEM or .pfx/.p12 file (its password in ${ConnectionSettings.TlsPasswordVariable}). Default: ${ConnectionSettings.TlsCertificateVariable}.",
+        HelpName = "path",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> TlsKey = new("--tls-key")
+    {
+        Description = $"The PEM private key of --tls-certificate, when it is not in the same file. Default: ${ConnectionSettings.TlsKeyVariable}.",
+        HelpName = "path",
+        Recursive = true,
+    };
+
+    public static readonly Option<string?> TlsCa = new("--tls-ca")
+    {
+        Description = $"A PEM file of the authorities the silos' certificates must be issued by (else the machine's trusted roots). Default: ${ConnectionSettings.TlsCaVariable}.",
+        HelpName = "path",
+        Recursive = true,
+    };
+
     public static readonly Option<bool> Json = new("--json")
     {
         Description = "Write the result as one JSON document on stdout (errors still go to stderr).",
@@ -66,6 +87,9 @@ internal static class CommandLine
             ClusterId,
             ServiceId,
             ConnectTimeout,
+            TlsCertificate,
+            TlsKey,
+            TlsCa,
             Json,
             Verbose,
             JobCommands.Run(),

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Platform.Client;
+using Platform.Security;
 using StackExchange.Redis;
 
 namespace Platform.Cli;
@@ -28,6 +29,10 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
     public const string ClusterIdVariable = "PLATFORM_CLUSTER_ID";
     public const string ServiceIdVariable = "PLATFORM_SERVICE_ID";
     public const string ConnectTimeoutVariable = "PLATFORM_CONNECT_TIMEOUT";
+    public const string TlsCertificateVariable = "PLATFORM_TLS_CERTIFICATE";
+    public const string TlsKeyVariable = "PLATFORM_TLS_KEY";
+    public const string TlsCaVariable = "PLATFORM_TLS_CA";
+    public const string TlsPasswordVariable = "PLATFORM_TLS_PASSWORD";
 
     /// <summary>
     /// The default connect timeout (Flink's <c>client.timeout</c> is 60 s too): a command line started among many others
@@ -50,6 +55,9 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
     /// <summary>Which option or variable named <see cref="Redis"/> (<c>--redis</c> or <c>PLATFORM_REDIS</c>).</summary>
     public string? RedisSource { get; init; }
 
+    /// <summary>Mutual TLS to the gateways (silos with <c>Silo:Tls</c>), or null for plain TCP.</summary>
+    public ClusterTlsSettings? Tls { get; init; }
+
     /// <summary>
     /// Reads the settings: an option wins over its environment variable, which wins over the default; a Redis server
     /// (<c>--redis</c>, <c>PLATFORM_REDIS</c>) and a gateway given at the same level are bad usage.
@@ -58,10 +66,41 @@ internal sealed record ConnectionSettings(string Gateway, IReadOnlyList<IPEndPoi
     /// The gateway is not <c>host:port</c> or the Redis connection string cannot be read (bad usage), or the gateway's host
     /// name does not resolve.
     /// </exception>
-    public static ConnectionSettings Resolve(string? gateway, string? clusterId, string? serviceId, string? redis = null, string? connectTimeout = null)
+    public static ConnectionSettings Resolve(string? gateway, string? clusterId, string? serviceId, string? redis = null, string? connectTimeout = null, ClusterTlsSettings? tls = null)
     {
         var (timeout, timeoutSource) = ResolveConnectTimeout(connectTimeout);
-        return ResolveCluster(gateway, clusterId, serviceId, redis) with { ConnectTimeout = timeout, ConnectTimeoutSource = timeoutSource };
+        return ResolveCluster(gateway, clusterId, serviceId, redis) with { ConnectTimeout = timeout, ConnectTimeoutSource = timeoutSource, Tls = tls };
+    }
+
+    /// <summary>
+    /// This client's TLS settings from the options and their variables (the password only from
+    /// <see cref="TlsPasswordVariable"/>), or null without a certificate.
+    /// </summary>
+    /// <exception cref="CliException">A file is missing or unreadable, or a key or authority is given without a certificate (bad usage).</exception>
+    public static ClusterTlsSettings? ResolveTls(string? certificate, string? key, string? authority)
+    {
+        var settings = new ClusterTlsSettings
+        {
+            CertificatePath = FirstSet(certificate, Environment.GetEnvironmentVariable(TlsCertificateVariable)),
+            KeyPath = FirstSet(key, Environment.GetEnvironmentVariable(TlsKeyVariable)),
+            CertificateAuthorityPath = FirstSet(authority, Environment.GetEnvironmentVariable(TlsCaVariable)),
+            Password = Environment.GetEnvironmentVariable(TlsPasswordVariable) is { Length: > 0 } password ? password : null,
+        };
+        var problems = ClusterTls.Problems(settings, name => name switch
+        {
+            nameof(ClusterTlsSettings.CertificatePath) => OptionName("--tls-certificate", certificate, TlsCertificateVariable),
+            nameof(ClusterTlsSettings.KeyPath) => OptionName("--tls-key", key, TlsKeyVariable),
+            nameof(ClusterTlsSettings.CertificateAuthorityPath) => OptionName("--tls-ca", authority, TlsCaVariable),
+            _ => name,
+        });
+        if (problems.Count > 0)
+        {
+            throw new CliException(ExitCodes.BadUsage, string.Join(" ", problems));
+        }
+
+        return settings.Enabled ? settings : null;
+
+        static string OptionName(string option, string? given, string variable) => FirstSet(given) is null && FirstSet(Environment.GetEnvironmentVariable(variable)) is not null ? variable : option;
     }
 
     private static (TimeSpan Timeout, string? Source) ResolveConnectTimeout(string? option)
@@ -223,6 +262,11 @@ internal sealed class Connection : IAsyncDisposable
                 client.UseStaticClustering([.. settings.Gateways]);
             }
 
+            if (settings.Tls is { } tls)
+            {
+                client.UseClusterTls(tls);
+            }
+
             client.Configure<ClusterOptions>(options =>
             {
                 options.ClusterId = settings.ClusterId;
@@ -294,9 +338,16 @@ internal sealed class Connection : IAsyncDisposable
         var refused = IsRefused(failure) || (attempts.Last is { } last && IsRefused(last));
         if (!refused && await AcceptsConnectionsAsync(settings.Gateways))
         {
+            // A TLS gateway drops a plain client, and either side drops a peer whose certificate it does not trust.
+            var tls = settings.Tls is null
+                ? "a busy machine or silo, other cluster or service ids, or silos that require TLS (Silo:Tls)"
+                : "a busy machine or silo, other cluster or service ids, or certificates the other side does not trust";
+            var tlsHint = settings.Tls is null
+                ? $"; if the silos use TLS, connect with --tls-certificate, --tls-key and --tls-ca (or {ConnectionSettings.TlsCertificateVariable}, {ConnectionSettings.TlsKeyVariable}, {ConnectionSettings.TlsCaVariable})"
+                : "; over TLS, this client's certificate must be issued by an authority the silos trust (Silo:Tls:CertificateAuthorityPath), and the silos' by --tls-ca";
             return $"Cannot connect to the cluster at {settings.Describe()}: the gateway accepts connections, but the client was not let in " +
-                   $"within {settings.ConnectTimeout.TotalSeconds:0.#} s{tries} (a busy machine or silo, or other cluster or service ids: {Errors.Innermost(attempts.Last ?? failure).Message.TrimEnd('.')}). " +
-                   $"Check {ids}; {timeoutHint}.";
+                   $"within {settings.ConnectTimeout.TotalSeconds:0.#} s{tries} ({tls}: {Errors.Innermost(attempts.Last ?? failure).Message.TrimEnd('.')}). " +
+                   $"Check {ids}{tlsHint}; {timeoutHint}.";
         }
 
         var cause = failure is OperationCanceledException && attempts.Last is null ? $"no answer within {settings.ConnectTimeout.TotalSeconds:0.#} s" : Errors.Innermost(attempts.Last ?? failure).Message;

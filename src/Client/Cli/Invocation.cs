@@ -30,7 +30,8 @@ internal sealed class Invocation(ParseResult parseResult, Output output, Cancell
                 ParseResult.GetValue(CommandLine.ClusterId),
                 ParseResult.GetValue(CommandLine.ServiceId),
                 ParseResult.GetValue(CommandLine.Redis),
-                ParseResult.GetValue(CommandLine.ConnectTimeout));
+                ParseResult.GetValue(CommandLine.ConnectTimeout),
+                ConnectionSettings.ResolveTls(ParseResult.GetValue(CommandLine.TlsCertificate), ParseResult.GetValue(CommandLine.TlsKey), ParseResult.GetValue(CommandLine.TlsCa)));
             _connection = await Connection.OpenAsync(Settings, Output.Verbose, CancellationToken);
         }
 

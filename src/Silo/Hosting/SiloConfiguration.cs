@@ -36,6 +36,7 @@ internal static class SiloConfiguration
     public const string GatewayListeningEndpointKey = "Orleans:Endpoints:GatewayListeningEndpoint";
     public const string ParentProcessIdKey = "Silo:ParentProcessId";
     public const string MembershipSection = "Orleans:Membership";
+    public const string TlsSection = "Silo:Tls";
     public const string UrlsKey = "urls";
     public const string HttpPortsKey = "http_ports";
     public const string HttpsPortsKey = "https_ports";
@@ -147,6 +148,7 @@ internal static class SiloConfiguration
             configuration.GetSection(Security.HttpSecurityOptions.SectionName).Get<Security.HttpSecurityOptions>() ?? new(),
             HttpUrls(configuration)));
         ParentProcess(configuration, problems);
+        problems.AddRange(Platform.Security.ClusterTls.Problems(Tls(configuration), name => $"{TlsSection}:{name}"));
 
         RedisConnections.Validate(configuration, problems);
         AzureStorageConnections.Validate(configuration, problems);
@@ -195,6 +197,13 @@ internal static class SiloConfiguration
             }
         }
     }
+
+    /// <summary>
+    /// The <c>Silo:Tls</c> section: TLS on the silo's connections to other silos and on its gateway, mutual (clients present
+    /// a certificate too), off unless <c>Silo:Tls:CertificatePath</c> is set.
+    /// </summary>
+    public static Platform.Security.ClusterTlsSettings Tls(IConfiguration configuration) =>
+        configuration.GetSection(TlsSection).Get<Platform.Security.ClusterTlsSettings>() ?? new();
 
     /// <summary>Names the setting behind an error Orleans raised while applying the <c>Orleans</c> section.</summary>
     public static string DescribeProviderError(InvalidOperationException exception)

@@ -33,7 +33,7 @@ public static class CliProcess
         }
 
         // Only what the test sets: a PLATFORM_* variable of the machine running the tests must not leak in.
-        foreach (var variable in new[] { "PLATFORM_GATEWAY", "PLATFORM_REDIS", "PLATFORM_CLUSTER_ID", "PLATFORM_SERVICE_ID", "PLATFORM_CONNECT_TIMEOUT" })
+        foreach (var variable in new[] { "PLATFORM_GATEWAY", "PLATFORM_REDIS", "PLATFORM_CLUSTER_ID", "PLATFORM_SERVICE_ID", "PLATFORM_CONNECT_TIMEOUT", "PLATFORM_TLS_CERTIFICATE", "PLATFORM_TLS_KEY", "PLATFORM_TLS_CA", "PLATFORM_TLS_PASSWORD" })
         {
             start.Environment.Remove(variable);
         }
