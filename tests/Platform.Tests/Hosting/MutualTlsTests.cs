@@ -63,12 +63,13 @@ public sealed class MutualTlsTests(ITestOutputHelper output)
         try
         {
             // The SDK's client over TLS sees both silos join: they admitted each other's certificates.
-            using var host = await ConnectAsync(clusterId, serviceId, new ClusterTlsSettings
+            var tls = new ClusterTlsSettings
             {
                 CertificatePath = client.Certificate,
                 KeyPath = client.Key,
                 CertificateAuthorityPath = authority.AuthorityPath,
-            }, ports[1], ports[4]);
+            };
+            using var host = await ProcessClusterClient.ConnectAsync(clusterId, serviceId, Timeout, orleans => orleans.UseClusterTls(tls), ports[1], ports[4]);
             var cluster = host.Services.GetRequiredService<IClusterClient>();
             await Poll.UntilAsync(async () => (await cluster.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count == 2, Timeout, () => $"two silos are active\n{silo0.Output}\n{silo1.Output}");
 
@@ -155,36 +156,5 @@ public sealed class MutualTlsTests(ITestOutputHelper output)
             Assert.True(silo.ExitCode == 2, $"exit {silo.ExitCode}:\n{silo.Output}");
             Assert.Contains(expected, silo.Output);
         }
-    }
-
-    private static async Task<IHost> ConnectAsync(string clusterId, string serviceId, ClusterTlsSettings tls, params int[] gatewayPorts)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.ClearProviders();
-        builder.UseOrleansClient(client => client
-            .UseStaticClustering([.. gatewayPorts.Select(p => new IPEndPoint(IPAddress.Loopback, p))])
-            .UseClusterTls(tls)
-            .Configure<ClusterOptions>(o =>
-            {
-                o.ClusterId = clusterId;
-                o.ServiceId = serviceId;
-            }));
-        var host = builder.Build();
-        await Poll.UntilAsync(
-            async () =>
-            {
-                try
-                {
-                    await host.StartAsync();
-                    return true;
-                }
-                catch (Exception ex) when (ex is OrleansException or System.Net.Sockets.SocketException or TimeoutException)
-                {
-                    return false;
-                }
-            },
-            Timeout,
-            () => "the client connects to the gateways");
-        return host;
     }
 }

@@ -56,7 +56,7 @@ public sealed class ProcessCrashTests
         ChildProcess? silo2 = null;
         try
         {
-            using var client = await ConnectAsync(clusterId, serviceId, ports[1], ports[4]);
+            using var client = await ProcessClusterClient.ConnectAsync(clusterId, serviceId, Timeout, null, ports[1], ports[4]);
             var platform = new PlatformClient(client.Services.GetRequiredService<IClusterClient>());
             var management = client.Services.GetRequiredService<IClusterClient>().GetGrain<IManagementGrain>(0);
             await Poll.UntilAsync(async () => (await management.GetHosts(onlyActive: true)).Count == 2, Timeout, () => $"two silos are active\n{silo0.Output}\n{silo1.Output}");
@@ -99,34 +99,4 @@ public sealed class ProcessCrashTests
     }
 
     private static string Tail(string output) => string.Join('\n', output.Split('\n').TakeLast(60));
-
-    private static async Task<IHost> ConnectAsync(string clusterId, string serviceId, params int[] gatewayPorts)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.ClearProviders();
-        builder.UseOrleansClient(client => client
-            .UseStaticClustering([.. gatewayPorts.Select(p => new IPEndPoint(IPAddress.Loopback, p))])
-            .Configure<ClusterOptions>(o =>
-            {
-                o.ClusterId = clusterId;
-                o.ServiceId = serviceId;
-            }));
-        var host = builder.Build();
-        await Poll.UntilAsync(
-            async () =>
-            {
-                try
-                {
-                    await host.StartAsync();
-                    return true;
-                }
-                catch (Exception ex) when (ex is OrleansException or System.Net.Sockets.SocketException or TimeoutException)
-                {
-                    return false;
-                }
-            },
-            Timeout,
-            () => "the client connects to the gateways");
-        return host;
-    }
 }
